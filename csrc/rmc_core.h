@@ -1,0 +1,62 @@
+/* roimc C core: bit I/O, entropy coders and per-pixel prediction loops.
+ *
+ * One public header. Every function returns an rmc_status; RMC_OK is 0.
+ * Sample planes are int32, row-major, one plane after another (planar).
+ * Buffers returned through rmc_buffer are allocated here and released with rmc_free().
+ */
+#ifndef RMC_CORE_H
+#define RMC_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    RMC_OK = 0,
+    RMC_ERR_NOMEM = 1,          /* allocation failed */
+    RMC_ERR_ARGUMENT = 2,       /* bad argument from the caller */
+    RMC_ERR_TRUNCATED = 3,      /* stream ended before the data it declares */
+    RMC_ERR_CORRUPT = 4,        /* stream holds a code or value that cannot occur */
+    RMC_ERR_TRAILING = 5,       /* stream has data after its end, or non-zero padding */
+    RMC_ERR_HUFFMAN_TABLE = 6,  /* Huffman code lengths do not form a prefix code */
+    RMC_ERR_UNSUPPORTED = 7     /* coder id or parameter this core does not know */
+} rmc_status;
+
+const char *rmc_status_message(int status);
+
+typedef struct {
+    uint8_t *data;
+    size_t size;
+} rmc_buffer;
+
+void rmc_free(void *p);
+
+/* Plane coders (spec/rmc-v1.md, "Tile streams"). */
+#define RMC_CODER_GOLOMB 0   /* adaptive Golomb-Rice, 365 contexts, bias cancellation, run mode */
+#define RMC_CODER_HUFFMAN 1  /* two-pass canonical Huffman of residual magnitude classes */
+
+#define RMC_MAX_PLANE_BITS 17
+#define RMC_MAX_PLANES 4
+
+/* Encode one tile: `planes` planes of width*height samples, plane i holding values in
+ * [0, 2^bits[i] - 1]. The stream is written to *out (free with rmc_free). */
+int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                    const int *bits, int coder, rmc_buffer *out);
+
+/* Decode one tile stream into `samples` (planes*width*height int32, caller-allocated).
+ * The whole of `data` must be consumed: trailing bytes or non-zero padding are errors. */
+int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
+                    int planes, const int *bits, int coder, int32_t *samples);
+
+/* Canonical length-limited Huffman (exposed for tests and other streams).
+ * rmc_huffman_lengths: code lengths (0 = unused symbol) for `n` symbol counts, each at most
+ * `max_len` (1..24); n <= 4096. */
+int rmc_huffman_lengths(const uint64_t *counts, int n, int max_len, uint8_t *lengths);
+
+/* Encode `count` symbols with the canonical code of `lengths`; the stream holds the
+ * serialised table followed by the codes (spec: "Huffman table"). */
+int rmc_huffman_encode_symbols(const uint16_t *symbols, size_t count, const uint8_t *lengths,
+                               int n, rmc_buffer *out);
+int rmc_huffman_decode_symbols(const uint8_t *data, size_t size, uint16_t *symbols,
+                               size_t count, int n);
+
+#endif

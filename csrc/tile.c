@@ -1,0 +1,74 @@
+/* Tile streams: the planes of one tile, coded one after another into one bit stream. */
+#include <stdlib.h>
+#include "rmc_core.h"
+#include "bitio.h"
+#include "context_coder.h"
+#include "huffman_coder.h"
+
+static const char *const messages[] = {
+    "ok",
+    "out of memory",
+    "invalid argument",
+    "stream is truncated",
+    "stream is corrupt",
+    "stream has trailing data",
+    "invalid Huffman table",
+    "unsupported coder or parameter",
+};
+
+const char *rmc_status_message(int status) {
+    if (status < 0 || status >= (int)(sizeof messages / sizeof messages[0])) return "unknown error";
+    return messages[status];
+}
+
+void rmc_free(void *p) { free(p); }
+
+static int check_args(uint32_t width, uint32_t height, int planes, const int *bits, int coder) {
+    int p;
+    if (width == 0 || height == 0 || planes < 1 || planes > RMC_MAX_PLANES || !bits)
+        return RMC_ERR_ARGUMENT;
+    if ((uint64_t)width * height * (uint64_t)planes > ((uint64_t)1 << 40)) return RMC_ERR_ARGUMENT;
+    for (p = 0; p < planes; p++)
+        if (bits[p] < 1 || bits[p] > RMC_MAX_PLANE_BITS) return RMC_ERR_ARGUMENT;
+    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_HUFFMAN) return RMC_ERR_UNSUPPORTED;
+    return RMC_OK;
+}
+
+int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                    const int *bits, int coder, rmc_buffer *out) {
+    size_t plane_size = (size_t)width * height, i;
+    rmc_bw w;
+    int p, st = check_args(width, height, planes, bits, coder);
+    if (st != RMC_OK) return st;
+    for (p = 0; p < planes; p++) {
+        const int32_t *s = samples + plane_size * (size_t)p;
+        int32_t maxval = ((int32_t)1 << bits[p]) - 1;
+        for (i = 0; i < plane_size; i++)
+            if (s[i] < 0 || s[i] > maxval) return RMC_ERR_ARGUMENT;
+    }
+    rmc_bw_init(&w, plane_size * (size_t)planes / 2 + 64);
+    for (p = 0; p < planes && st == RMC_OK; p++) {
+        const int32_t *s = samples + plane_size * (size_t)p;
+        st = coder == RMC_CODER_GOLOMB ? rmc_context_encode(&w, s, width, height, bits[p])
+                                       : rmc_huffcoder_encode(&w, s, width, height, bits[p]);
+    }
+    if (st != RMC_OK) { rmc_bw_discard(&w); return st; }
+    return rmc_bw_finish(&w, out);
+}
+
+int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
+                    int planes, const int *bits, int coder, int32_t *samples) {
+    size_t plane_size = (size_t)width * height;
+    rmc_br r;
+    int p, st = check_args(width, height, planes, bits, coder);
+    if (st != RMC_OK) return st;
+    if (!data && size) return RMC_ERR_ARGUMENT;
+    rmc_br_init(&r, data, size);
+    for (p = 0; p < planes && st == RMC_OK; p++) {
+        int32_t *s = samples + plane_size * (size_t)p;
+        st = coder == RMC_CODER_GOLOMB ? rmc_context_decode(&r, s, width, height, bits[p])
+                                       : rmc_huffcoder_decode(&r, s, width, height, bits[p]);
+    }
+    if (st == RMC_OK) st = rmc_br_finish(&r);
+    return st;
+}

@@ -1,0 +1,16 @@
+"""roimc: a compression codec for medical images.
+
+    data = roimc.encode(array)          # lossless .rmc bytes
+    array = roimc.decode(data)          # the same array, bit for bit
+    roimc.write("scan.rmc", array); roimc.read("scan.rmc")
+"""
+from .api import decode, encode, info
+from .errors import (CorruptDataError, FormatError, InputError, LimitError, MissingModelError,
+                     RmcError, UnsupportedError)
+from .io import read, write
+
+__version__ = "0.1.0"
+
+__all__ = ["encode", "decode", "info", "read", "write", "RmcError", "FormatError",
+           "CorruptDataError", "UnsupportedError", "InputError", "LimitError",
+           "MissingModelError", "__version__"]

@@ -1,0 +1,36 @@
+"""cffi (API mode) build of the C core: ``roimc._core``. Run by setup.py at install."""
+import os
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CSRC = os.path.relpath(os.path.join(HERE, os.pardir, "csrc"))
+SOURCES = ["bitio.c", "context_coder.c", "huffman.c", "huffman_coder.c", "tile.c"]
+
+CDEF = """
+typedef struct { uint8_t *data; size_t size; } rmc_buffer;
+const char *rmc_status_message(int status);
+void rmc_free(void *p);
+int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                    const int *bits, int coder, rmc_buffer *out);
+int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
+                    int planes, const int *bits, int coder, int32_t *samples);
+int rmc_huffman_lengths(const uint64_t *counts, int n, int max_len, uint8_t *lengths);
+int rmc_huffman_encode_symbols(const uint16_t *symbols, size_t count, const uint8_t *lengths,
+                               int n, rmc_buffer *out);
+int rmc_huffman_decode_symbols(const uint8_t *data, size_t size, uint16_t *symbols,
+                               size_t count, int n);
+"""
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "roimc._core",
+    '#include "rmc_core.h"',
+    sources=[os.path.join(CSRC, s) for s in SOURCES],
+    include_dirs=[CSRC],
+    extra_compile_args=["-O2", "-std=gnu99"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=False)

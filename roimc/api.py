@@ -1,0 +1,122 @@
+"""The library interface: encode / decode / info on bytes, read / write on paths."""
+import json
+import zlib
+
+import numpy as np
+
+from . import container, core
+from .codecs import lossless
+from .container import DSUM, HEAD, IEND, META, Header
+from .errors import CorruptDataError, InputError, UnsupportedError
+from .samples import allocate, describe
+
+DEFAULT_TILE = 1024
+AVAILABLE_MODES = ("lossless",)
+
+
+def _checksum(array):
+    le = array.astype(array.dtype.newbyteorder("<"), copy=False)
+    return zlib.crc32(np.ascontiguousarray(le).view(np.uint8))
+
+
+def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, coder="golomb",
+           bits=None, channels_last=None, metadata=None):
+    """Compress an image array into .rmc bytes.
+
+    array: (H, W), (H, W, C), (F, H, W) or (F, H, W, C); uint8/uint16/int8/int16.
+    mode: "lossless" (bit-exact).
+    threads: worker threads over tiles (None = all cores).
+    tile_size: tile edge in pixels (int) or (height, width); tiles are coded independently.
+    coder: "golomb" (adaptive Golomb-Rice with run mode) or "huffman" (two-pass static).
+    bits: stored bits per sample (default: the fewest that hold the data).
+    channels_last: how to read a 3-D array (see roimc.samples.describe).
+    metadata: a JSON-serialisable dict stored in the file's meta chunk.
+    """
+    if mode not in container.MODES:
+        raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")
+    if mode not in AVAILABLE_MODES:
+        raise UnsupportedError(f"mode {mode!r} is not available in this version "
+                               f"(available: {', '.join(AVAILABLE_MODES)})")
+    if coder not in core.CODERS:
+        raise InputError(f"unknown coder {coder!r}: choose from {', '.join(core.CODERS)}")
+    th, tw = (tile_size, tile_size) if np.isscalar(tile_size) else tuple(tile_size)
+    if not (1 <= int(th) < 1 << 32 and 1 <= int(tw) < 1 << 32):
+        raise InputError(f"tile size must be a positive integer, got {tile_size!r}")
+    samples, fields = describe(array, channels_last=channels_last, bits=bits)
+    header = Header(mode=mode, tile_width=int(tw), tile_height=int(th),
+                    transform="rct" if fields["channels"] >= 3 else "none", **fields)
+    header.validate()
+    chunks = [(HEAD, header.pack())]
+    chunks += lossless.encode(samples, header, core.CODERS[coder], threads)
+    original = np.asarray(array)
+    if original.dtype == np.bool_:
+        original = original.astype(np.uint8)
+    chunks.append((DSUM, _checksum(original).to_bytes(4, "big")))
+    if metadata is not None:
+        import brotli
+        chunks.append((META, brotli.compress(json.dumps(metadata).encode())))
+    chunks.append((IEND, b""))
+    return container.pack(chunks)
+
+
+def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES):
+    """Decompress .rmc bytes into the array that was encoded (same shape and dtype)."""
+    chunks = container.parse(data)
+    header = container.read_header(chunks, max_samples)
+    if header.mode not in AVAILABLE_MODES:
+        raise UnsupportedError(f"mode {header.mode!r} files are not supported by this version")
+    out, view = allocate(header)
+    lossless.decode(chunks, header, view, threads)
+    for c in chunks:
+        if c.ctype == DSUM:
+            if len(c.payload) != 4:
+                raise CorruptDataError("dsum chunk must hold 4 bytes")
+            if int.from_bytes(c.payload, "big") != _checksum(out):
+                raise CorruptDataError("decoded samples do not match the file's checksum")
+    return out
+
+
+def read_metadata(chunks):
+    for c in chunks:
+        if c.ctype == META:
+            import brotli
+            try:
+                return json.loads(brotli.decompress(c.payload))
+            except Exception as exc:  # brotli.error or JSON errors
+                raise CorruptDataError(f"meta chunk cannot be read: {exc}") from None
+    return None
+
+
+def info(data):
+    """A dict describing an .rmc file without decoding its pixels."""
+    chunks = container.parse(data)
+    header = Header.unpack(chunks[0].payload)
+    counts = {}
+    for c in chunks:
+        entry = counts.setdefault(c.ctype.decode(), {"count": 0, "bytes": 0})
+        entry["count"] += 1
+        entry["bytes"] += len(c.payload)
+    size = len(data)
+    pixels = header.width * header.height * header.frames
+    result = {
+        "version": f"{header.version[0]}.{header.version[1]}",
+        "mode": header.mode,
+        "shape": list(header.shape()),
+        "dtype": header.sample_type,
+        "width": header.width,
+        "height": header.height,
+        "frames": header.frames,
+        "channels": header.channels,
+        "bits": header.bits,
+        "offset": header.offset,
+        "transform": header.transform,
+        "tile": [header.tile_height, header.tile_width],
+        "tiles": header.tile_count() * header.frames,
+        "bytes": size,
+        "bpp": 8 * size / pixels,
+        "chunks": counts,
+    }
+    meta = read_metadata(chunks)
+    if meta is not None:
+        result["metadata"] = meta
+    return result

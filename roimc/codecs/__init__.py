@@ -1,0 +1,1 @@
+"""Codecs by mode. Each turns coded samples into container chunks and back."""

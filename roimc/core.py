@@ -1,0 +1,91 @@
+"""Thin wrapper over the C core (roimc._core): tile streams and Huffman symbol streams."""
+import numpy as np
+
+from ._core import ffi, lib
+from .errors import CorruptDataError, InputError, RmcError, UnsupportedError
+
+CODER_GOLOMB = 0
+CODER_HUFFMAN = 1
+CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN}
+MAX_PLANE_BITS = 17
+
+_ARGUMENT, _NOMEM, _UNSUPPORTED = 2, 1, 7
+
+
+def _raise(status, what):
+    message = ffi.string(lib.rmc_status_message(status)).decode()
+    if status == _ARGUMENT:
+        raise InputError(f"{what}: {message}")
+    if status == _NOMEM:
+        raise MemoryError(f"{what}: {message}")
+    if status == _UNSUPPORTED:
+        raise UnsupportedError(f"{what}: {message}")
+    raise CorruptDataError(f"{what}: {message}")
+
+
+def _take(buf):
+    try:
+        return bytes(ffi.buffer(buf.data, buf.size))
+    finally:
+        lib.rmc_free(buf.data)
+
+
+def encode_tile(planes, bits, coder=CODER_GOLOMB):
+    """Encode a (P, H, W) int32 array whose plane p holds values in [0, 2**bits[p])."""
+    planes = np.ascontiguousarray(planes, dtype=np.int32)
+    p, h, w = planes.shape
+    out = ffi.new("rmc_buffer *")
+    status = lib.rmc_encode_tile(ffi.from_buffer("int32_t[]", planes), w, h, p,
+                                 ffi.new("int[]", list(bits)), coder, out)
+    if status:
+        _raise(status, "tile encoder")
+    return _take(out)
+
+
+def decode_tile(data, width, height, bits, coder=CODER_GOLOMB):
+    """Decode a tile stream into a (P, H, W) int32 array."""
+    planes = np.empty((len(bits), height, width), dtype=np.int32)
+    status = lib.rmc_decode_tile(ffi.from_buffer(data), len(data), width, height, len(bits),
+                                 ffi.new("int[]", list(bits)), coder,
+                                 ffi.from_buffer("int32_t[]", planes))
+    if status:
+        _raise(status, "tile stream")
+    return planes
+
+
+def huffman_lengths(counts, max_len=15):
+    """Length-limited canonical Huffman code lengths for symbol counts."""
+    counts = np.ascontiguousarray(counts, dtype=np.uint64)
+    lengths = np.zeros(len(counts), dtype=np.uint8)
+    status = lib.rmc_huffman_lengths(ffi.from_buffer("uint64_t[]", counts), len(counts),
+                                     max_len, ffi.from_buffer("uint8_t[]", lengths))
+    if status:
+        _raise(status, "huffman lengths")
+    return lengths
+
+
+def huffman_encode(symbols, lengths):
+    """Serialised table of `lengths` followed by the codes of `symbols`."""
+    symbols = np.ascontiguousarray(symbols, dtype=np.uint16)
+    lengths = np.ascontiguousarray(lengths, dtype=np.uint8)
+    out = ffi.new("rmc_buffer *")
+    status = lib.rmc_huffman_encode_symbols(ffi.from_buffer("uint16_t[]", symbols), len(symbols),
+                                            ffi.from_buffer("uint8_t[]", lengths), len(lengths),
+                                            out)
+    if status:
+        _raise(status, "huffman encoder")
+    return _take(out)
+
+
+def huffman_decode(data, count, alphabet_size):
+    symbols = np.empty(count, dtype=np.uint16)
+    status = lib.rmc_huffman_decode_symbols(ffi.from_buffer(data), len(data),
+                                            ffi.from_buffer("uint16_t[]", symbols), count,
+                                            alphabet_size)
+    if status:
+        _raise(status, "huffman stream")
+    return symbols
+
+
+__all__ = ["encode_tile", "decode_tile", "huffman_lengths", "huffman_encode", "huffman_decode",
+           "CODERS", "RmcError"]
