@@ -1,0 +1,129 @@
+"""The roimc command line: encode, decode, info."""
+import json
+import os
+import sys
+
+import click
+
+from . import __version__
+from .errors import RmcError
+
+_TYPES = ".png, .tif/.tiff or .npy"
+
+
+def _fail(message):
+    click.echo(f"roimc: error: {message}", err=True)
+    sys.exit(1)
+
+
+class _Command(click.Command):
+    """Turns expected failures into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RmcError as exc:
+            _fail(str(exc))
+        except MemoryError:
+            _fail("out of memory")
+        except OSError as exc:
+            name = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{name}{exc.strerror or exc}")
+        except KeyboardInterrupt:
+            _fail("interrupted")
+
+
+def _refuse_overwrite(path, force):
+    if os.path.exists(path) and not force:
+        _fail(f"{path} exists (use --force to overwrite)")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="roimc")
+def main():
+    """roimc: compress medical images, exact where it matters.
+
+    \b
+      roimc encode scan.png scan.rmc      lossless by default
+      roimc decode scan.rmc back.png      bit-exact
+      roimc info scan.rmc [--json]
+    """
+
+
+@main.command(cls=_Command)
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--mode", type=click.Choice(["lossless"]), default="lossless", show_default=True,
+              help="Coding mode. lossless: decoded samples equal the input bit for bit.")
+@click.option("--coder", type=click.Choice(["golomb", "huffman"]), default="golomb",
+              show_default=True,
+              help="Residual coder: adaptive Golomb-Rice with run mode, or static Huffman.")
+@click.option("--tile-size", type=click.IntRange(16, 1 << 20), default=1024, show_default=True,
+              help="Tile edge in pixels; tiles are coded independently and in parallel.")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="Worker threads (default: all cores).")
+@click.option("--bits", type=click.IntRange(1, 16), default=None,
+              help="Stored bits per sample (default: the fewest that hold the image).")
+@click.option("--frames/--channels", "frames", default=None,
+              help="Read a 3-D array of shape (N, M, K<=4) as frames or as channels "
+                   "(default: channels).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def encode(source, output, mode, coder, tile_size, threads, bits, frames, force):
+    """Compress SOURCE (.png, .tif/.tiff, .npy) into OUTPUT (.rmc)."""
+    from .io import atomic_write, read_image
+    from .api import encode as encode_array, info as info_of
+    if not output.lower().endswith(".rmc"):
+        _fail(f"{output}: the output of encode must end in .rmc")
+    _refuse_overwrite(output, force)
+    array = read_image(source)
+    channels_last = None if frames is None else not frames
+    data = encode_array(array, mode=mode, coder=coder, tile_size=tile_size, threads=threads,
+                        bits=bits, channels_last=channels_last)
+    atomic_write(output, lambda f: f.write(data))
+    click.echo(f"{source} -> {output}: {os.path.getsize(source)} -> {len(data)} bytes, "
+               f"{info_of(data)['bpp']:.3f} bits per pixel")
+
+
+@main.command(cls=_Command)
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="Worker threads (default: all cores).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def decode(source, output, threads, force):
+    """Decompress SOURCE (.rmc) into OUTPUT (.png, .tif/.tiff or .npy, by extension)."""
+    from .io import read, write_image, IMAGE_EXTENSIONS
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in IMAGE_EXTENSIONS or ext == ".rmc":
+        _fail(f"{output}: choose an output ending in {_TYPES}")
+    _refuse_overwrite(output, force)
+    array = read(source, threads=threads)
+    write_image(output, array)
+    click.echo(f"{source} -> {output}: {'x'.join(map(str, array.shape))} {array.dtype}")
+
+
+@main.command(cls=_Command)
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(source, as_json):
+    """Describe an .rmc file: shape, bits, mode, version, chunks and their sizes."""
+    from .api import info as info_of
+    with open(source, "rb") as f:
+        data = f.read()
+    d = info_of(data)
+    if as_json:
+        click.echo(json.dumps(d, indent=2))
+        return
+    click.echo(f"{source}: roimc format {d['version']}, {d['mode']}")
+    click.echo(f"  shape     {' x '.join(map(str, d['shape']))} {d['dtype']}, {d['bits']} stored bits"
+               + (f", offset {d['offset']}" if d["offset"] else ""))
+    click.echo(f"  frames    {d['frames']}   channels {d['channels']}   transform {d['transform']}")
+    click.echo(f"  tiles     {d['tiles']} of {d['tile'][0]} x {d['tile'][1]}")
+    click.echo(f"  size      {d['bytes']} bytes, {d['bpp']:.3f} bits per pixel")
+    click.echo("  chunks")
+    for name, c in d["chunks"].items():
+        click.echo(f"    {name}  {c['count']:>6} x, {c['bytes']:>10} bytes")
+
+
+if __name__ == "__main__":
+    main()
