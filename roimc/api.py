@@ -65,6 +65,7 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES):
     header = container.read_header(chunks, max_samples)
     if header.mode not in AVAILABLE_MODES:
         raise UnsupportedError(f"mode {header.mode!r} files are not supported by this version")
+    lossless.check(chunks, header)
     out, view = allocate(header)
     lossless.decode(chunks, header, view, threads)
     for c in chunks:

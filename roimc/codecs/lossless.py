@@ -51,7 +51,7 @@ def _tiles(header: Header):
 
 
 def _run(jobs, threads):
-    threads = os.cpu_count() or 1 if threads is None else max(1, int(threads))
+    threads = (os.cpu_count() or 1) if threads is None else max(1, int(threads))
     if threads == 1 or len(jobs) == 1:
         return [job() for job in jobs]
     with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
@@ -75,14 +75,20 @@ def encode(samples, header: Header, coder=core.CODER_GOLOMB, threads=None):
     return _run(jobs, threads)
 
 
+def check(chunks, header: Header):
+    """Raise unless the file holds exactly the TILE chunks its header declares."""
+    found = sum(c.ctype == TILE for c in chunks)
+    expected = header.frames * header.tile_count()
+    if found != expected:
+        raise CorruptDataError(f"file has {found} tiles, its header declares {expected}")
+
+
 def decode(chunks, header: Header, view, threads=None):
-    """Decode the TILE chunks into `view`, an (F, H, W, C) array of the output type."""
+    """Decode the TILE chunks into `view`, an (F, H, W, C) array of the output type.
+    The caller runs check() first, before allocating `view`."""
     bits = plane_bits(header)
     tiles = [c for c in chunks if c.ctype == TILE]
     layout = list(_tiles(header))
-    expected = header.frames * len(layout)
-    if len(tiles) != expected:
-        raise CorruptDataError(f"file has {len(tiles)} tiles, its header declares {expected}")
 
     def job(chunk, f, index, y0, y1, x0, x1):
         def run():
