@@ -126,7 +126,9 @@ def pixel_count(a):
 
 def describe(a):
     bits = int(a.max()).bit_length() if a.size else 0
-    return f"{a.dtype.name.replace('uint', 'u')} {kind_of(a)} {a.shape[1]}x{a.shape[0]} {bits}b"
+    kind = kind_of(a)
+    size = f"{a.shape[1]}x{a.shape[0]}" if kind != "other" else "x".join(map(str, a.shape))
+    return f"{a.dtype.name.replace('uint', 'u')} {kind} {size} {bits}b"
 
 # ----------------------------------------------------------------------------- measuring
 
