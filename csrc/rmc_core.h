@@ -33,6 +33,7 @@ void rmc_free(void *p);
 /* Plane coders (spec/rmc-v1.md, "Tile streams"). */
 #define RMC_CODER_GOLOMB 0   /* adaptive Golomb-Rice, 365 contexts, bias cancellation, run mode */
 #define RMC_CODER_HUFFMAN 1  /* two-pass canonical Huffman of residual magnitude classes */
+#define RMC_CODER_RAW 2      /* samples stored in plane bits: the bound for incompressible tiles */
 
 #define RMC_MAX_PLANE_BITS 17
 #define RMC_MAX_PLANES 4

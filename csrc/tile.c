@@ -23,6 +23,20 @@ const char *rmc_status_message(int status) {
 
 void rmc_free(void *p) { free(p); }
 
+static void raw_encode(rmc_bw *w, const int32_t *s, size_t n, int bits) {
+    size_t i;
+    for (i = 0; i < n; i++) rmc_bw_put(w, (uint32_t)s[i], bits);
+}
+
+static int raw_decode(rmc_br *r, int32_t *s, size_t n, int bits) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        s[i] = (int32_t)rmc_br_get(r, bits);
+        if ((i & 4095) == 0 && r->zero_fill > 8) return RMC_ERR_TRUNCATED;
+    }
+    return RMC_OK;
+}
+
 static int check_args(uint32_t width, uint32_t height, int planes, const int *bits, int coder) {
     int p;
     if (width == 0 || height == 0 || planes < 1 || planes > RMC_MAX_PLANES || !bits)
@@ -30,7 +44,8 @@ static int check_args(uint32_t width, uint32_t height, int planes, const int *bi
     if ((uint64_t)width * height * (uint64_t)planes > ((uint64_t)1 << 40)) return RMC_ERR_ARGUMENT;
     for (p = 0; p < planes; p++)
         if (bits[p] < 1 || bits[p] > RMC_MAX_PLANE_BITS) return RMC_ERR_ARGUMENT;
-    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_HUFFMAN) return RMC_ERR_UNSUPPORTED;
+    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_HUFFMAN && coder != RMC_CODER_RAW)
+        return RMC_ERR_UNSUPPORTED;
     return RMC_OK;
 }
 
@@ -49,8 +64,9 @@ int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int
     rmc_bw_init(&w, plane_size * (size_t)planes / 2 + 64);
     for (p = 0; p < planes && st == RMC_OK; p++) {
         const int32_t *s = samples + plane_size * (size_t)p;
-        st = coder == RMC_CODER_GOLOMB ? rmc_context_encode(&w, s, width, height, bits[p])
-                                       : rmc_huffcoder_encode(&w, s, width, height, bits[p]);
+        if (coder == RMC_CODER_GOLOMB) st = rmc_context_encode(&w, s, width, height, bits[p]);
+        else if (coder == RMC_CODER_HUFFMAN) st = rmc_huffcoder_encode(&w, s, width, height, bits[p]);
+        else { raw_encode(&w, s, plane_size, bits[p]); st = w.err; }
     }
     if (st != RMC_OK) { rmc_bw_discard(&w); return st; }
     return rmc_bw_finish(&w, out);
@@ -66,8 +82,9 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
     rmc_br_init(&r, data, size);
     for (p = 0; p < planes && st == RMC_OK; p++) {
         int32_t *s = samples + plane_size * (size_t)p;
-        st = coder == RMC_CODER_GOLOMB ? rmc_context_decode(&r, s, width, height, bits[p])
-                                       : rmc_huffcoder_decode(&r, s, width, height, bits[p]);
+        if (coder == RMC_CODER_GOLOMB) st = rmc_context_decode(&r, s, width, height, bits[p]);
+        else if (coder == RMC_CODER_HUFFMAN) st = rmc_huffcoder_decode(&r, s, width, height, bits[p]);
+        else st = raw_decode(&r, s, plane_size, bits[p]);
     }
     if (st == RMC_OK) st = rmc_br_finish(&r);
     return st;

@@ -27,7 +27,9 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
     mode: "lossless" (bit-exact).
     threads: worker threads over tiles (None = all cores).
     tile_size: tile edge in pixels (int) or (height, width); tiles are coded independently.
-    coder: "golomb" (adaptive Golomb-Rice with run mode) or "huffman" (two-pass static).
+    coder: "golomb" (adaptive Golomb-Rice with run mode), "huffman" (two-pass static) or
+        "raw" (samples stored as they are); a tile that the chosen coder would expand is
+        stored raw.
     bits: stored bits per sample (default: the fewest that hold the data).
     channels_last: how to read a 3-D array (see roimc.samples.describe).
     metadata: a JSON-serialisable dict stored in the file's meta chunk.

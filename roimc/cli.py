@@ -55,9 +55,10 @@ def main():
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--mode", type=click.Choice(["lossless"]), default="lossless", show_default=True,
               help="Coding mode. lossless: decoded samples equal the input bit for bit.")
-@click.option("--coder", type=click.Choice(["golomb", "huffman"]), default="golomb",
+@click.option("--coder", type=click.Choice(["golomb", "huffman", "raw"]), default="golomb",
               show_default=True,
-              help="Residual coder: adaptive Golomb-Rice with run mode, or static Huffman.")
+              help="Residual coder: adaptive Golomb-Rice with run mode, static Huffman, or raw "
+                   "samples. Tiles the coder would expand are stored raw.")
 @click.option("--tile-size", type=click.IntRange(16, 1 << 20), default=1024, show_default=True,
               help="Tile edge in pixels; tiles are coded independently and in parallel.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,

@@ -6,7 +6,8 @@ from .errors import CorruptDataError, InputError, RmcError, UnsupportedError
 
 CODER_GOLOMB = 0
 CODER_HUFFMAN = 1
-CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN}
+CODER_RAW = 2
+CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN, "raw": CODER_RAW}
 MAX_PLANE_BITS = 17
 
 _ARGUMENT, _NOMEM, _UNSUPPORTED = 2, 1, 7

@@ -68,7 +68,11 @@ def encode(samples, header: Header, coder=core.CODER_GOLOMB, threads=None):
                                      dtype=np.int32)
             if header.transform == "rct":
                 rct_forward(t, header.bits)
-            return TILE, _TILE_HEAD.pack(f, index, coder) + core.encode_tile(t, bits, coder)
+            stream, used = core.encode_tile(t, bits, coder), coder
+            if len(stream) > -(-t.shape[1] * t.shape[2] * sum(bits) // 8):
+                # incompressible: store the samples as they are
+                stream, used = core.encode_tile(t, bits, core.CODER_RAW), core.CODER_RAW
+            return TILE, _TILE_HEAD.pack(f, index, used) + stream
         return run
 
     jobs = [job(f, *tile) for f in range(header.frames) for tile in _tiles(header)]
