@@ -10,7 +10,7 @@ from .container import DSUM, HEAD, IEND, META, Header
 from .errors import CorruptDataError, InputError, UnsupportedError
 from .samples import allocate, describe
 
-DEFAULT_TILE = 1024
+DEFAULT_TILE = 512
 AVAILABLE_MODES = ("lossless",)
 
 

@@ -59,7 +59,7 @@ def main():
               show_default=True,
               help="Residual coder: adaptive Golomb-Rice with run mode, static Huffman, or raw "
                    "samples. Tiles the coder would expand are stored raw.")
-@click.option("--tile-size", type=click.IntRange(16, 1 << 20), default=1024, show_default=True,
+@click.option("--tile-size", type=click.IntRange(16, 1 << 20), default=512, show_default=True,
               help="Tile edge in pixels; tiles are coded independently and in parallel.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
               help="Worker threads (default: all cores).")
