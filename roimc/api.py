@@ -20,7 +20,7 @@ def _checksum(array):
 
 
 def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, coder="golomb",
-           bits=None, channels_last=None, metadata=None):
+           bits=None, channels_last=None, metadata=None, ancillary=None):
     """Compress an image array into .rmc bytes.
 
     array: (H, W), (H, W, C), (F, H, W) or (F, H, W, C); uint8/uint16/int8/int16.
@@ -33,6 +33,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
     bits: stored bits per sample (default: the fewest that hold the data).
     channels_last: how to read a 3-D array (see roimc.samples.describe).
     metadata: a JSON-serialisable dict stored in the file's meta chunk.
+    ancillary: {chunk type: payload} of further ancillary chunks (types of four ASCII
+        letters, the first lower case), written before IEND.
     """
     if mode not in container.MODES:
         raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")
@@ -57,6 +59,12 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
     if metadata is not None:
         import brotli
         chunks.append((META, brotli.compress(json.dumps(metadata).encode())))
+    for ctype, payload in (ancillary or {}).items():
+        if not (isinstance(ctype, bytes) and len(ctype) == 4 and ctype.isalpha()
+                and ctype.isascii() and not container.is_critical(ctype)):
+            raise InputError(f"ancillary chunk type must be 4 ASCII letters, first lower case: "
+                             f"{ctype!r}")
+        chunks.append((ctype, bytes(payload)))
     chunks.append((IEND, b""))
     return container.pack(chunks)
 
@@ -77,6 +85,12 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES):
             if int.from_bytes(c.payload, "big") != _checksum(out):
                 raise CorruptDataError("decoded samples do not match the file's checksum")
     return out
+
+
+def ancillary_chunks(data):
+    """{chunk type: payload} of the ancillary chunks of a checked .rmc file."""
+    return {c.ctype: c.payload for c in container.parse(data)
+            if not container.is_critical(c.ctype)}
 
 
 def read_metadata(chunks):
