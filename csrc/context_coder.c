@@ -263,12 +263,15 @@ static int decode_plane(ctx_state *s, rmc_br *r, int32_t *plane, uint32_t width,
                         if (em < 0 || em > s->range) return RMC_ERR_CORRUPT;
                         s_ = (int32_t)em + ritype;
                         absval = (s_ + (s_ & 1)) >> 1;
-                        if (absval > s->range / 2) return RMC_ERR_CORRUPT;
                         cond = k == 0 && 2 * s->Nn[ritype] < s->N[RUN_CTX + ritype];
                         e = ((s_ & 1) != cond) ? -absval : absval;
+                        /* only the modulo-reduced errors of the encoder can occur */
+                        if (e < -(s->range / 2) || e > (s->range + 1) / 2 - 1)
+                            return RMC_ERR_CORRUPT;
                         update_ri(s, ritype, e, (uint32_t)em);
                         if (!ritype && ni.a > ni.b) e = -e;
                         cur[x] = wrap(s, px + e);
+                        if (cur[x] == runval) return RMC_ERR_CORRUPT; /* would continue the run */
                         if (s->run_index > 0) s->run_index--;
                         x++;
                         break;

@@ -19,13 +19,16 @@ static inline void rmc_golomb_put(rmc_bw *w, uint32_t m, int k, int limit, int q
     }
 }
 
-/* Returns the value, or -1 for a code that cannot occur. */
+/* Returns the value, or -1 for a code that cannot occur (including an escape for a value
+ * the short form could carry: every value has exactly one code). */
 static inline int64_t rmc_golomb_get(rmc_br *r, int k, int limit, int qbpp) {
     int esc = limit - qbpp - 1;
     int hi = rmc_br_unary(r, esc);
+    int64_t m;
     if (hi < 0) return -1;
     if (hi < esc) return ((int64_t)hi << k) | rmc_br_get(r, k);
-    return (int64_t)rmc_br_get(r, qbpp) + 1;
+    m = (int64_t)rmc_br_get(r, qbpp) + 1;
+    return (m >> k) < esc ? -1 : m;
 }
 
 #endif

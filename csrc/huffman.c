@@ -125,7 +125,7 @@ void rmc_huff_write_table(rmc_bw *w, const rmc_huff *h) {
 
 int rmc_huff_read_table(rmc_br *r, rmc_huff *h, int n) {
     uint8_t lengths[RMC_HUFF_MAX_SYMBOLS];
-    int i, max_len = (int)rmc_br_get(r, 5), width;
+    int i, max_len = (int)rmc_br_get(r, 5), width, st;
     if (n < 1 || n > RMC_HUFF_MAX_SYMBOLS) return RMC_ERR_ARGUMENT;
     if (max_len > RMC_HUFF_MAX_LEN) return RMC_ERR_HUFFMAN_TABLE;
     width = bit_width(max_len);
@@ -134,7 +134,10 @@ int rmc_huff_read_table(rmc_br *r, rmc_huff *h, int n) {
         if (lengths[i] > max_len) return RMC_ERR_HUFFMAN_TABLE;
     }
     if (r->zero_fill > 8) return RMC_ERR_TRUNCATED;
-    return rmc_huff_from_lengths(h, lengths, n);
+    st = rmc_huff_from_lengths(h, lengths, n);
+    /* L is the longest length in use, as the writer sets it */
+    if (st == RMC_OK && h->max_len != max_len) return RMC_ERR_HUFFMAN_TABLE;
+    return st;
 }
 
 int rmc_huffman_encode_symbols(const uint16_t *symbols, size_t count, const uint8_t *lengths,

@@ -64,6 +64,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
                 and ctype.isascii() and not container.is_critical(ctype)):
             raise InputError(f"ancillary chunk type must be 4 ASCII letters, first lower case: "
                              f"{ctype!r}")
+        if ctype in (DSUM, META):
+            raise InputError(f"chunk {ctype.decode()} is written by roimc itself")
         chunks.append((ctype, bytes(payload)))
     chunks.append((IEND, b""))
     return container.pack(chunks)
@@ -72,9 +74,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
 def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES):
     """Decompress .rmc bytes into the array that was encoded (same shape and dtype)."""
     chunks = container.parse(data)
-    header = container.read_header(chunks, max_samples)
-    if header.mode not in AVAILABLE_MODES:
-        raise UnsupportedError(f"mode {header.mode!r} files are not supported by this version")
+    header = container.read_header(chunks, max_samples, AVAILABLE_MODES)
     lossless.check(chunks, header)
     out, view = allocate(header)
     lossless.decode(chunks, header, view, threads)

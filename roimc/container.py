@@ -89,7 +89,7 @@ class Header:
         if major != VERSION[0]:
             raise UnsupportedError(f"format version {major}.{minor} is not supported "
                                    f"(this roimc reads version {VERSION[0]}.x)")
-        if len(payload) < _HEAD.size:
+        if len(payload) < _HEAD.size or (minor == 0 and len(payload) != _HEAD.size):
             raise CorruptDataError(f"HEAD chunk has {len(payload)} bytes, expected {_HEAD.size}")
         (_, _, mode, stype, width, height, frames, channels, bits, transform, dims, tw, th,
          offset) = _HEAD.unpack_from(payload)
@@ -153,8 +153,9 @@ def pack(chunks):
 
 
 def parse(data):
-    """Split a file into checked chunks. Unknown ancillary chunks are dropped; an unknown
-    critical chunk, a CRC mismatch, truncation or bytes after IEND raise."""
+    """Split a file into checked chunks. Unknown ancillary chunks are kept in the list (the
+    decoder ignores them); an unknown critical chunk, a CRC mismatch, truncation or bytes
+    after IEND raise."""
     data = memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else data
     if len(data) < len(SIGNATURE) or bytes(data[:len(SIGNATURE)]) != SIGNATURE:
         if bytes(data[:4]) == SIGNATURE[:4]:
@@ -170,6 +171,8 @@ def parse(data):
         ctype = bytes(data[pos + 4:pos + 8])
         if not all(65 <= c <= 90 or 97 <= c <= 122 for c in ctype):
             raise CorruptDataError(f"invalid chunk type at byte {pos}")
+        if length >= MAX_CHUNK:
+            raise CorruptDataError(f"chunk at byte {pos} declares {length} bytes (limit 2^31 - 1)")
         if length > end - pos - 12:
             raise CorruptDataError(f"chunk {ctype.decode()} at byte {pos} declares {length} bytes, "
                                    f"{end - pos - 12} remain: file truncated or damaged")
@@ -194,8 +197,11 @@ def parse(data):
     return chunks
 
 
-def read_header(chunks, max_samples=DEFAULT_MAX_SAMPLES):
+def read_header(chunks, max_samples=DEFAULT_MAX_SAMPLES, modes=MODES):
+    """The checked header: version, fields, a mode among `modes`, then the sample limit."""
     header = Header.unpack(chunks[0].payload)
+    if header.mode not in modes:
+        raise UnsupportedError(f"mode {header.mode!r} files are not supported by this version")
     if header.samples > max_samples:
         raise LimitError(f"file declares {header.samples} samples, above the limit of "
                          f"{max_samples} (raise max_samples to decode it)")

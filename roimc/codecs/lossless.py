@@ -32,12 +32,16 @@ def rct_forward(t, bits):
 
 
 def rct_inverse(t, bits):
+    """Inverse of rct_forward; planes that no RGB tile produces raise CorruptDataError."""
     bias = (1 << bits) - 1
     y, cb, cr = t[0], t[1] - bias, t[2] - bias
     g = y - ((cb + cr) >> 2)
     t[0] = cr + g
     t[1] = g
     t[2] = cb + g
+    rgb = t[:3]
+    if rgb.min() < 0 or rgb.max() > bias:
+        raise CorruptDataError("colour transform gives samples out of range")
 
 
 def _tiles(header: Header):
