@@ -59,6 +59,7 @@ Command line
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -332,6 +333,7 @@ def run_batch(src_dir, dst_dir, mode="lossless", workers=None, dask_scheduler=No
         workers = os.cpu_count() or 1
     if "threads" not in encode_options and (distributed or workers > 1):
         encode_options["threads"] = 1
+    _check_options(mode, encode_options)
     os.makedirs(dst_dir, exist_ok=True)
 
     summary = Summary(src_dir=os.path.abspath(src_dir), dst_dir=os.path.abspath(dst_dir),
@@ -361,7 +363,7 @@ def run_batch(src_dir, dst_dir, mode="lossless", workers=None, dask_scheduler=No
                 bar.update(1, summary.failed)
         else:
             _run_pool(todo, args, summary, bar, workers)
-    except KeyboardInterrupt:
+    except BaseException:   # Ctrl-C, or an error that ends the batch: a partial summary
         summary.interrupted = True
         raise
     finally:
@@ -369,6 +371,17 @@ def run_batch(src_dir, dst_dir, mode="lossless", workers=None, dask_scheduler=No
         summary.elapsed_seconds = time.monotonic() - started
         _write_summary(summary)
     return summary
+
+
+def _check_options(mode, options):
+    """Raise the error every file would fail with (unknown mode or coder, bad tile size)
+    before the batch starts."""
+    import numpy as np
+    from .api import encode
+    try:
+        encode(np.zeros((1, 1), np.uint8), mode=mode, **options)
+    except TypeError:
+        pass   # an option that only the DICOM reader takes
 
 
 def _skipped(rel, src, dst):
@@ -402,18 +415,43 @@ def _pool_context():
     return None
 
 
+_busy = False   # in a pool worker: whether it is encoding a file
+
+
+def _pool_worker_init():
+    # Ctrl-C reaches the workers too: one that is encoding stops (its temporary file is
+    # removed, the main process learns of the interruption); an idle one ignores it and is
+    # shut down by the main process, without printing a traceback
+    signal.signal(signal.SIGINT, _pool_sigint)
+
+
+def _pool_sigint(signum, frame):
+    if _busy:
+        raise KeyboardInterrupt
+
+
+def _pool_task(*args):
+    global _busy
+    _busy = True
+    try:
+        return process_file(*args)
+    finally:
+        _busy = False
+
+
 def _run_pool(todo, args, summary, bar, workers):
     from concurrent.futures.process import BrokenProcessPool
     pending = list(reversed(todo))
     window = 2 * workers   # files in flight: bounds memory and what a dead worker takes
     while pending:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
+                                   initializer=_pool_worker_init)
         running = {}
         try:
             while pending or running:
                 while pending and len(running) < window:
                     rel, src, dst = pending.pop()
-                    running[pool.submit(process_file, rel, src, dst, *args)] = rel
+                    running[pool.submit(_pool_task, rel, src, dst, *args)] = rel
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 broken = False
                 for fut in finished:
@@ -434,6 +472,9 @@ def _run_pool(todo, args, summary, bar, workers):
                     break
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
+            for fut, rel in running.items():   # count what finished before the interrupt
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    summary.add(fut.result())
             raise
         pool.shutdown(wait=True)
 

@@ -47,6 +47,7 @@ def main():
       roimc encode scan.png scan.rmc      lossless by default
       roimc decode scan.rmc back.png      bit-exact
       roimc info scan.rmc [--json]
+      roimc batch scans/ out/             a whole folder tree, resumable
     """
 
 
@@ -125,6 +126,10 @@ def info(source, as_json):
     for name, c in d["chunks"].items():
         click.echo(f"    {name}  {c['count']:>6} x, {c['bytes']:>10} bytes")
 
+
+from .batch import batch as _batch  # noqa: E402  (batch does not import cli)
+
+main.add_command(_batch)
 
 if __name__ == "__main__":
     main()

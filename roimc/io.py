@@ -23,6 +23,7 @@ def atomic_write(path, write_to):
     try:
         with os.fdopen(fd, "wb") as f:
             write_to(f)
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp creates 0600; use the usual mode
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -30,6 +31,12 @@ def atomic_write(path, write_to):
         except OSError:
             pass
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_image(path):
