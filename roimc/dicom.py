@@ -1,11 +1,23 @@
-"""DICOM in and out: encode a DICOM file's pixels into .rmc, keep the rest of the file in a
+"""DICOM in and out: code a DICOM file's pixels into .rmc, keep the rest of the file in a
 `dcmd` ancillary chunk, and rebuild a DICOM file from such an .rmc (spec/dicom.md).
 
-    data = encode_dicom("ct.dcm")            # .rmc bytes; pixels + data set
-    decode_dicom(data, "back.dcm")            # same data elements, identical pixels
+    data = encode_dicom("ct.dcm")      # .rmc bytes: the pixels, plus the data set
+    decode_dicom(data, "back.dcm")      # the same data elements, identical pixels
 
-Needs pydicom (3.x). Compressed transfer syntaxes are decoded through pydicom's pixel
+Needs pydicom 3. Compressed transfer syntaxes are decoded through pydicom's pixel
 handlers, which may need a plugin (pylibjpeg-libjpeg, pylibjpeg-openjpeg, ...).
+
+Which samples go into the .rmc:
+  * uncompressed sources (Implicit/Explicit VR Little Endian, Explicit VR Big Endian,
+    Deflated): the samples exactly as stored, through pydicom's native decoder with no
+    processing: no colour conversion, unused high bits kept as they are, 1-bit data
+    unpacked to 0/1, YBR_FULL_422 subsampling expanded (Photometric Interpretation becomes
+    YBR_FULL). The rebuilt file is in the source's transfer syntax.
+  * compressed sources (JPEG, JPEG-LS, JPEG 2000, RLE): what `ds.pixel_array` returns
+    (pydicom's defaults: YCbCr converted to RGB where pydicom does so); the Image Pixel
+    module is updated to describe those samples, and the rebuilt file is Explicit VR Little
+    Endian.
+Either way `pydicom.dcmread(rebuilt).pixel_array` equals the source's `pixel_array`.
 """
 import contextlib
 import io
@@ -22,32 +34,30 @@ DICOM_EXTENSIONS = (".dcm", ".dicom")
 _IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy", ".rmc")
 _MAGIC_OFFSET = 128
 _MAGIC = b"DICM"
-# decompressed size limit of a dcmd chunk (a data set without its pixels)
-MAX_DATASET_BYTES = 1 << 30
+MAX_DATASET_BYTES = 1 << 30   # decompressed size limit of a dcmd chunk
 
-# Elements that only describe encapsulated (compressed) Pixel Data; dropped with it.
-_ENCAPSULATION_TAGS = (0x7FE00001, 0x7FE00002, 0x7FE00003)  # Extended Offset Table (+Lengths),
-#                                                            Encapsulated Pixel Data Value
-#                                                            Total Length
 _PIXEL_DATA = 0x7FE00010
-_FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)
+_FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)   # Float / Double Float Pixel Data
+# Elements that only describe encapsulated Pixel Data; they go with it: Extended Offset
+# Table, Extended Offset Table Lengths, Encapsulated Pixel Data Value Total Length.
+_ENCAPSULATION_TAGS = (0x7FE00001, 0x7FE00002, 0x7FE00003)
 
-# Packages that provide pydicom decoders, by transfer syntax UID.
+# Packages that give pydicom a decoder, by transfer syntax UID.
 _LIBJPEG = "pylibjpeg and pylibjpeg-libjpeg (pip install pylibjpeg pylibjpeg-libjpeg)"
 _OPENJPEG = "pylibjpeg and pylibjpeg-openjpeg (pip install pylibjpeg pylibjpeg-openjpeg)"
 _PLUGINS = {
-    "1.2.840.10008.1.2.4.50": _LIBJPEG,                       # JPEG Baseline (Process 1)
-    "1.2.840.10008.1.2.4.51": _LIBJPEG,                       # JPEG Extended (Process 2 & 4)
-    "1.2.840.10008.1.2.4.57": _LIBJPEG,                       # JPEG Lossless (Process 14)
-    "1.2.840.10008.1.2.4.70": _LIBJPEG,                       # JPEG Lossless SV1
-    "1.2.840.10008.1.2.4.80": _LIBJPEG + " or pyjpegls",      # JPEG-LS Lossless
-    "1.2.840.10008.1.2.4.81": _LIBJPEG + " or pyjpegls",      # JPEG-LS Near-Lossless
-    "1.2.840.10008.1.2.4.90": _OPENJPEG,                      # JPEG 2000 Lossless Only
-    "1.2.840.10008.1.2.4.91": _OPENJPEG,                      # JPEG 2000
-    "1.2.840.10008.1.2.4.201": _OPENJPEG,                     # HTJ2K Lossless Only
-    "1.2.840.10008.1.2.4.202": _OPENJPEG,                     # HTJ2K Lossless RPCL
-    "1.2.840.10008.1.2.4.203": _OPENJPEG,                     # HTJ2K
-    "1.2.840.10008.1.2.5": "pylibjpeg and pylibjpeg-rle",     # RLE Lossless (built in)
+    "1.2.840.10008.1.2.4.50": _LIBJPEG,                    # JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.51": _LIBJPEG,                    # JPEG Extended (Process 2 & 4)
+    "1.2.840.10008.1.2.4.57": _LIBJPEG,                    # JPEG Lossless (Process 14)
+    "1.2.840.10008.1.2.4.70": _LIBJPEG,                    # JPEG Lossless, SV1
+    "1.2.840.10008.1.2.4.80": _LIBJPEG + " or pyjpegls",   # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81": _LIBJPEG + " or pyjpegls",   # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90": _OPENJPEG,                   # JPEG 2000 Lossless Only
+    "1.2.840.10008.1.2.4.91": _OPENJPEG,                   # JPEG 2000
+    "1.2.840.10008.1.2.4.201": _OPENJPEG,                  # HTJ2K Lossless Only
+    "1.2.840.10008.1.2.4.202": _OPENJPEG,                  # HTJ2K Lossless RPCL
+    "1.2.840.10008.1.2.4.203": _OPENJPEG,                  # HTJ2K
+    "1.2.840.10008.1.2.5": "pylibjpeg and pylibjpeg-rle",  # RLE Lossless (pydicom has one)
 }
 
 
@@ -63,15 +73,21 @@ def _pydicom():
 
 @contextlib.contextmanager
 def _quiet():
-    """pydicom reports oddities of the input as warnings; the CLI shows errors only."""
+    """pydicom reports oddities of its input as warnings; the CLI shows one-line errors."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
 
 
+def _one_line(exc):
+    text = " ".join(str(exc).split()).split(" Traceback (most recent call last)")[0]
+    return text or type(exc).__name__
+
+
 def is_dicom_path(path):
-    """True for a .dcm/.dicom name, or for a file (of any other name that is not one of the
-    image types roimc reads) whose bytes 128..131 are b"DICM"."""
+    """True for a name ending in .dcm or .dicom; for any other name that is not one of the
+    image types roimc reads (.png, .tif, .tiff, .npy, .rmc), True when the file's bytes 128
+    to 131 are b"DICM" (DICOM files are often named by UID, e.g. 1.2.840.1234.1)."""
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext in DICOM_EXTENSIONS:
         return True
@@ -85,13 +101,61 @@ def is_dicom_path(path):
     return head[_MAGIC_OFFSET:] == _MAGIC
 
 
+def _int(ds, keyword, default=None):
+    try:
+        value = ds.get(keyword, default)
+        return default if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _samples_per_pixel(ds):
+    return _int(ds, "SamplesPerPixel", 1) or 1
+
+
+def _frames(ds):
+    return max(1, _int(ds, "NumberOfFrames", 1) or 1)
+
+
+def _ts_label(ts):
+    name = ts.name if ts.is_transfer_syntax else "unknown transfer syntax"
+    return f"'{name}' ({ts})"
+
+
+def _transfer_syntax(ds, where):
+    from pydicom.uid import UID
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not ts:
+        raise InputError(f"{where}: the file meta group has no Transfer Syntax UID")
+    return UID(str(ts))
+
+
+def _expected_dtype(ds):
+    bits = _int(ds, "BitsAllocated")
+    signed = _int(ds, "PixelRepresentation", 0) == 1
+    return {1: "uint8", 8: "int8" if signed else "uint8",
+            16: "int16" if signed else "uint16"}.get(bits)
+
+
+def _expected_shape(ds):
+    spp = _samples_per_pixel(ds)
+    shape = (_int(ds, "Rows"), _int(ds, "Columns")) + ((spp,) if spp > 1 else ())
+    frames = _frames(ds)
+    return ((frames,) if frames > 1 else ()) + shape
+
+
+# ---------------------------------------------------------------------------------- reading
+
 def _read_dataset(path):
-    """Read `path` with pydicom; a Part-10 file, or a bare data set (no preamble and file
-    meta group) that starts with a group 0x0008 element and holds Pixel Data."""
+    """A pydicom data set from `path`: a Part-10 file; one without the preamble and 'DICM';
+    or a bare data set (no file meta group; it must start with a group 0x0008 element),
+    which is given a file meta group: Transfer Syntax UID from its encoding, Media Storage
+    SOP Class/Instance UID from its SOP Class/Instance UID."""
     pydicom = _pydicom()
-    from pydicom.errors import InvalidDicomError
-    from pydicom.dataset import FileMetaDataset
     from pydicom import uid
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.errors import InvalidDicomError
 
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
@@ -104,23 +168,23 @@ def _read_dataset(path):
             pass
         with open(path, "rb") as f:
             head = f.read(2)
-        if head not in (b"\x08\x00", b"\x00\x08"):
+        if head not in (b"\x02\x00", b"\x08\x00", b"\x00\x08"):
             raise InputError(f"{path}: not a DICOM file (no 'DICM' marker at byte 128)")
         ds = pydicom.dcmread(path, force=True)
     except RmcError:
         raise
     except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
+        raise InputError(f"{path}: {exc.strerror or _one_line(exc)}") from None
     except Exception as exc:
         raise InputError(f"{path}: cannot read DICOM file: {_one_line(exc)}") from None
     if "SOPClassUID" not in ds and _PIXEL_DATA not in ds:
         raise InputError(f"{path}: not a DICOM file (no 'DICM' marker at byte 128)")
-    # A bare data set: give it the file meta group a Part-10 file needs.
+    if getattr(ds, "file_meta", None) is not None and "TransferSyntaxUID" in ds.file_meta:
+        return ds   # a file meta group without the preamble and 'DICM'
     implicit, little = ds.original_encoding
-    ts = (uid.ImplicitVRLittleEndian if implicit else
-          uid.ExplicitVRLittleEndian if little else uid.ExplicitVRBigEndian)
     meta = FileMetaDataset()
-    meta.TransferSyntaxUID = ts
+    meta.TransferSyntaxUID = (uid.ImplicitVRLittleEndian if implicit else
+                              uid.ExplicitVRLittleEndian if little else uid.ExplicitVRBigEndian)
     if "SOPClassUID" in ds:
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
     if "SOPInstanceUID" in ds:
@@ -129,31 +193,25 @@ def _read_dataset(path):
     return ds
 
 
-def _one_line(exc):
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
-def _transfer_syntax(ds, path):
-    from pydicom.uid import UID
-    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if not ts:
-        raise InputError(f"{path}: the file meta group has no Transfer Syntax UID")
-    return UID(str(ts))
-
-
-def _ts_label(ts):
-    name = ts.name if ts.is_transfer_syntax else "unknown transfer syntax"
-    return f"'{name}' ({ts})"
+def _check_pixel_module(ds, path):
+    if any(tag in ds for tag in _FLOAT_PIXEL_DATA):
+        raise UnsupportedError(f"{path}: float pixel data is not supported (integer Pixel "
+                               f"Data of 1, 8 or 16 bits only)")
+    if _PIXEL_DATA not in ds:
+        raise InputError(f"{path}: DICOM file has no Pixel Data (7FE0,0010) to encode")
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if _int(ds, k) is None]
+    if missing:
+        raise InputError(f"{path}: DICOM file lacks {', '.join(missing)}, needed to read its "
+                         f"Pixel Data")
+    bits = _int(ds, "BitsAllocated")
+    if bits not in (1, 8, 16):
+        raise UnsupportedError(f"{path}: Bits Allocated {bits} is not supported (roimc codes "
+                               f"1-, 8- and 16-bit samples)")
 
 
 def _decode_pixels(ds, ts, path):
-    """(array, image pixel properties) of the Pixel Data of `ds`, through pydicom.
-
-    Native (uncompressed) transfer syntaxes: the samples exactly as stored (no colour
-    conversion, unused high bits kept; YBR_FULL_422 subsampling is expanded, 1-bit data
-    unpacked). Compressed ones: what ds.pixel_array returns (YBR converted to RGB where
-    pydicom does so, the properties say which photometric interpretation results)."""
+    """(array, image pixel properties) of the Pixel Data of `ds`, through pydicom (see the
+    module's docstring for what is returned)."""
     from pydicom.pixels import get_decoder
     try:
         decoder = get_decoder(ts)
@@ -165,73 +223,42 @@ def _decode_pixels(ds, ts, path):
         raise UnsupportedError(f"{path}: decoding {_ts_label(ts)} pixel data needs {plugin}")
     try:
         if ts.is_compressed:
-            return decoder.as_array(ds)
-        return decoder.as_array(ds, raw=True, correct_unused_bits=False)
-    except RmcError:
-        raise
-    except MemoryError:
+            arr, props = decoder.as_array(ds)   # what ds.pixel_array gives
+        else:
+            arr, props = decoder.as_array(ds, raw=True, correct_unused_bits=False)
+    except (RmcError, MemoryError):
         raise
     except Exception as exc:
         raise InputError(f"{path}: cannot decode {_ts_label(ts)} pixel data: "
                          f"{_one_line(exc)}") from None
+    if arr.dtype.byteorder not in ("=", "|"):   # big-endian source: same values, native order
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr, props
 
 
-def _check_pixel_module(ds, path):
-    if any(tag in ds for tag in _FLOAT_PIXEL_DATA):
-        raise UnsupportedError(f"{path}: float pixel data is not supported "
-                               f"(integer Pixel Data of 1, 8 or 16 bits only)")
-    if _PIXEL_DATA not in ds:
-        raise InputError(f"{path}: DICOM file has no Pixel Data (7FE0,0010) to encode")
-    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if ds.get(k) in (None, "")]
-    if missing:
-        raise InputError(f"{path}: DICOM file lacks {', '.join(missing)} needed to read its "
-                         f"Pixel Data")
-    bits = int(ds.BitsAllocated)
-    if bits not in (1, 8, 16):
-        raise UnsupportedError(f"{path}: Bits Allocated {bits} is not supported (roimc codes "
-                               f"1-, 8- and 16-bit samples)")
-
-
-def _planar(ds):
-    return int(ds.get("SamplesPerPixel", 1) or 1) > 1 and int(ds.get("PlanarConfiguration",
-                                                                      0) or 0) == 1
-
-
-def _frames(ds):
-    try:
-        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
-    except (TypeError, ValueError):
-        return 1
-
-
-def _apply_properties(ds, arr, props):
-    """Make the Image Pixel module of `ds` describe `arr` as pydicom returned it."""
+def _describe(ds, ts, arr, props):
+    """Make the Image Pixel module of `ds` describe `arr`, the samples the .rmc will hold."""
     pi = props.get("photometric_interpretation")
+    if not ts.is_compressed and str(ds.get("PhotometricInterpretation", "")) == "YBR_FULL_422":
+        pi = "YBR_FULL"   # pydicom expanded the subsampling
     if pi and str(ds.get("PhotometricInterpretation", "")) != pi:
         ds.PhotometricInterpretation = pi
-    for key, kw in (("bits_allocated", "BitsAllocated"), ("bits_stored", "BitsStored"),
-                    ("pixel_representation", "PixelRepresentation"),
-                    ("samples_per_pixel", "SamplesPerPixel")):
+    for key, keyword in (("bits_allocated", "BitsAllocated"), ("bits_stored", "BitsStored"),
+                         ("pixel_representation", "PixelRepresentation"),
+                         ("samples_per_pixel", "SamplesPerPixel")):
         value = props.get(key)
-        if value is not None and ds.get(kw) is not None and int(ds.get(kw)) != int(value):
-            setattr(ds, kw, int(value))
-            if kw == "BitsStored" and "HighBit" in ds:
+        if value is not None and keyword in ds and _int(ds, keyword) != int(value):
+            setattr(ds, keyword, int(value))
+            if keyword == "BitsStored" and "HighBit" in ds:
                 ds.HighBit = int(value) - 1
-    frames = arr.shape[0] if _array_frames(ds, arr) else 1
+    frames = arr.shape[0] if arr.ndim == (4 if _samples_per_pixel(ds) > 1 else 3) else 1
     if frames != _frames(ds):
         ds.NumberOfFrames = frames
 
 
-def _array_frames(ds, arr):
-    """True when `arr` has a leading frames axis."""
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    return arr.ndim == (4 if spp > 1 else 3)
-
-
-# ---------------------------------------------------------------------------------- encode
-
 def read_dicom(path):
-    """(pixels, data set without Pixel Data) of a DICOM file; see encode_dicom."""
+    """(samples, data set) of a DICOM file: the samples the .rmc holds, and the data set
+    without Pixel Data whose Image Pixel module describes them (see encode_dicom)."""
     _pydicom()
     path = os.fspath(path)
     with _quiet():
@@ -239,8 +266,6 @@ def read_dicom(path):
         ts = _transfer_syntax(ds, path)
         _check_pixel_module(ds, path)
         arr, props = _decode_pixels(ds, ts, path)
-        if arr.dtype.byteorder not in ("=", "|"):   # big endian data: native order, same values
-            arr = arr.astype(arr.dtype.newbyteorder("="))
         if arr.dtype not in (np.uint8, np.uint16, np.int8, np.int16):
             raise UnsupportedError(f"{path}: {arr.dtype} pixel samples are not supported "
                                    f"(8- and 16-bit integers only)")
@@ -248,81 +273,107 @@ def read_dicom(path):
         for tag in _ENCAPSULATION_TAGS:
             if tag in ds:
                 del ds[tag]
-        _apply_properties(ds, arr, props)
-        if not ts.is_compressed and str(ds.get("PhotometricInterpretation", "")) \
-                == "YBR_FULL_422":
-            ds.PhotometricInterpretation = "YBR_FULL"   # pydicom expanded the subsampling
+        _describe(ds, ts, arr, props)
     return arr, ds
 
 
-def dataset_bytes(ds, path="data set"):
-    """The DICOM Part-10 byte stream of `ds` (which holds no Pixel Data)."""
+def dataset_bytes(ds, where="data set"):
+    """The DICOM Part-10 byte stream of `ds` (written in its own transfer syntax)."""
     pydicom = _pydicom()
-    buf = io.BytesIO()
     try:
         with _quiet():
-            ts = ds.file_meta.TransferSyntaxUID
-            if ds.original_encoding != (ts.is_implicit_VR, ts.is_little_endian):
-                # the body was not encoded as the file meta group says (pydicom read it
-                # anyway): turn every raw element into a typed one, so it can be re-encoded
+            try:
+                buf = io.BytesIO()
+                pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+            except Exception:
+                # Elements pydicom kept raw cannot always be written back as they were read
+                # (a body in implicit VR under an explicit VR transfer syntax, say): type
+                # every element (VRs from the data dictionary) and write again.
                 for _ in ds.iterall():
                     pass
-            pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+                buf = io.BytesIO()
+                pydicom.dcmwrite(buf, ds, enforce_file_format=True)
     except Exception as exc:
-        raise InputError(f"{path}: cannot serialise the DICOM data set: {_one_line(exc)}") \
-            from None
+        raise InputError(f"{where}: cannot serialise the DICOM data set: "
+                         f"{_one_line(exc)}") from None
     return buf.getvalue()
 
 
-def encode_dicom(path, **encode_options):
-    """Compress a DICOM file into .rmc bytes.
+# ---------------------------------------------------------------------------------- rebuild
 
-    The pixels (all frames) are coded like any array (roimc.encode, with `encode_options`);
-    the rest of the file (file meta group and every data element but Pixel Data) goes,
-    brotli-compressed, into a `dcmd` ancillary chunk (spec/dicom.md) from which
-    decode_dicom rebuilds the file. The sample layout comes from the data set
-    (Samples per Pixel, Number of Frames): a channels_last option is refused."""
-    import brotli
-    from .api import encode
-    path = os.fspath(path)
-    if encode_options.get("channels_last") is not None:
-        raise InputError("the layout of a DICOM image comes from its data set: "
-                         "do not choose frames or channels")
-    encode_options.pop("channels_last", None)
-    ancillary = dict(encode_options.pop("ancillary", None) or {})
-    if DCMD in ancillary:
-        raise InputError("the dcmd chunk is written by encode_dicom itself")
-    arr, ds = read_dicom(path)
-    ancillary[DCMD] = brotli.compress(dataset_bytes(ds, path))
-    channels_last = int(ds.get("SamplesPerPixel", 1) or 1) > 1
-    return encode(arr, channels_last=channels_last, ancillary=ancillary, **encode_options)
+def _pixel_bytes(ds, arr, little_endian):
+    """The native Pixel Data value of `arr`, laid out as the data set says."""
+    bits = _int(ds, "BitsAllocated")
+    spp = _samples_per_pixel(ds)
+    a = arr.reshape(_frames(ds), _int(ds, "Rows"), _int(ds, "Columns"), spp)
+    if bits == 1:
+        if a.size and int(a.max()) > 1:
+            raise CorruptDataError("dcmd chunk describes 1-bit samples, the image holds "
+                                   "larger values")
+        value = np.packbits(a.astype(np.uint8, copy=False).ravel(), bitorder="little")
+        value = value.tobytes()
+    else:
+        if spp > 1 and _int(ds, "PlanarConfiguration", 0) == 1:
+            a = a.transpose(0, 3, 1, 2)   # colour-by-plane: all R, then all G, then all B
+        dtype = np.dtype(arr.dtype).newbyteorder("<" if little_endian else ">")
+        value = np.ascontiguousarray(a, dtype=dtype).tobytes()
+    if len(value) % 2:
+        value += b"\x00"
+    return value
 
 
-# ---------------------------------------------------------------------------------- decode
+def _attach_pixels(ds, ts, arr):
+    """Give `ds` (from a dcmd chunk, source transfer syntax `ts`) Pixel Data holding `arr`,
+    in an uncompressed transfer syntax; check that it reads back as `arr`."""
+    from pydicom import uid
+    from pydicom.pixels import get_decoder
+    want_shape, want_dtype = _expected_shape(ds), _expected_dtype(ds)
+    if None in want_shape or want_dtype is None:
+        raise CorruptDataError("dcmd chunk: the Image Pixel module is incomplete or "
+                               "describes samples roimc does not code")
+    if tuple(arr.shape) != want_shape:
+        raise CorruptDataError(f"dcmd chunk describes {'x'.join(map(str, want_shape))} "
+                               f"samples, the image holds {'x'.join(map(str, arr.shape))}")
+    if str(arr.dtype) != want_dtype:
+        raise CorruptDataError(f"dcmd chunk describes {want_dtype} samples, the image holds "
+                               f"{arr.dtype}")
+    out_ts = uid.ExplicitVRLittleEndian if ts.is_compressed else ts
+    ds.file_meta.TransferSyntaxUID = out_ts
+    try:
+        with _quiet():
+            ds.PixelData = _pixel_bytes(ds, arr, out_ts != uid.ExplicitVRBigEndian)
+            ds[_PIXEL_DATA].VR = "OB" if _int(ds, "BitsAllocated") <= 8 else "OW"
+            ds[_PIXEL_DATA].is_undefined_length = False
+            check, _ = get_decoder(out_ts).as_array(ds, raw=True, correct_unused_bits=False)
+    except (RmcError, MemoryError):
+        raise
+    except Exception as exc:
+        raise CorruptDataError(f"dcmd chunk does not describe the decoded pixels: "
+                               f"{_one_line(exc)}") from None
+    if check.dtype.newbyteorder("=") != arr.dtype or not np.array_equal(check, arr):
+        raise CorruptDataError("dcmd chunk does not describe the decoded pixels")
+    return ds
+
 
 def _inflate(payload):
     import brotli
     d = brotli.Decompressor()
     try:
         out = d.process(payload, output_buffer_limit=MAX_DATASET_BYTES)
-        if not d.is_finished():
-            if len(out) >= MAX_DATASET_BYTES:
-                raise CorruptDataError(f"dcmd chunk holds more than {MAX_DATASET_BYTES} bytes")
-            raise CorruptDataError("dcmd chunk: brotli stream is truncated")
+        finished = d.is_finished()
     except brotli.error as exc:
         raise CorruptDataError(f"dcmd chunk cannot be decompressed: {_one_line(exc)}") \
             from None
+    if not finished:
+        if len(out) >= MAX_DATASET_BYTES:
+            raise CorruptDataError(f"dcmd chunk holds more than {MAX_DATASET_BYTES} bytes")
+        raise CorruptDataError("dcmd chunk cannot be decompressed: brotli stream truncated")
     return out
 
 
-def dataset_of(data):
-    """The pydicom data set (without Pixel Data) kept in the dcmd chunk of .rmc bytes."""
-    from .api import ancillary_chunks
+def _parse_stream(stream):
+    """(data set, source transfer syntax) of a dcmd chunk's Part-10 stream."""
     pydicom = _pydicom()
-    chunks = ancillary_chunks(data)
-    if DCMD not in chunks:
-        raise InputError("file was not encoded from DICOM; decode to .png/.tif/.npy instead")
-    stream = _inflate(chunks[DCMD])
     try:
         with _quiet():
             ds = pydicom.dcmread(io.BytesIO(stream))
@@ -339,88 +390,65 @@ def dataset_of(data):
     return ds, ts
 
 
-def _pixel_bytes(ds, arr, little_endian):
-    """The native Pixel Data value for `arr` as the data set describes it."""
-    bits = int(ds.BitsAllocated)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    a = arr.reshape(_frames(ds), int(ds.Rows), int(ds.Columns), spp)
-    if bits == 1:
-        if a.size and int(a.max()) > 1:
-            raise CorruptDataError("1-bit data set but decoded samples exceed 1")
-        value = np.packbits(a.astype(np.uint8, copy=False).ravel(), bitorder="little")
-        value = value.tobytes()
-    else:
-        if _planar(ds):
-            a = a.transpose(0, 3, 1, 2)   # Planar Configuration 1: RRR..GGG..BBB..
-        kind = "i" if arr.dtype.kind == "i" else "u"
-        dt = np.dtype(f"{'<' if little_endian else '>'}{kind}{bits // 8}")
-        value = np.ascontiguousarray(a, dtype=dt).tobytes()
-    if len(value) % 2:
-        value += b"\x00"
-    return value
+# ---------------------------------------------------------------------------------- API
 
+def encode_dicom(path, **encode_options):
+    """Compress a DICOM file into .rmc bytes.
 
-def _check_consistent(ds, arr):
-    """The decoded array must match what the data set says of its pixels."""
+    The pixels (all frames) are coded like any array (roimc.encode with `encode_options`:
+    mode, coder, tile_size, threads, bits, metadata, ancillary); the rest of the file (file
+    meta group and every data element but Pixel Data) goes, brotli-compressed, into a
+    `dcmd` ancillary chunk (spec/dicom.md) from which decode_dicom rebuilds the file. The
+    layout of the array comes from Samples per Pixel and Number of Frames, so a
+    channels_last option is refused."""
+    import brotli
+    from .api import encode
+    path = os.fspath(path)
+    if encode_options.pop("channels_last", None) is not None:
+        raise InputError("the layout of a DICOM image comes from its data set: "
+                         "do not choose frames or channels")
+    ancillary = dict(encode_options.pop("ancillary", None) or {})
+    if DCMD in ancillary:
+        raise InputError("the dcmd chunk is written by encode_dicom itself")
+    arr, ds = read_dicom(path)
+    stream = dataset_bytes(ds, path)
+    # Rebuild now what decode_dicom will rebuild, so that a file that could not be decoded
+    # is refused here, while its source is still at hand.
     try:
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        bits = int(ds.BitsAllocated)
-        spp = int(ds.get("SamplesPerPixel", 1) or 1)
-        signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise CorruptDataError(f"dcmd chunk: Image Pixel module incomplete: "
-                               f"{_one_line(exc)}") from None
-    frames = _frames(ds)
-    shape = (rows, cols) + ((spp,) if spp > 1 else ())
-    if frames > 1:
-        shape = (frames,) + shape
-    if tuple(arr.shape) != shape:
-        raise CorruptDataError(f"dcmd chunk describes {'x'.join(map(str, shape))} samples, "
-                               f"the image holds {'x'.join(map(str, arr.shape))}")
-    want = {1: "uint8", 8: "int8" if signed else "uint8",
-            16: "int16" if signed else "uint16"}.get(bits)
-    if want is None:
-        raise CorruptDataError(f"dcmd chunk: Bits Allocated {bits} is not supported")
-    if str(arr.dtype) != want:
-        raise CorruptDataError(f"dcmd chunk describes {want} samples, the image holds "
-                               f"{arr.dtype}")
+        _attach_pixels(*_parse_stream(stream), arr)
+    except CorruptDataError as exc:
+        raise UnsupportedError(f"{path}: cannot keep this DICOM file: {exc}") from None
+    ancillary[DCMD] = brotli.compress(stream)
+    return encode(arr, channels_last=_samples_per_pixel(ds) > 1, ancillary=ancillary,
+                  **encode_options)
+
+
+def dataset_of(data):
+    """The pydicom data set (Pixel Data left out) kept in the dcmd chunk of .rmc bytes."""
+    from .api import ancillary_chunks
+    chunks = ancillary_chunks(data)
+    if DCMD not in chunks:
+        raise InputError("file was not encoded from DICOM; decode to .png/.tif/.npy instead")
+    return _parse_stream(_inflate(chunks[DCMD]))[0]
 
 
 def build_dataset(data, *, threads=None):
     """(data set with Pixel Data, decoded array) rebuilt from DICOM-sourced .rmc bytes."""
-    from pydicom import uid
-    from pydicom.pixels import get_decoder
-    from .api import decode
-    ds, ts = dataset_of(data)
+    from .api import ancillary_chunks, decode
+    chunks = ancillary_chunks(data)
+    if DCMD not in chunks:
+        raise InputError("file was not encoded from DICOM; decode to .png/.tif/.npy instead")
+    ds, ts = _parse_stream(_inflate(chunks[DCMD]))
     arr = decode(data, threads=threads)
-    _check_consistent(ds, arr)
-    out_ts = ts if not ts.is_compressed else uid.ExplicitVRLittleEndian
-    if out_ts != ts:
-        ds.file_meta.TransferSyntaxUID = out_ts
-    little = out_ts != uid.ExplicitVRBigEndian
-    try:
-        with _quiet():
-            ds.PixelData = _pixel_bytes(ds, arr, little)
-            ds[_PIXEL_DATA].VR = "OB" if int(ds.BitsAllocated) <= 8 else "OW"
-            ds[_PIXEL_DATA].is_undefined_length = False
-            # belt and braces: the rebuilt Pixel Data must read back as the decoded samples
-            check, _ = get_decoder(out_ts).as_array(ds, raw=True, correct_unused_bits=False)
-    except RmcError:
-        raise
-    except Exception as exc:
-        raise CorruptDataError(f"dcmd chunk does not describe the decoded pixels: "
-                               f"{_one_line(exc)}") from None
-    if check.dtype != arr.dtype or not np.array_equal(check, arr):
-        raise CorruptDataError("dcmd chunk does not describe the decoded pixels")
-    return ds, arr
+    return _attach_pixels(ds, ts, arr), arr
 
 
 def decode_dicom(data, path, *, threads=None):
-    """Decode DICOM-sourced .rmc bytes into a DICOM file at `path` (written atomically).
+    """Decode DICOM-sourced .rmc bytes into a DICOM file at `path`, written atomically.
 
-    The file has the source's data elements and, in an uncompressed transfer syntax, its
-    pixels: the source's own transfer syntax when that was uncompressed, Explicit VR Little
-    Endian when it was compressed (spec/dicom.md lists what changes). Returns the array."""
+    The file has the source's data elements and its pixels, uncompressed: in the source's
+    transfer syntax when that was uncompressed, in Explicit VR Little Endian when it was
+    compressed (spec/dicom.md lists what changes). Returns the decoded array."""
     from .io import atomic_write
     pydicom = _pydicom()
     ds, arr = build_dataset(data, threads=threads)

@@ -23,7 +23,7 @@ def atomic_write(path, write_to):
     try:
         with os.fdopen(fd, "wb") as f:
             write_to(f)
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp creates 0600; use the usual mode
+        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp creates 0600; use the usual mode
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -37,6 +37,9 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _umask()   # read once: os.umask is process-wide and not thread-safe
 
 
 def read_image(path):
