@@ -8,6 +8,7 @@ from .api import decode, encode, info
 from .errors import (CorruptDataError, FormatError, InputError, LimitError, MissingModelError,
                      RmcError, UnsupportedError)
 from .io import read, write
+from . import pillow_plugin  # noqa: F401,E402  (registers .rmc with Pillow)
 
 __version__ = "0.1.0"
 

@@ -131,5 +131,9 @@ from .batch import batch as _batch  # noqa: E402  (batch does not import cli)
 
 main.add_command(_batch)
 
+from .report import compare_command  # noqa: E402
+
+main.add_command(compare_command)
+
 if __name__ == "__main__":
     main()

@@ -87,7 +87,11 @@ class RmcImageFile(ImageFile.ImageFile):
             raise UnsupportedError(f"{name}{what} have no PIL image mode (PIL opens uint8 "
                                    f"gray/LA/RGB/RGBA and uint16 gray); read the file with "
                                    f"roimc.read() or roimc.decode()")
-        self._mode, self._rmc_rawmode = _MODES[key]
+        mode, self._rmc_rawmode = _MODES[key]
+        if isinstance(getattr(type(self), "mode", None), property):
+            self._mode = mode        # Pillow >= 10.1
+        else:
+            self.mode = mode
         self._size = (header.width, header.height)
         self._rmc_header = header
         self._rmc_frames_axis = bool(header.dims & DIM_FRAMES)
@@ -141,7 +145,9 @@ class RmcImageFile(ImageFile.ImageFile):
         return self._rmc_array
 
     def load(self):
-        if self._rmc_loaded != self._rmc_frame or self._im is None:
+        # Pillow >= 11 keeps the image memory in _im, older versions in im
+        held = self.__dict__.get("_im", self.__dict__.get("im"))
+        if self._rmc_loaded != self._rmc_frame or held is None:
             frame = np.ascontiguousarray(self._decoded()[self._rmc_frame])
             loaded = Image.frombytes(self.mode, self.size, frame.tobytes(), "raw",
                                      self._rmc_rawmode)
