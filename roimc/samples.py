@@ -17,6 +17,8 @@ def describe(array, channels_last=None, bits=None):
     a = np.asarray(array)
     if a.dtype == np.bool_:
         a = a.astype(np.uint8)
+    if a.dtype.kind in "iu" and not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype not in (np.uint8, np.uint16, np.int8, np.int16):
         raise UnsupportedError(f"{a.dtype} samples are not supported: {SUPPORTED}")
     if a.size == 0:
@@ -61,7 +63,7 @@ def describe(array, channels_last=None, bits=None):
     if not 1 <= bits <= container_bits:
         raise InputError(f"bits must be 1 to {container_bits} for {a.dtype} samples")
     fields = dict(width=width, height=height, frames=frames, channels=channels, bits=bits,
-                  sample_type=str(a.dtype), offset=offset, dims=dims)
+                  sample_type=a.dtype.name, offset=offset, dims=dims)
     return coded, fields
 
 
