@@ -8,7 +8,7 @@ import click
 from . import __version__
 from .errors import RmcError
 
-_TYPES = ".png, .tif/.tiff or .npy"
+_TYPES = ".png, .tif/.tiff, .npy or .dcm"
 
 
 def _fail(message):
@@ -71,16 +71,25 @@ def main():
                    "(default: channels).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def encode(source, output, mode, coder, tile_size, threads, bits, frames, force):
-    """Compress SOURCE (.png, .tif/.tiff, .npy) into OUTPUT (.rmc)."""
+    """Compress SOURCE (.png, .tif/.tiff, .npy, .dcm) into OUTPUT (.rmc).
+
+    A DICOM source keeps its whole data set (all but Pixel Data) in the file, so that
+    `roimc decode OUTPUT back.dcm` writes the DICOM file again with identical pixels."""
     from .io import atomic_write, read_image
     from .api import encode as encode_array, info as info_of
     if not output.lower().endswith(".rmc"):
         _fail(f"{output}: the output of encode must end in .rmc")
     _refuse_overwrite(output, force)
-    array = read_image(source)
-    channels_last = None if frames is None else not frames
-    data = encode_array(array, mode=mode, coder=coder, tile_size=tile_size, threads=threads,
-                        bits=bits, channels_last=channels_last)
+    from .dicom import encode_dicom, is_dicom_path
+    options = dict(mode=mode, coder=coder, tile_size=tile_size, threads=threads, bits=bits)
+    if is_dicom_path(source):
+        if frames is not None:
+            _fail("--frames/--channels do not apply to DICOM: its data set gives the layout")
+        data = encode_dicom(source, **options)
+    else:
+        array = read_image(source)
+        channels_last = None if frames is None else not frames
+        data = encode_array(array, channels_last=channels_last, **options)
     atomic_write(output, lambda f: f.write(data))
     click.echo(f"{source} -> {output}: {os.path.getsize(source)} -> {len(data)} bytes, "
                f"{info_of(data)['bpp']:.3f} bits per pixel")
@@ -93,9 +102,19 @@ def encode(source, output, mode, coder, tile_size, threads, bits, frames, force)
               help="Worker threads (default: all cores).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def decode(source, output, threads, force):
-    """Decompress SOURCE (.rmc) into OUTPUT (.png, .tif/.tiff or .npy, by extension)."""
+    """Decompress SOURCE (.rmc) into OUTPUT (.png, .tif/.tiff, .npy or .dcm, by extension).
+
+    .dcm needs a file encoded from DICOM."""
     from .io import read, write_image, IMAGE_EXTENSIONS
     ext = os.path.splitext(output)[1].lower()
+    from .dicom import DICOM_EXTENSIONS, decode_dicom
+    if ext in DICOM_EXTENSIONS:
+        _refuse_overwrite(output, force)
+        with open(source, "rb") as f:
+            data = f.read()
+        array = decode_dicom(data, output, threads=threads)
+        click.echo(f"{source} -> {output}: {'x'.join(map(str, array.shape))} {array.dtype}, DICOM")
+        return
     if ext not in IMAGE_EXTENSIONS or ext == ".rmc":
         _fail(f"{output}: choose an output ending in {_TYPES}")
     _refuse_overwrite(output, force)

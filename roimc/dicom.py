@@ -67,7 +67,11 @@ def _pydicom():
     try:
         import pydicom
     except ImportError:
-        raise UnsupportedError("DICOM support needs pydicom: pip install pydicom") from None
+        raise UnsupportedError("DICOM support needs pydicom 3: pip install 'pydicom>=3'") \
+            from None
+    if int(pydicom.__version__.split(".")[0]) < 3:
+        raise UnsupportedError(f"DICOM support needs pydicom 3, found {pydicom.__version__}: "
+                               f"pip install 'pydicom>=3'")
     return pydicom
 
 
