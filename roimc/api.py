@@ -1,5 +1,6 @@
 """The library interface: encode / decode / info on bytes, read / write on paths."""
 import json
+import operator
 import zlib
 
 import numpy as np
@@ -17,6 +18,19 @@ AVAILABLE_MODES = ("lossless",)
 def _checksum(array):
     le = array.astype(array.dtype.newbyteorder("<"), copy=False)
     return zlib.crc32(np.ascontiguousarray(le).view(np.uint8))
+
+
+def _tile_shape(tile_size):
+    """(height, width) of a tile from an int or a pair of ints."""
+    pair = (tile_size, tile_size) if np.isscalar(tile_size) else tile_size
+    try:
+        th, tw = (operator.index(v) for v in pair)
+    except (TypeError, ValueError):
+        th = tw = 0
+    if not (1 <= th < 1 << 32 and 1 <= tw < 1 << 32):
+        raise InputError(f"tile size must be a positive integer or a pair of them, "
+                         f"got {tile_size!r}")
+    return th, tw
 
 
 def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, coder="golomb",
@@ -43,9 +57,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
                                f"(available: {', '.join(AVAILABLE_MODES)})")
     if coder not in core.CODERS:
         raise InputError(f"unknown coder {coder!r}: choose from {', '.join(core.CODERS)}")
-    th, tw = (tile_size, tile_size) if np.isscalar(tile_size) else tuple(tile_size)
-    if not (1 <= int(th) < 1 << 32 and 1 <= int(tw) < 1 << 32):
-        raise InputError(f"tile size must be a positive integer, got {tile_size!r}")
+    th, tw = _tile_shape(tile_size)
     samples, fields = describe(array, channels_last=channels_last, bits=bits)
     header = Header(mode=mode, tile_width=int(tw), tile_height=int(th),
                     transform="rct" if fields["channels"] >= 3 else "none", **fields)
@@ -58,7 +70,11 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
     chunks.append((DSUM, _checksum(original).to_bytes(4, "big")))
     if metadata is not None:
         import brotli
-        chunks.append((META, brotli.compress(json.dumps(metadata).encode())))
+        try:
+            text = json.dumps(metadata)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"metadata must be JSON-serialisable: {exc}") from None
+        chunks.append((META, brotli.compress(text.encode())))
     for ctype, payload in (ancillary or {}).items():
         if not (isinstance(ctype, bytes) and len(ctype) == 4 and ctype.isalpha()
                 and ctype.isascii() and not container.is_critical(ctype)):

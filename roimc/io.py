@@ -1,5 +1,6 @@
 """Image files in and out: PNG, TIFF, .npy and .rmc, chosen by extension.
 Outputs are written atomically (temporary file in the same folder, then rename)."""
+import io
 import os
 import tempfile
 
@@ -63,8 +64,22 @@ def read_image(path):
                            f"(use .png, .tif, .tiff or .npy)")
 
 
+def _png_depth(path):
+    """(bit depth, colour type) from the PNG header."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        raise InputError(f"{path}: not a PNG file")
+    return head[24], head[25]
+
+
 def _read_png(path):
     from PIL import Image
+    depth, colour = _png_depth(path)
+    if depth == 16 and colour in (2, 4, 6):
+        # Pillow reduces 16-bit colour and gray+alpha PNG to 8 bits: refuse rather than lose
+        raise UnsupportedError(f"{path}: 16-bit colour PNG is not supported (convert it to "
+                               f"TIFF or .npy)")
     with Image.open(path) as im:
         if im.format != "PNG":
             raise InputError(f"{path}: not a PNG file")
@@ -102,7 +117,10 @@ def write_image(path, array):
         atomic_write(path, lambda f: im.save(f, format="PNG"))
     elif ext in (".tif", ".tiff"):
         import tifffile
-        atomic_write(path, lambda f: tifffile.imwrite(f, a))
+        buf = io.BytesIO()   # tifffile wants a named file or a buffer, not a bare descriptor
+        rgb = a.ndim >= 3 and a.shape[-1] in (3, 4) and a.dtype in (np.uint8, np.uint16)
+        tifffile.imwrite(buf, a, photometric="rgb" if rgb else "minisblack")
+        atomic_write(path, lambda f: f.write(buf.getbuffer()))
     elif ext == ".npy":
         atomic_write(path, lambda f: np.save(f, a, allow_pickle=False))
     else:
