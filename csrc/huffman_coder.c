@@ -70,7 +70,8 @@ int rmc_huffcoder_decode(rmc_br *r, int32_t *plane, uint32_t width, uint32_t hei
     int nsym = bits + 1, c, st = RMC_OK;
     uint32_t y, x;
     rmc_huff *tables = (rmc_huff *)malloc(sizeof(rmc_huff) * CLASSES);
-    if (!tables) return RMC_ERR_NOMEM;
+    uint64_t (*counts)[RMC_MAX_PLANE_BITS + 1] = calloc(CLASSES, sizeof *counts);
+    if (!tables || !counts) { free(tables); free(counts); return RMC_ERR_NOMEM; }
     for (c = 0; c < CLASSES && st == RMC_OK; c++) st = rmc_huff_read_table(r, &tables[c], nsym);
     for (y = 0; y < height && st == RMC_OK; y++) {
         int32_t *cur = plane + (size_t)y * width;
@@ -78,9 +79,10 @@ int rmc_huffcoder_decode(rmc_br *r, int32_t *plane, uint32_t width, uint32_t hei
         for (x = 0; x < width; x++) {
             rmc_nbr n = rmc_neighbours(cur, prev, x, width);
             int32_t px = rmc_med(n.a, n.b, n.c), e, v;
-            int cat = rmc_huff_get(r, &tables[activity_class(n)]);
+            int cls = activity_class(n), cat = rmc_huff_get(r, &tables[cls]);
             uint32_t m;
             if (cat < 0) { st = RMC_ERR_CORRUPT; break; }
+            counts[cls][cat]++;
             m = cat == 0 ? 0 : (1u << (cat - 1)) | rmc_br_get(r, cat - 1);
             if (m >= (uint32_t)range) { st = RMC_ERR_CORRUPT; break; }
             e = (m & 1) ? -(int32_t)((m + 1) / 2) : (int32_t)(m / 2);
@@ -91,6 +93,15 @@ int rmc_huffcoder_decode(rmc_br *r, int32_t *plane, uint32_t width, uint32_t hei
         }
         if (r->zero_fill > 8) st = RMC_ERR_TRUNCATED;
     }
+    /* one code per image: each table must be the one the encoder builds from the counts */
+    for (c = 0; c < CLASSES && st == RMC_OK; c++) {
+        uint8_t lengths[RMC_MAX_PLANE_BITS + 1];
+        int i;
+        st = rmc_huffman_lengths(counts[c], nsym, MAX_LEN, lengths);
+        for (i = 0; i < nsym && st == RMC_OK; i++)
+            if (lengths[i] != tables[c].lengths[i]) st = RMC_ERR_HUFFMAN_TABLE;
+    }
     free(tables);
+    free(counts);
     return st;
 }

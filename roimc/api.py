@@ -145,6 +145,7 @@ def info(data):
         "transform": header.transform,
         "tile": [header.tile_height, header.tile_width],
         "tiles": header.tile_count() * header.frames,
+        "frames_axis": bool(header.dims & container.DIM_FRAMES),
         "bytes": size,
         "bpp": 8 * size / pixels,
         "chunks": counts,

@@ -58,6 +58,7 @@ Command line
 """
 import importlib
 import json
+import glob
 import os
 import signal
 import sys
@@ -439,10 +440,21 @@ def _pool_task(*args):
         _busy = False
 
 
+def _remove_temporaries(folders):
+    """Delete the .roimc-*.tmp files that workers killed mid-write left in `folders`."""
+    for folder in set(folders):
+        for name in glob.glob(os.path.join(glob.escape(folder), ".roimc-*.tmp")):
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
+
+
 def _run_pool(todo, args, summary, bar, workers):
     from concurrent.futures.process import BrokenProcessPool
     pending = list(reversed(todo))
     window = 2 * workers   # files in flight: bounds memory and what a dead worker takes
+    out_dirs = {}
     while pending:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
                                    initializer=_pool_worker_init)
@@ -452,6 +464,7 @@ def _run_pool(todo, args, summary, bar, workers):
                 while pending and len(running) < window:
                     rel, src, dst = pending.pop()
                     running[pool.submit(_pool_task, rel, src, dst, *args)] = rel
+                    out_dirs[rel] = os.path.dirname(os.path.abspath(dst))
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 broken = False
                 for fut in finished:
@@ -469,6 +482,8 @@ def _run_pool(todo, args, summary, bar, workers):
                                                   "(out of memory?)", 0, 0))
                         bar.update(1, summary.failed)
                     running = {}
+                    pool.shutdown(wait=True)
+                    _remove_temporaries(out_dirs.values())
                     break
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)

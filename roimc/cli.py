@@ -104,21 +104,24 @@ def encode(source, output, mode, coder, tile_size, threads, bits, frames, force)
 def decode(source, output, threads, force):
     """Decompress SOURCE (.rmc) into OUTPUT (.png, .tif/.tiff, .npy or .dcm, by extension).
 
-    .dcm needs a file encoded from DICOM."""
-    from .io import read, write_image, IMAGE_EXTENSIONS
-    ext = os.path.splitext(output)[1].lower()
+    .dcm needs a file encoded from DICOM; .png holds one frame (use .tif or .npy for
+    stacks)."""
+    from .api import decode as decode_bytes, info as info_of
     from .dicom import DICOM_EXTENSIONS, decode_dicom
+    from .io import IMAGE_EXTENSIONS, write_image
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in IMAGE_EXTENSIONS + tuple(DICOM_EXTENSIONS) or ext == ".rmc":
+        _fail(f"{output}: choose an output ending in {_TYPES}")
+    _refuse_overwrite(output, force)
+    with open(source, "rb") as f:
+        data = f.read()
     if ext in DICOM_EXTENSIONS:
-        _refuse_overwrite(output, force)
-        with open(source, "rb") as f:
-            data = f.read()
         array = decode_dicom(data, output, threads=threads)
         click.echo(f"{source} -> {output}: {'x'.join(map(str, array.shape))} {array.dtype}, DICOM")
         return
-    if ext not in IMAGE_EXTENSIONS or ext == ".rmc":
-        _fail(f"{output}: choose an output ending in {_TYPES}")
-    _refuse_overwrite(output, force)
-    array = read(source, threads=threads)
+    if ext == ".png" and info_of(data)["frames_axis"]:
+        _fail(f"{source} holds a stack of frames: PNG cannot hold it (use .tif or .npy)")
+    array = decode_bytes(data, threads=threads)
     write_image(output, array)
     click.echo(f"{source} -> {output}: {'x'.join(map(str, array.shape))} {array.dtype}")
 

@@ -1,0 +1,318 @@
+/* Sanitizer driver for the roimc C core (built by tests/test_sanitizers.py with
+ * -fsanitize=address,undefined). Every input buffer is a malloc'd copy of exactly the size
+ * passed in, every output buffer exactly the size the API promises, so any read or write
+ * outside them is reported by AddressSanitizer.
+ *
+ *   asan_driver [ITERATIONS [SEED]]
+ *
+ * Exit status 0: every round trip was exact and every damaged stream either failed with a
+ * status or decoded into in-range samples. 1: a check failed (message on stderr). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rmc_core.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static long failures = 0, roundtrips = 0, damaged = 0, damaged_ok = 0;
+
+static uint32_t rnd(void) {
+    uint64_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    rng_state = x;
+    return (uint32_t)(x >> 32);
+}
+
+static uint32_t below(uint32_t n) { return n ? rnd() % n : 0; }
+
+#define FAIL(...)                                   \
+    do {                                            \
+        fprintf(stderr, "FAIL: " __VA_ARGS__);      \
+        fprintf(stderr, "\n");                      \
+        failures++;                                 \
+    } while (0)
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) { fprintf(stderr, "out of memory\n"); exit(2); }
+    return p;
+}
+
+/* patterns: 0 noise, 1 constant, 2 ramp, 3 smooth walk, 4 extremes, 5 sparse, 6 stripes */
+static void fill(int32_t *p, uint32_t w, uint32_t h, int bits, int pattern) {
+    uint32_t x, y;
+    int32_t top = (int32_t)1 << bits, maxval = top - 1, c = (int32_t)below((uint32_t)top);
+    int32_t walk = c;
+    for (y = 0; y < h; y++) {
+        for (x = 0; x < w; x++) {
+            int32_t v;
+            switch (pattern) {
+            case 0: v = (int32_t)below((uint32_t)top); break;
+            case 1: v = c; break;
+            case 2: v = (int32_t)((x * 3u + y * 5u + (uint32_t)c) % (uint32_t)top); break;
+            case 3:
+                walk = ((walk + (int32_t)below(7) - 3) % top + top) % top;
+                v = y && x % 2 ? p[(size_t)(y - 1) * w + x] : walk;
+                break;
+            case 4: v = below(2) ? maxval : 0; break;
+            case 5: v = below(20) == 0 ? (int32_t)below((uint32_t)top) : c; break;
+            default: v = (x % 3 == 0) ? maxval : (x % 7 == 1 ? maxval / 2 : 0); break;
+            }
+            p[(size_t)y * w + x] = v;
+        }
+    }
+}
+
+static int in_range(const int32_t *s, uint32_t w, uint32_t h, int planes, const int *bits) {
+    size_t n = (size_t)w * h, i;
+    int p;
+    for (p = 0; p < planes; p++)
+        for (i = 0; i < n; i++) {
+            int32_t v = s[(size_t)p * n + i];
+            if (v < 0 || v >= ((int32_t)1 << bits[p])) return 0;
+        }
+    return 1;
+}
+
+/* Decode a private exact-size copy of data into an exact-size buffer. */
+static int decode_copy(const uint8_t *data, size_t size, uint32_t w, uint32_t h, int planes,
+                       const int *bits, int coder, int32_t **out) {
+    uint8_t *copy = (uint8_t *)xmalloc(size);
+    int32_t *samples = (int32_t *)xmalloc(sizeof(int32_t) * (size_t)w * h * (size_t)planes);
+    int st;
+    if (size) memcpy(copy, data, size);
+    st = rmc_decode_tile(copy, size, w, h, planes, bits, coder, samples);
+    free(copy);
+    if (out) *out = samples;
+    else free(samples);
+    return st;
+}
+
+static void check_damaged(const uint8_t *data, size_t size, uint32_t w, uint32_t h, int planes,
+                          const int *bits, int coder, const char *what) {
+    int32_t *samples;
+    int st = decode_copy(data, size, w, h, planes, bits, coder, &samples);
+    damaged++;
+    if (st == RMC_OK) {
+        damaged_ok++;
+        if (!in_range(samples, w, h, planes, bits))
+            FAIL("%s: decoded samples out of range (%ux%u coder %d)", what, w, h, coder);
+    } else if (st < 0 || st > RMC_ERR_UNSUPPORTED || st == RMC_ERR_NOMEM) {
+        FAIL("%s: unexpected status %d", what, st);
+    }
+    free(samples);
+}
+
+static void mutate_and_check(const uint8_t *stream, size_t size, uint32_t w, uint32_t h,
+                             int planes, const int *bits, int coder) {
+    uint8_t *buf = (uint8_t *)xmalloc(size + 16);
+    size_t cut, i;
+    int k;
+    /* truncations */
+    for (k = 0; k < 4 && size; k++) {
+        cut = below((uint32_t)size);
+        check_damaged(stream, cut, w, h, planes, bits, coder, "truncated");
+    }
+    /* bit flips */
+    for (k = 0; k < 6 && size; k++) {
+        memcpy(buf, stream, size);
+        i = below((uint32_t)size);
+        buf[i] ^= (uint8_t)(1u << below(8));
+        check_damaged(buf, size, w, h, planes, bits, coder, "bit flip");
+    }
+    /* random overwrite of a few bytes, and appended bytes */
+    if (size) {
+        memcpy(buf, stream, size);
+        for (k = 0; k < 3; k++) buf[below((uint32_t)size)] = (uint8_t)rnd();
+        check_damaged(buf, size, w, h, planes, bits, coder, "overwrite");
+    }
+    memcpy(buf, stream, size);
+    for (k = 0; k < 16; k++) buf[size + (size_t)k] = (uint8_t)rnd();
+    check_damaged(buf, size + 1 + below(16), w, h, planes, bits, coder, "appended");
+    /* wrong coder and wrong bits */
+    check_damaged(stream, size, w, h, planes, bits, (coder + 1 + (int)below(2)) % 3, "coder");
+    free(buf);
+}
+
+static void roundtrip(uint32_t w, uint32_t h, int planes, const int *bits, int coder,
+                      int pattern) {
+    size_t n = (size_t)w * h;
+    int32_t *in = (int32_t *)xmalloc(sizeof(int32_t) * n * (size_t)planes), *out = NULL;
+    rmc_buffer buf = {NULL, 0};
+    int p, st;
+    for (p = 0; p < planes; p++) fill(in + n * (size_t)p, w, h, bits[p], pattern);
+    st = rmc_encode_tile(in, w, h, planes, bits, coder, &buf);
+    roundtrips++;
+    if (st != RMC_OK) {
+        FAIL("encode %ux%u planes %d bits %d coder %d pattern %d: status %d", w, h, planes,
+             bits[0], coder, pattern, st);
+        free(in);
+        return;
+    }
+    st = decode_copy(buf.data, buf.size, w, h, planes, bits, coder, &out);
+    if (st != RMC_OK)
+        FAIL("decode %ux%u planes %d bits %d coder %d pattern %d: status %d", w, h, planes,
+             bits[0], coder, pattern, st);
+    else if (memcmp(in, out, sizeof(int32_t) * n * (size_t)planes) != 0)
+        FAIL("mismatch %ux%u planes %d bits %d coder %d pattern %d", w, h, planes, bits[0],
+             coder, pattern);
+    free(out);
+    if (n * (size_t)planes <= 4096) mutate_and_check(buf.data, buf.size, w, h, planes, bits, coder);
+    rmc_free(buf.data);
+    free(in);
+}
+
+static void encoder_argument_checks(void) {
+    int32_t s[4] = {0, 1, 2, 300};
+    int bits8[1] = {8}, bits0[1] = {0}, bits18[1] = {18};
+    rmc_buffer buf = {NULL, 0};
+    if (rmc_encode_tile(s, 2, 2, 1, bits8, 0, &buf) != RMC_ERR_ARGUMENT)
+        FAIL("sample above 2^bits accepted");
+    s[3] = -1;
+    if (rmc_encode_tile(s, 2, 2, 1, bits8, 1, &buf) != RMC_ERR_ARGUMENT)
+        FAIL("negative sample accepted");
+    s[3] = 3;
+    if (rmc_encode_tile(s, 2, 2, 1, bits0, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("bits 0 accepted");
+    if (rmc_encode_tile(s, 2, 2, 1, bits18, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("bits 18 accepted");
+    if (rmc_encode_tile(s, 0, 2, 1, bits8, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("width 0 accepted");
+    if (rmc_encode_tile(s, 2, 2, 1, bits8, 9, &buf) != RMC_ERR_UNSUPPORTED) FAIL("coder 9 accepted");
+    if (rmc_encode_tile(s, 2, 2, 1, bits8, 0, &buf) != RMC_OK) FAIL("valid 2x2 refused");
+    rmc_free(buf.data);
+}
+
+static void random_streams(long iterations) {
+    long it;
+    for (it = 0; it < iterations; it++) {
+        uint32_t w = 1 + below(48), h = 1 + below(48);
+        int planes = 1 + (int)below(4), bits[4], p, coder = (int)below(4);
+        size_t size = below(5) == 0 ? 0 : below(400), i;
+        uint8_t *data = (uint8_t *)xmalloc(size);
+        int fillbyte = (int)below(3);
+        for (p = 0; p < 4; p++) bits[p] = 1 + (int)below(17);
+        for (i = 0; i < size; i++)
+            data[i] = fillbyte == 0 ? (uint8_t)rnd() : (fillbyte == 1 ? 0 : 0xFF);
+        check_damaged(data, size, w, h, planes, bits, coder, "random stream");
+        free(data);
+    }
+}
+
+static void huffman_checks(long iterations) {
+    long it;
+    for (it = 0; it < iterations; it++) {
+        int n = 1 + (int)below(it % 10 == 0 ? 4096 : 300), max_len, i, st;
+        size_t count = below(600), k;
+        uint64_t *counts = (uint64_t *)xmalloc(sizeof(uint64_t) * (size_t)n);
+        uint8_t *lengths = (uint8_t *)xmalloc((size_t)n);
+        uint16_t *symbols = (uint16_t *)xmalloc(sizeof(uint16_t) * count);
+        uint16_t *decoded = (uint16_t *)xmalloc(sizeof(uint16_t) * count);
+        rmc_buffer buf = {NULL, 0};
+        int skew = (int)below(3);
+        uint64_t kraft = 0;
+        for (k = 0; k < count; k++) {
+            uint32_t s = skew == 0 ? below((uint32_t)n) : (skew == 1 ? below(1 + below((uint32_t)n)) : 0);
+            symbols[k] = (uint16_t)s;
+        }
+        memset(counts, 0, sizeof(uint64_t) * (size_t)n);
+        for (k = 0; k < count; k++) counts[symbols[k]]++;
+        max_len = 1;
+        while ((1 << max_len) < n) max_len++;
+        max_len += (int)below((uint32_t)(25 - max_len));
+        st = rmc_huffman_lengths(counts, n, max_len, lengths);
+        if (st != RMC_OK) { FAIL("huffman lengths n=%d max_len=%d: %d", n, max_len, st); goto next; }
+        for (i = 0; i < n; i++) {
+            if ((counts[i] == 0) != (lengths[i] == 0)) FAIL("length/count mismatch at %d", i);
+            if (lengths[i] > max_len) FAIL("length %d above %d", lengths[i], max_len);
+            if (lengths[i]) kraft += (uint64_t)1 << (24 - lengths[i]);
+        }
+        if (kraft > ((uint64_t)1 << 24)) FAIL("kraft sum above 1 (n=%d)", n);
+        st = rmc_huffman_encode_symbols(symbols, count, lengths, n, &buf);
+        if (st != RMC_OK) { FAIL("huffman encode: %d", st); goto next; }
+        {
+            uint8_t *copy = (uint8_t *)xmalloc(buf.size);
+            memcpy(copy, buf.data, buf.size);
+            st = rmc_huffman_decode_symbols(copy, buf.size, decoded, count, n);
+            if (st != RMC_OK || (count && memcmp(symbols, decoded, sizeof(uint16_t) * count)))
+                FAIL("huffman round trip n=%d count=%zu: %d", n, count, st);
+            /* damage: flip, truncate, random */
+            if (buf.size) copy[below((uint32_t)buf.size)] ^= (uint8_t)(1u << below(8));
+            st = rmc_huffman_decode_symbols(copy, buf.size, decoded, count, n);
+            if (st == RMC_OK)
+                for (k = 0; k < count; k++)
+                    if (decoded[k] >= n) FAIL("decoded symbol %u >= %d", decoded[k], n);
+            st = rmc_huffman_decode_symbols(copy, buf.size / 2, decoded, count, n);
+            for (k = 0; k < buf.size; k++) copy[k] = (uint8_t)rnd();
+            st = rmc_huffman_decode_symbols(copy, buf.size, decoded, count, 1 + (int)below(4096));
+            (void)st;
+            free(copy);
+        }
+        rmc_free(buf.data);
+    next:
+        free(counts); free(lengths); free(symbols); free(decoded);
+    }
+    {
+        /* full alphabet at the exact limit, and the oversubscribed table */
+        static uint64_t counts[4096];
+        static uint8_t lengths[4096];
+        uint16_t sym[2] = {0, 1};
+        rmc_buffer buf = {NULL, 0};
+        int i;
+        for (i = 0; i < 4096; i++) counts[i] = (uint64_t)(i + 1) * (uint64_t)(i + 1) * 977u;
+        if (rmc_huffman_lengths(counts, 4096, 12, lengths) != RMC_OK) FAIL("4096 symbols in 12 bits");
+        for (i = 0; i < 4096; i++) if (lengths[i] != 12) { FAIL("length %d != 12", lengths[i]); break; }
+        lengths[0] = lengths[1] = lengths[2] = 1;
+        if (rmc_huffman_encode_symbols(sym, 2, lengths, 3, &buf) != RMC_ERR_HUFFMAN_TABLE)
+            FAIL("oversubscribed table accepted");
+    }
+}
+
+int main(int argc, char **argv) {
+    static const uint32_t sizes[][2] = {{1, 1}, {1, 2}, {2, 1}, {67, 1}, {1, 67}, {3, 3},
+                                        {13, 7}, {17, 31}, {5, 64}, {3, 129}, {65, 33},
+                                        {40, 40}};
+    long iterations;
+    int b, coder, s, pattern = 0;
+    /* canaries: prove that the sanitizers are active in this build */
+    if (argc > 1 && strcmp(argv[1], "--asan-canary") == 0) {
+        volatile uint8_t *p = (volatile uint8_t *)xmalloc(8);
+        int v = p[8];
+        free((void *)p);
+        return v == 12345;
+    }
+    if (argc > 1 && strcmp(argv[1], "--ubsan-canary") == 0) {
+        volatile int32_t big = INT32_MAX;
+        int32_t v = big + (int32_t)argc;
+        return v == 0;
+    }
+    iterations = argc > 1 ? atol(argv[1]) : 2000;
+    if (argc > 2) rng_state = strtoull(argv[2], NULL, 0) | 1;
+
+    encoder_argument_checks();
+    for (b = 1; b <= RMC_MAX_PLANE_BITS; b++) {
+        for (coder = 0; coder < 3; coder++) {
+            for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++) {
+                int gray[1] = {b}, colour[3] = {b, b + 1 > 17 ? 17 : b + 1, b + 1 > 17 ? 17 : b + 1};
+                int four[4] = {b, b, b, b};
+                roundtrip(sizes[s][1], sizes[s][0], 1, gray, coder, pattern++ % 7);
+                roundtrip(sizes[s][1], sizes[s][0], 3, colour, coder, pattern++ % 7);
+                if (s % 4 == 0) roundtrip(sizes[s][1], sizes[s][0], 4, four, coder, pattern++ % 7);
+            }
+        }
+    }
+    /* long rows: run mode past the largest run chunk, and long escape-heavy noise */
+    for (coder = 0; coder < 3; coder++) {
+        int bits1[1] = {1}, bits8[1] = {8}, bits17[1] = {17}, bits16[1] = {16};
+        roundtrip(100000, 2, 1, bits8, coder, 1);
+        roundtrip(70001, 1, 1, bits1, coder, 5);
+        roundtrip(300, 200, 1, bits17, coder, 0);
+        roundtrip(257, 255, 1, bits16, coder, 3);
+        roundtrip(1, 3000, 1, bits16, coder, 4);
+    }
+    random_streams(iterations);
+    huffman_checks(iterations / 4);
+    printf("roundtrips %ld, damaged %ld (%ld decoded), failures %ld\n", roundtrips, damaged,
+           damaged_ok, failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,77 @@
+"""Regenerate the golden vectors: python tests/golden/make_golden.py
+
+Each vector is NAME.npy (the array) and NAME.rmc (its encoding with the options recorded in
+vectors.json). tests/test_golden.py checks that every committed .rmc still decodes to its .npy
+bit for bit and that encoding the .npy with the recorded options gives the same bytes.
+Only regenerate on purpose: a changed .rmc means a format or encoder change."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+import roimc  # noqa: E402
+
+
+def vectors():
+    rng = np.random.default_rng(1121)
+    y, x = np.mgrid[0:17, 0:13]
+    gray8 = ((x * 11 + y * 7) + rng.integers(0, 12, size=x.shape)).astype(np.uint8)
+
+    y, x = np.mgrid[0:19, 0:23]
+    gray12 = ((x * 150 + y * 90 + rng.integers(0, 60, size=x.shape)) % 4096).astype(np.uint16)
+    gray12[0, 0] = 4095
+
+    bits1 = (rng.random((15, 21)) < 0.2).astype(np.uint8)
+    bits1[3:9, 4:15] = 1
+
+    y, x = np.mgrid[0:11, 0:14]
+    rgb8 = np.stack([x * 18, y * 20, (x + y) * 9 + rng.integers(0, 5, size=x.shape)],
+                    axis=-1).astype(np.uint8)
+
+    y, x = np.mgrid[0:9, 0:12]
+    stack2 = np.stack([(x * 40 + y * 30) % 1024, (x * 25 + y * 60 + 7) % 1024]).astype(np.uint16)
+
+    y, x = np.mgrid[0:16, 0:20]
+    huff12 = ((x * 37 + y * 53 + rng.integers(0, 30, size=x.shape)) % 4096).astype(np.uint16)
+
+    y, x = np.mgrid[0:40, 0:37]
+    tiles8 = ((x * 3 + y * 5) % 256).astype(np.uint8)
+    tiles8[10:30, 10:20] = rng.integers(0, 256, size=(20, 10))
+
+    signed16 = (rng.integers(-300, 300, size=(10, 11))).astype(np.int16)
+
+    noise8 = rng.integers(0, 256, size=(12, 12)).astype(np.uint8)   # stored raw
+
+    return {
+        "gray8_ramp_noise": (gray8, dict(tile_size=1024)),
+        "gray12_uint16": (gray12, dict(tile_size=1024)),
+        "bits1": (bits1, dict(tile_size=1024)),
+        "rgb8": (rgb8, dict(tile_size=1024)),
+        "stack2_10bit": (stack2, dict(tile_size=1024)),
+        "huffman12": (huff12, dict(tile_size=1024, coder="huffman")),
+        "multitile16": (tiles8, dict(tile_size=16)),
+        "multitile_rect_huffman": (tiles8, dict(tile_size=[16, 23], coder="huffman")),
+        "signed16": (signed16, dict(tile_size=1024)),
+        "noise8_raw": (noise8, dict(tile_size=1024)),
+    }
+
+
+def main():
+    table = {}
+    for name, (array, options) in vectors().items():
+        data = roimc.encode(array, threads=1, **options)
+        assert np.array_equal(roimc.decode(data), array)
+        np.save(HERE / f"{name}.npy", array, allow_pickle=False)
+        (HERE / f"{name}.rmc").write_bytes(data)
+        table[name] = {"options": options, "shape": list(array.shape),
+                       "dtype": str(array.dtype), "bytes": len(data)}
+    (HERE / "vectors.json").write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+    print(f"{len(table)} vectors written to {HERE}")
+
+
+if __name__ == "__main__":
+    main()
