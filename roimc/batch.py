@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 
 import click
 
+from .cliutil import Command
 from .errors import InputError, RmcError, UnsupportedError
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy")
@@ -530,27 +531,9 @@ def _run_dask(todo, args, summary, bar, client, address):
 # --------------------------------------------------------------------------------------
 # command line
 
-def _fail(message):
-    click.echo(f"roimc: error: {message}", err=True)
-    sys.exit(1)
-
-
-class _BatchCommand(click.Command):
-    """Expected failures become one line on stderr and exit status 1 (as in roimc.cli)."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except RmcError as exc:
-            _fail(str(exc))
-        except MemoryError:
-            _fail("out of memory")
-        except OSError as exc:
-            name = f"{exc.filename}: " if exc.filename else ""
-            _fail(f"{name}{exc.strerror or exc}")
-        except KeyboardInterrupt:
-            _fail("interrupted (the summary holds the files finished so far; run the same "
-                  "command again to resume)")
+class _BatchCommand(Command):
+    interrupted = ("interrupted (the summary holds the files finished so far; run the same "
+                   "command again to resume)")
 
 
 def format_summary(summary):

@@ -1,41 +1,18 @@
 """The roimc command line: encode, decode, info."""
 import json
 import os
-import sys
 
 import click
 
 from . import __version__
-from .errors import RmcError
+from .cliutil import Command, fail
 
 _TYPES = ".png, .tif/.tiff, .npy or .dcm"
 
 
-def _fail(message):
-    click.echo(f"roimc: error: {message}", err=True)
-    sys.exit(1)
-
-
-class _Command(click.Command):
-    """Turns expected failures into one line on stderr and exit status 1."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except RmcError as exc:
-            _fail(str(exc))
-        except MemoryError:
-            _fail("out of memory")
-        except OSError as exc:
-            name = f"{exc.filename}: " if exc.filename else ""
-            _fail(f"{name}{exc.strerror or exc}")
-        except KeyboardInterrupt:
-            _fail("interrupted")
-
-
 def _refuse_overwrite(path, force):
     if os.path.exists(path) and not force:
-        _fail(f"{path} exists (use --force to overwrite)")
+        fail(f"{path} exists (use --force to overwrite)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,7 +28,7 @@ def main():
     """
 
 
-@main.command(cls=_Command)
+@main.command(cls=Command)
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--mode", type=click.Choice(["lossless"]), default="lossless", show_default=True,
@@ -78,13 +55,13 @@ def encode(source, output, mode, coder, tile_size, threads, bits, frames, force)
     from .io import atomic_write, read_image
     from .api import encode as encode_array, info as info_of
     if not output.lower().endswith(".rmc"):
-        _fail(f"{output}: the output of encode must end in .rmc")
+        fail(f"{output}: the output of encode must end in .rmc")
     _refuse_overwrite(output, force)
     from .dicom import encode_dicom, is_dicom_path
     options = dict(mode=mode, coder=coder, tile_size=tile_size, threads=threads, bits=bits)
     if is_dicom_path(source):
         if frames is not None:
-            _fail("--frames/--channels do not apply to DICOM: its data set gives the layout")
+            fail("--frames/--channels do not apply to DICOM: its data set gives the layout")
         data = encode_dicom(source, **options)
     else:
         array = read_image(source)
@@ -95,7 +72,7 @@ def encode(source, output, mode, coder, tile_size, threads, bits, frames, force)
                f"{info_of(data)['bpp']:.3f} bits per pixel")
 
 
-@main.command(cls=_Command)
+@main.command(cls=Command)
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
@@ -111,7 +88,7 @@ def decode(source, output, threads, force):
     from .io import IMAGE_EXTENSIONS, write_image
     ext = os.path.splitext(output)[1].lower()
     if ext not in IMAGE_EXTENSIONS + tuple(DICOM_EXTENSIONS) or ext == ".rmc":
-        _fail(f"{output}: choose an output ending in {_TYPES}")
+        fail(f"{output}: choose an output ending in {_TYPES}")
     _refuse_overwrite(output, force)
     with open(source, "rb") as f:
         data = f.read()
@@ -120,13 +97,13 @@ def decode(source, output, threads, force):
         click.echo(f"{source} -> {output}: {'x'.join(map(str, array.shape))} {array.dtype}, DICOM")
         return
     if ext == ".png" and info_of(data)["frames_axis"]:
-        _fail(f"{source} holds a stack of frames: PNG cannot hold it (use .tif or .npy)")
+        fail(f"{source} holds a stack of frames: PNG cannot hold it (use .tif or .npy)")
     array = decode_bytes(data, threads=threads)
     write_image(output, array)
     click.echo(f"{source} -> {output}: {'x'.join(map(str, array.shape))} {array.dtype}")
 
 
-@main.command(cls=_Command)
+@main.command(cls=Command)
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info(source, as_json):

@@ -28,11 +28,11 @@ panels.
 """
 import math
 import os
-import sys
 
 import click
 import numpy as np
 
+from .cliutil import Command, fail
 from .errors import InputError, RmcError
 
 MAX_PANEL = 512        # larger images are reduced to fit this
@@ -338,12 +338,7 @@ def _na(value):
 
 # ----------------------------------------------------------------------------- command
 
-def _fail(message):
-    click.echo(f"roimc: error: {message}", err=True)
-    sys.exit(1)
-
-
-@click.command("compare")
+@click.command("compare", cls=Command)
 @click.argument("original", type=click.Path(dir_okay=False))
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", "out", required=True, type=click.Path(dir_okay=False),
@@ -357,18 +352,10 @@ def compare_command(original, file, out, roi, force):
     images, an error heat map, bits per pixel, PSNR (whole / ROI / background) and the
     maximum absolute error."""
     if not out.lower().endswith(".png"):
-        _fail(f"{out}: the report is a PNG: choose an output ending in .png")
+        fail(f"{out}: the report is a PNG: choose an output ending in .png")
     if os.path.exists(out) and not force:
-        _fail(f"{out} exists (use --force to overwrite)")
-    try:
-        f = compare(original, file, out, roi_mask_path=roi)
-    except RmcError as exc:
-        _fail(str(exc))
-    except MemoryError:
-        _fail("out of memory")
-    except OSError as exc:
-        name = f"{exc.filename}: " if exc.filename else ""
-        _fail(f"{name}{exc.strerror or exc}")
+        fail(f"{out} exists (use --force to overwrite)")
+    f = compare(original, file, out, roi_mask_path=roi)
     line = f"{out}: {f['bpp']:.3f} bpp, PSNR {format_psnr(f['psnr'])}"
     if roi is not None:
         line += (f" (ROI {format_psnr(f['psnr_roi'])}, background "
