@@ -33,6 +33,27 @@ def _tile_shape(tile_size):
     return th, tw
 
 
+def _extra_chunks(metadata, ancillary):
+    """The meta chunk and the caller's ancillary chunks, checked."""
+    chunks = []
+    if metadata is not None:
+        import brotli
+        try:
+            text = json.dumps(metadata)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"metadata must be JSON-serialisable: {exc}") from None
+        chunks.append((META, brotli.compress(text.encode())))
+    for ctype, payload in (ancillary or {}).items():
+        if not (isinstance(ctype, bytes) and len(ctype) == 4 and ctype.isalpha()
+                and ctype.isascii() and not container.is_critical(ctype)):
+            raise InputError(f"ancillary chunk type must be 4 ASCII letters, first lower case: "
+                             f"{ctype!r}")
+        if ctype in (DSUM, META):
+            raise InputError(f"chunk {ctype.decode()} is written by roimc itself")
+        chunks.append((ctype, bytes(payload)))
+    return chunks
+
+
 def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, coder="golomb",
            bits=None, channels_last=None, metadata=None, ancillary=None):
     """Compress an image array into .rmc bytes.
@@ -58,8 +79,9 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
     if coder not in core.CODERS:
         raise InputError(f"unknown coder {coder!r}: choose from {', '.join(core.CODERS)}")
     th, tw = _tile_shape(tile_size)
+    extra = _extra_chunks(metadata, ancillary)   # option errors surface before any coding
     samples, fields = describe(array, channels_last=channels_last, bits=bits)
-    header = Header(mode=mode, tile_width=int(tw), tile_height=int(th),
+    header = Header(mode=mode, tile_width=tw, tile_height=th,
                     transform="rct" if fields["channels"] >= 3 else "none", **fields)
     header.validate()
     chunks = [(HEAD, header.pack())]
@@ -68,21 +90,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
     if original.dtype == np.bool_:
         original = original.astype(np.uint8)
     chunks.append((DSUM, _checksum(original).to_bytes(4, "big")))
-    if metadata is not None:
-        import brotli
-        try:
-            text = json.dumps(metadata)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"metadata must be JSON-serialisable: {exc}") from None
-        chunks.append((META, brotli.compress(text.encode())))
-    for ctype, payload in (ancillary or {}).items():
-        if not (isinstance(ctype, bytes) and len(ctype) == 4 and ctype.isalpha()
-                and ctype.isascii() and not container.is_critical(ctype)):
-            raise InputError(f"ancillary chunk type must be 4 ASCII letters, first lower case: "
-                             f"{ctype!r}")
-        if ctype in (DSUM, META):
-            raise InputError(f"chunk {ctype.decode()} is written by roimc itself")
-        chunks.append((ctype, bytes(payload)))
+    chunks += extra
     chunks.append((IEND, b""))
     return container.pack(chunks)
 

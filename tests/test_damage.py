@@ -158,6 +158,11 @@ def test_foreign_bytes_raise_format_error(data):
         roimc.info(data)
 
 
+
+def first_tile(chunks):
+    """Index of the first TILE chunk in a (type, payload) list."""
+    return [c[0] for c in chunks].index(TILE)
+
 def test_random_garbage_raises_format_error():
     rnd = random.Random(3)
     for _ in range(300):
@@ -281,7 +286,7 @@ def test_swapped_tiles_are_refused():
 def test_tile_with_wrong_position_is_refused(frame, index):
     _, data = encoded("multitile")
     chunks = chunk_list(data)
-    i = [c[0] for c in chunks].index(TILE)
+    i = first_tile(chunks)
     payload = chunks[i][1]
     chunks[i] = (TILE, struct.pack(">II", frame, index) + payload[8:])
     with pytest.raises(roimc.CorruptDataError):
@@ -292,7 +297,7 @@ def test_tile_with_wrong_position_is_refused(frame, index):
 def test_too_short_tile_chunk_is_refused(payload):
     _, data = encoded("gray8")
     chunks = chunk_list(data)
-    i = [c[0] for c in chunks].index(TILE)
+    i = first_tile(chunks)
     chunks[i] = (TILE, payload)
     with pytest.raises(roimc.CorruptDataError):
         roimc.decode(rebuild(chunks))
@@ -302,7 +307,7 @@ def test_too_short_tile_chunk_is_refused(payload):
 def test_unknown_or_wrong_tile_coder_is_refused(coder):
     _, data = encoded("gray8")
     chunks = chunk_list(data)
-    i = [c[0] for c in chunks].index(TILE)
+    i = first_tile(chunks)
     payload = chunks[i][1]
     chunks[i] = (TILE, payload[:8] + bytes([coder]) + payload[9:])
     with pytest.raises(roimc.RmcError):
@@ -313,7 +318,7 @@ def test_tile_coded_with_other_coder_id_is_refused():
     """Relabel a golomb tile as huffman (CRC repaired): decoding must fail, not guess."""
     array, data = encoded("gray8")
     chunks = chunk_list(data)
-    i = [c[0] for c in chunks].index(TILE)
+    i = first_tile(chunks)
     payload = chunks[i][1]
     chunks[i] = (TILE, payload[:8] + b"\x01" + payload[9:])
     with pytest.raises(roimc.CorruptDataError):
@@ -323,7 +328,7 @@ def test_tile_coded_with_other_coder_id_is_refused():
 def test_trailing_byte_in_tile_stream_is_refused():
     _, data = encoded("gray8")
     chunks = chunk_list(data)
-    i = [c[0] for c in chunks].index(TILE)
+    i = first_tile(chunks)
     for extra in (b"\0", b"\x80", b"\0\0\0\0"):
         damaged = list(chunks)
         damaged[i] = (TILE, chunks[i][1] + extra)
@@ -662,7 +667,7 @@ def test_rgb_planes_outside_the_colour_transform_are_refused():
     array = np.array([[[255, 0, 0]]], np.uint8)
     chunks = [c for c in chunk_list(roimc.encode(array, coder="raw")) if c[0] != DSUM]
     assert roimc.info(rebuild(chunks))["bits"] == 8
-    i = [c[0] for c in chunks].index(TILE)
+    i = first_tile(chunks)
     for planes, ok in (([[[63]], [[255]], [[510]]], True), ([[[255]], [[511]], [[511]]], False)):
         tile = core.encode_tile(np.array(planes, np.int32), [8, 9, 9], core.CODERS["raw"])
         chunks[i] = (TILE, chunks[i][1][:9] + tile)
