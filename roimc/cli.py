@@ -134,5 +134,10 @@ from .report import compare_command  # noqa: E402
 
 main.add_command(compare_command)
 
+from .cli_roi import roi_command, train_roi_command  # noqa: E402
+
+main.add_command(roi_command)
+main.add_command(train_roi_command)
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,48 @@
+"""The registry of shipped ROI models: id -> weight file and SHA-256 (models are data).
+
+A model is loaded only when its file's hash matches the registry, so a damaged or swapped
+file is an error that names the id, never a silently different mask. `roimc train-roi`
+prints the entry for a new weight file."""
+import hashlib
+import os
+
+from ..errors import MissingModelError
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+
+MODELS = {
+    "roi-unet-v1": {
+        "file": "roi_unet_v1.pt",
+        "sha256": "",
+    },
+}
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve(model_id):
+    """Path of the weight file of `model_id`, its hash checked."""
+    entry = MODELS.get(model_id)
+    if entry is None:
+        raise MissingModelError(f"unknown ROI model {model_id!r} (known: {', '.join(MODELS)})")
+    path = os.path.join(WEIGHTS_DIR, entry["file"])
+    if not os.path.exists(path):
+        raise MissingModelError(f"ROI model {model_id}: weight file {entry['file']} is not "
+                                f"installed")
+    digest = sha256_of(path)
+    if digest != entry["sha256"]:
+        raise MissingModelError(f"ROI model {model_id}: {entry['file']} has SHA-256 "
+                                f"{digest[:16]}..., the registry expects "
+                                f"{entry['sha256'][:16] or '(none)'}...")
+    return path
+
+
+def model_id_string(model_id):
+    """`name@sha256` as printed in reports."""
+    return f"{model_id}@{MODELS[model_id]['sha256']}"
