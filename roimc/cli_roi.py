@@ -77,7 +77,7 @@ def roi_command(source, output, method, device, overlay, force):
               help="Folder of training images; NAME.roi.png beside NAME.png is its mask.")
 @click.option("--out", default="roi_unet.pt", show_default=True, type=click.Path(dir_okay=False),
               help="Weight file to write (a checkpoint OUT.ckpt allows resuming).")
-@click.option("--steps", type=click.IntRange(1), default=1500, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=800, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--lr", type=float, default=3e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)

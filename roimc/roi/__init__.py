@@ -4,7 +4,8 @@
     mask = detect_roi(array, method="unet")   # uint8 (H, W), 1 = ROI, 0 = background
 
 `method="classic"` uses numpy and scipy only; `method="unet"` runs the shipped U-Net
-(torch, imported only then) on the GPU when one is present, else on the CPU.
+(torch, imported only then) on the GPU when one is present, else on the CPU, and unites its
+mask with the classic one (a safety net: the network may add tissue, never remove it).
 Both work on a reduced copy (longest side 256) and return a full-resolution mask.
 
 The ROI is the whole imaged anatomy (the head, not only the brain), plus burnt-in text and

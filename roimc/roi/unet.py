@@ -4,7 +4,8 @@ resized to INPUT x INPUT, to the probability of anatomy. torch is imported here 
 Inference: the working image (block means, longest side 256) is normalised by robust
 percentiles, resized to INPUT x INPUT, segmented, the probability resized back to the working
 scale and thresholded low (THRESHOLD, for recall), then the conservative post-processing of the
-classic method runs: close gaps, fill holes, dilate a safety margin."""
+classic method runs: close gaps, fill holes, dilate a safety margin; the result is united with
+the classic method's mask (see unet_small)."""
 import functools
 
 import numpy as np
@@ -27,16 +28,18 @@ def _torch():
 
 
 def build(channels=(12, 24, 48, 96)):
-    """A U-Net with len(channels) levels; 3x3 convolutions, batch norm, ReLU, max pooling,
+    """A U-Net with len(channels) levels; 3x3 convolutions (edge-replicating padding, so that
+    the image border looks like the image, not like a dark frame), batch norm, ReLU, max pooling,
     bilinear upsampling and skip connections; one output logit per pixel."""
     torch = _torch()
     nn = torch.nn
 
     def block(cin, cout):
         return nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+            nn.Conv2d(cin, cout, 3, padding=1, padding_mode="replicate", bias=False),
+            nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, padding_mode="replicate", bias=False),
+            nn.BatchNorm2d(cout),
             nn.ReLU(inplace=True))
 
     class UNet(nn.Module):
@@ -115,8 +118,14 @@ def probabilities(net, images, device="cpu"):
     return out
 
 
-def unet_small(smalls, device="auto", model_id=DEFAULT_MODEL):
-    """ROI masks (boolean, working scale) of working-scale frames."""
+def unet_small(smalls, device="auto", model_id=DEFAULT_MODEL, safety_net=True):
+    """ROI masks (boolean, working scale) of working-scale frames.
+
+    With safety_net (the default) the mask is the union of the U-Net's and the classic
+    method's: the network, trained on a small corpus, may add tissue that thresholds miss
+    (faint edges, dark tissue) but never removes what the classic rules find, so an image
+    unlike anything it has seen is still covered."""
+    from .classic import classic_small
     dev = pick_device(device)
     net = load(model_id, dev)
     masks = []
@@ -125,5 +134,8 @@ def unet_small(smalls, device="auto", model_id=DEFAULT_MODEL):
             masks.append(np.ones(s.shape, bool))
             continue
         m = p > THRESHOLD
-        masks.append(prep.conservative(m) if m.any() else np.ones(s.shape, bool))
+        m = prep.conservative(m) if m.any() else np.ones(s.shape, bool)
+        if safety_net:
+            m |= classic_small(s)
+        masks.append(m)
     return masks
