@@ -207,6 +207,22 @@ def test_recall_on_corpus_masks(method):
         assert recall >= 0.99, (mp.name, recall)
 
 
+@needs_torch
+def test_shipped_unet_alone_covers_corpus_masks():
+    """The network by itself (without the classic safety net) reaches the recall target."""
+    masks = masked_corpus_images()
+    if not masks:
+        pytest.skip(f"corpus not found at {CORPUS}")
+    from roimc.roi import unet
+    for mp in masks:
+        img = rio.read_image(str(mp).replace(".roi.png", ".png")).astype(np.float32)
+        k = prep.block_factor(img.shape)
+        small = unet.unet_small([prep.downscale(img, k)], device="cpu", safety_net=False)[0]
+        m = prep.upscale(small, k, img.shape)
+        truth = rio.read_image(str(mp)) > 0
+        assert (m & truth).sum() / truth.sum() >= 0.99, mp.name
+
+
 # --- command line ----------------------------------------------------------------------------
 
 def cli(*args):

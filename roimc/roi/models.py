@@ -13,7 +13,7 @@ WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights"
 MODELS = {
     "roi-unet-v1": {
         "file": "roi_unet_v1.pt",
-        "sha256": "",
+        "sha256": "8d6c2b820204d006c9b42fce73a1a7fdb79727f74e06e47048b1eb30b4eb5156",
     },
 }
 
