@@ -34,6 +34,7 @@ void rmc_free(void *p);
 #define RMC_CODER_GOLOMB 0   /* adaptive Golomb-Rice, 365 contexts, bias cancellation, run mode */
 #define RMC_CODER_HUFFMAN 1  /* two-pass canonical Huffman of residual magnitude classes */
 #define RMC_CODER_RAW 2      /* samples stored in plane bits: the bound for incompressible tiles */
+#define RMC_CODER_CM 3       /* blended prediction, context-modelled binary range coding */
 
 #define RMC_MAX_PLANE_BITS 17
 #define RMC_MAX_PLANES 4
@@ -42,6 +43,12 @@ void rmc_free(void *p);
  * [0, 2^bits[i] - 1]. The stream is written to *out (free with rmc_free). */
 int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                     const int *bits, int coder, rmc_buffer *out);
+
+/* Encode one tile with coder 3 and stored linear predictors: nweights[i] is 0 (none) or the
+ * predictor size of plane i (10 for the first plane, 15 after it); weights holds them in order. */
+int rmc_encode_tile_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                       const int *bits, const int16_t *weights, const int *nweights,
+                       rmc_buffer *out);
 
 /* Decode one tile stream into `samples` (planes*width*height int32, caller-allocated).
  * The whole of `data` must be consumed: trailing bytes or non-zero padding are errors. */

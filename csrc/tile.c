@@ -4,6 +4,7 @@
 #include "bitio.h"
 #include "context_coder.h"
 #include "huffman_coder.h"
+#include "cm_coder.h"
 
 static const char *const messages[] = {
     "ok",
@@ -44,7 +45,8 @@ static int check_args(uint32_t width, uint32_t height, int planes, const int *bi
     if ((uint64_t)width * height * (uint64_t)planes > ((uint64_t)1 << 40)) return RMC_ERR_ARGUMENT;
     for (p = 0; p < planes; p++)
         if (bits[p] < 1 || bits[p] > RMC_MAX_PLANE_BITS) return RMC_ERR_ARGUMENT;
-    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_HUFFMAN && coder != RMC_CODER_RAW)
+    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_HUFFMAN && coder != RMC_CODER_RAW &&
+        coder != RMC_CODER_CM)
         return RMC_ERR_UNSUPPORTED;
     return RMC_OK;
 }
@@ -61,6 +63,10 @@ int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int
         for (i = 0; i < plane_size; i++)
             if (s[i] < 0 || s[i] > maxval) return RMC_ERR_ARGUMENT;
     }
+    if (coder == RMC_CODER_CM) {
+        static const int none[RMC_MAX_PLANES] = {0, 0, 0, 0};
+        return rmc_cm_encode(samples, width, height, planes, bits, NULL, none, out);
+    }
     rmc_bw_init(&w, plane_size * (size_t)planes / 2 + 64);
     for (p = 0; p < planes && st == RMC_OK; p++) {
         const int32_t *s = samples + plane_size * (size_t)p;
@@ -72,6 +78,24 @@ int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int
     return rmc_bw_finish(&w, out);
 }
 
+int rmc_encode_tile_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                       const int *bits, const int16_t *weights, const int *nweights,
+                       rmc_buffer *out) {
+    size_t plane_size = (size_t)width * height, i;
+    int p, total = 0, st = check_args(width, height, planes, bits, RMC_CODER_CM);
+    if (st != RMC_OK) return st;
+    if (!samples || !nweights || !out) return RMC_ERR_ARGUMENT;
+    for (p = 0; p < planes; p++) {
+        const int32_t *s = samples + plane_size * (size_t)p;
+        int32_t maxval = ((int32_t)1 << bits[p]) - 1;
+        for (i = 0; i < plane_size; i++)
+            if (s[i] < 0 || s[i] > maxval) return RMC_ERR_ARGUMENT;
+        total += nweights[p];
+    }
+    if (total && !weights) return RMC_ERR_ARGUMENT;
+    return rmc_cm_encode(samples, width, height, planes, bits, weights, nweights, out);
+}
+
 int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                     int planes, const int *bits, int coder, int32_t *samples) {
     size_t plane_size = (size_t)width * height;
@@ -79,6 +103,7 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
     int p, st = check_args(width, height, planes, bits, coder);
     if (st != RMC_OK) return st;
     if (!data && size) return RMC_ERR_ARGUMENT;
+    if (coder == RMC_CODER_CM) return rmc_cm_decode(data, size, width, height, planes, bits, samples);
     rmc_br_init(&r, data, size);
     for (p = 0; p < planes && st == RMC_OK; p++) {
         int32_t *s = samples + plane_size * (size_t)p;

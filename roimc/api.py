@@ -6,13 +6,26 @@ import zlib
 import numpy as np
 
 from . import container, core
-from .codecs import lossless
-from .container import DSUM, HEAD, IEND, META, Header
+from .codecs import lossless, palette
+from .container import DSUM, HEAD, IEND, META, TILE, Header
 from .errors import CorruptDataError, InputError, UnsupportedError
 from .samples import allocate, describe
 
 DEFAULT_TILE = 512
+DEFAULT_EFFORT = 5
 AVAILABLE_MODES = ("lossless",)
+# effort -> (coder, predictor fit samples per tile plane, try the palette, try no RCT)
+_EFFORT = {
+    1: ("golomb", 0, False, False),
+    2: ("cm", 0, False, False),
+    3: ("cm", 20000, False, False),
+    4: ("cm", 20000, True, False),
+    5: ("cm", 60000, True, False),
+    6: ("cm", 60000, True, False),
+    7: ("cm", 120000, True, True),
+    8: ("cm", 250000, True, True),
+    9: ("cm", 1 << 20, True, True),
+}
 
 
 def _checksum(array):
@@ -54,17 +67,23 @@ def _extra_chunks(metadata, ancillary):
     return chunks
 
 
-def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, coder="golomb",
-           bits=None, channels_last=None, metadata=None, ancillary=None):
+def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
+           effort=DEFAULT_EFFORT, coder=None, bits=None, channels_last=None, metadata=None,
+           ancillary=None):
     """Compress an image array into .rmc bytes.
 
     array: (H, W), (H, W, C), (F, H, W) or (F, H, W, C); uint8/uint16/int8/int16.
     mode: "lossless" (bit-exact).
     threads: worker threads over tiles (None = all cores).
     tile_size: tile edge in pixels (int) or (height, width); tiles are coded independently.
-    coder: "golomb" (adaptive Golomb-Rice with run mode), "huffman" (two-pass static) or
-        "raw" (samples stored as they are); a tile that the chosen coder would expand is
-        stored raw.
+    effort: 1 (fastest: Golomb-Rice coder) to 9 (smallest). From 2 on, tiles use the
+        context-modelling coder; from 3 on, with a linear predictor fitted per tile; from 4
+        on, the palette transform is tried too (and kept when smaller); from 7 on, colour
+        images are also tried without the colour transform and the predictor is fitted on
+        more samples.
+    coder: overrides the effort's coder: "golomb" (adaptive Golomb-Rice with run mode),
+        "huffman" (two-pass static), "cm" (context modelling, range coded) or "raw"
+        (samples stored as they are); a tile that the chosen coder would expand is stored raw.
     bits: stored bits per sample (default: the fewest that hold the data).
     channels_last: how to read a 3-D array (see roimc.samples.describe).
     metadata: a JSON-serialisable dict stored in the file's meta chunk.
@@ -76,6 +95,10 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
     if mode not in AVAILABLE_MODES:
         raise UnsupportedError(f"mode {mode!r} is not available in this version "
                                f"(available: {', '.join(AVAILABLE_MODES)})")
+    if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or effort not in _EFFORT:
+        raise InputError(f"effort must be an integer from 1 to 9, got {effort!r}")
+    default_coder, fit_samples, try_palette, try_plain = _EFFORT[int(effort)]
+    coder = default_coder if coder is None else coder
     if coder not in core.CODERS:
         raise InputError(f"unknown coder {coder!r}: choose from {', '.join(core.CODERS)}")
     th, tw = _tile_shape(tile_size)
@@ -84,8 +107,26 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
     header = Header(mode=mode, tile_width=tw, tile_height=th,
                     transform="rct" if fields["channels"] >= 3 else "none", **fields)
     header.validate()
-    chunks = [(HEAD, header.pack())]
-    chunks += lossless.encode(samples, header, core.CODERS[coder], threads)
+    candidates = [(header.transform, None)]
+    if try_plain and header.transform == "rct":
+        candidates.append(("none", None))
+    if try_palette:
+        built = palette.build(samples)
+        if built is not None and (fields["channels"] > 1 or len(built[0]) < 1 << fields["bits"]):
+            candidates.append(("palette", built))
+    best = None
+    for transform, built in candidates:
+        header.transform = transform
+        table, coded = built if built is not None else (None, samples)
+        body = lossless.encode(coded, header, core.CODERS[coder], threads, table, fit_samples)
+        size = sum(len(payload) for _, payload in body)
+        if best is None or size < best[0]:
+            best = (size, transform, body)
+    _, header.transform, body = best
+    uses_1_1 = header.transform == "palette" or any(
+        ctype == TILE and payload[8] == core.CODER_CM for ctype, payload in body)
+    header.version = (1, 1) if uses_1_1 else (1, 0)
+    chunks = [(HEAD, header.pack())] + body
     original = np.asarray(array)
     if original.dtype == np.bool_:
         original = original.astype(np.uint8)
@@ -100,8 +141,9 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES):
     chunks = container.parse(data)
     header = container.read_header(chunks, max_samples, AVAILABLE_MODES)
     lossless.check(chunks, header)
+    table = lossless.read_table(chunks, header)
     out, view = allocate(header)
-    lossless.decode(chunks, header, view, threads)
+    lossless.decode(chunks, header, view, threads, table)
     for c in chunks:
         if c.ctype == DSUM:
             if len(c.payload) != 4:

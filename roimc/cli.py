@@ -33,10 +33,15 @@ def main():
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--mode", type=click.Choice(["lossless"]), default="lossless", show_default=True,
               help="Coding mode. lossless: decoded samples equal the input bit for bit.")
-@click.option("--coder", type=click.Choice(["golomb", "huffman", "raw"]), default="golomb",
-              show_default=True,
-              help="Residual coder: adaptive Golomb-Rice with run mode, static Huffman, or raw "
-                   "samples. Tiles the coder would expand are stored raw.")
+@click.option("--effort", type=click.IntRange(1, 9), default=5, show_default=True,
+              help="Encode time traded for size. 1: fastest (Golomb-Rice coder, fastest "
+                   "decode). 2-9: context-modelling coder; 3+: a linear predictor fitted per "
+                   "tile; 4+: also tries the palette transform; 7+: also tries colour images "
+                   "without the colour transform, fits on more samples.")
+@click.option("--coder", type=click.Choice(["golomb", "huffman", "cm", "raw"]), default=None,
+              help="Override the effort's residual coder: adaptive Golomb-Rice with run mode, "
+                   "static Huffman, context modelling with range coding, or raw samples. "
+                   "Tiles the coder would expand are stored raw.")
 @click.option("--tile-size", type=click.IntRange(16, 1 << 20), default=512, show_default=True,
               help="Tile edge in pixels; tiles are coded independently and in parallel.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
@@ -47,7 +52,7 @@ def main():
               help="Read a 3-D array of shape (N, M, K<=4) as frames or as channels "
                    "(default: channels).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def encode(source, output, mode, coder, tile_size, threads, bits, frames, force):
+def encode(source, output, mode, effort, coder, tile_size, threads, bits, frames, force):
     """Compress SOURCE (.png, .tif/.tiff, .npy, .dcm) into OUTPUT (.rmc).
 
     A DICOM source keeps its whole data set (all but Pixel Data) in the file, so that
@@ -58,7 +63,8 @@ def encode(source, output, mode, coder, tile_size, threads, bits, frames, force)
         fail(f"{output}: the output of encode must end in .rmc")
     _refuse_overwrite(output, force)
     from .dicom import encode_dicom, is_dicom_path
-    options = dict(mode=mode, coder=coder, tile_size=tile_size, threads=threads, bits=bits)
+    options = dict(mode=mode, effort=effort, coder=coder, tile_size=tile_size, threads=threads,
+                   bits=bits)
     if is_dicom_path(source):
         if frames is not None:
             fail("--frames/--channels do not apply to DICOM: its data set gives the layout")

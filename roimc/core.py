@@ -7,7 +7,10 @@ from .errors import CorruptDataError, InputError, RmcError, UnsupportedError
 CODER_GOLOMB = 0
 CODER_HUFFMAN = 1
 CODER_RAW = 2
-CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN, "raw": CODER_RAW}
+CODER_CM = 3
+CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN, "raw": CODER_RAW, "cm": CODER_CM}
+CM_SPATIAL_INPUTS = 10
+CM_REF_INPUTS = 5
 MAX_PLANE_BITS = 17
 
 _ARGUMENT, _NOMEM, _UNSUPPORTED = 2, 1, 7
@@ -38,6 +41,25 @@ def encode_tile(planes, bits, coder=CODER_GOLOMB):
     out = ffi.new("rmc_buffer *")
     status = lib.rmc_encode_tile(ffi.from_buffer("int32_t[]", planes), w, h, p,
                                  ffi.new("int[]", list(bits)), coder, out)
+    if status:
+        _raise(status, "tile encoder")
+    return _take(out)
+
+
+def encode_tile_cm(planes, bits, weights=None):
+    """Encode a (P, H, W) int32 array with coder 3. ``weights[p]`` is None or the plane's
+    stored linear predictor: int16 weights (Q12) over the CM inputs (10 for plane 0, 15 after)."""
+    planes = np.ascontiguousarray(planes, dtype=np.int32)
+    p, h, w = planes.shape
+    weights = list(weights) if weights is not None else [None] * p
+    counts = [0 if wt is None else len(wt) for wt in weights]
+    flat = np.concatenate([np.asarray(wt, dtype=np.int16) for wt in weights if wt is not None]
+                          or [np.zeros(1, np.int16)])
+    out = ffi.new("rmc_buffer *")
+    status = lib.rmc_encode_tile_cm(ffi.from_buffer("int32_t[]", planes), w, h, p,
+                                    ffi.new("int[]", list(bits)),
+                                    ffi.from_buffer("int16_t[]", flat), ffi.new("int[]", counts),
+                                    out)
     if status:
         _raise(status, "tile encoder")
     return _take(out)
