@@ -133,7 +133,7 @@ static void mutate_and_check(const uint8_t *stream, size_t size, uint32_t w, uin
     for (k = 0; k < 16; k++) buf[size + (size_t)k] = (uint8_t)rnd();
     check_damaged(buf, size + 1 + below(16), w, h, planes, bits, coder, "appended");
     /* wrong coder and wrong bits */
-    check_damaged(stream, size, w, h, planes, bits, (coder + 1 + (int)below(2)) % 3, "coder");
+    check_damaged(stream, size, w, h, planes, bits, (coder + 1 + (int)below(3)) % 4, "coder");
     free(buf);
 }
 
@@ -181,6 +181,38 @@ static void encoder_argument_checks(void) {
     if (rmc_encode_tile(s, 2, 2, 1, bits8, 9, &buf) != RMC_ERR_UNSUPPORTED) FAIL("coder 9 accepted");
     if (rmc_encode_tile(s, 2, 2, 1, bits8, 0, &buf) != RMC_OK) FAIL("valid 2x2 refused");
     rmc_free(buf.data);
+}
+
+/* coder 3 with stored predictor weights: any int16 weights round-trip; damage is refused */
+static void cm_weight_checks(long iterations) {
+    long it;
+    for (it = 0; it < iterations; it++) {
+        uint32_t w = 1 + below(40), h = 1 + below(40), i;
+        int planes = 1 + (int)below(4), bits[4], nw[4], p;
+        int16_t weights[4 * 15];
+        int32_t *in = (int32_t *)xmalloc(sizeof(int32_t) * w * h * (size_t)planes), *out = NULL;
+        rmc_buffer buf = {NULL, 0};
+        int st, total = 0;
+        for (p = 0; p < planes; p++) {
+            bits[p] = 1 + (int)below(17);
+            nw[p] = below(3) == 0 ? 0 : (p ? 15 : 10);
+            for (i = 0; i < (uint32_t)nw[p]; i++) weights[total + i] = (int16_t)rnd();
+            total += nw[p];
+            for (i = 0; i < w * h; i++)
+                in[(size_t)p * w * h + i] = (int32_t)(below(4) ? (i % 17) * 3 : rnd()) &
+                                            ((1 << bits[p]) - 1);
+        }
+        st = rmc_encode_tile_cm(in, w, h, planes, bits, weights, nw, &buf);
+        if (st != RMC_OK) { FAIL("cm encode with weights: %d", st); free(in); continue; }
+        st = decode_copy(buf.data, buf.size, w, h, planes, bits, RMC_CODER_CM, &out);
+        roundtrips++;
+        if (st != RMC_OK || memcmp(in, out, sizeof(int32_t) * w * h * (size_t)planes))
+            FAIL("cm weights round trip %ux%u planes %d: %d", w, h, planes, st);
+        free(out);
+        mutate_and_check(buf.data, buf.size, w, h, planes, bits, RMC_CODER_CM);
+        rmc_free(buf.data);
+        free(in);
+    }
 }
 
 static void random_streams(long iterations) {
@@ -291,7 +323,7 @@ int main(int argc, char **argv) {
 
     encoder_argument_checks();
     for (b = 1; b <= RMC_MAX_PLANE_BITS; b++) {
-        for (coder = 0; coder < 3; coder++) {
+        for (coder = 0; coder < 4; coder++) {
             for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++) {
                 int gray[1] = {b}, colour[3] = {b, b + 1 > 17 ? 17 : b + 1, b + 1 > 17 ? 17 : b + 1};
                 int four[4] = {b, b, b, b};
@@ -302,7 +334,7 @@ int main(int argc, char **argv) {
         }
     }
     /* long rows: run mode past the largest run chunk, and long escape-heavy noise */
-    for (coder = 0; coder < 3; coder++) {
+    for (coder = 0; coder < 4; coder++) {
         int bits1[1] = {1}, bits8[1] = {8}, bits17[1] = {17}, bits16[1] = {16};
         roundtrip(100000, 2, 1, bits8, coder, 1);
         roundtrip(70001, 1, 1, bits1, coder, 5);
@@ -310,6 +342,7 @@ int main(int argc, char **argv) {
         roundtrip(257, 255, 1, bits16, coder, 3);
         roundtrip(1, 3000, 1, bits16, coder, 4);
     }
+    cm_weight_checks(iterations / 20);
     random_streams(iterations);
     huffman_checks(iterations / 4);
     printf("roundtrips %ld, damaged %ld (%ld decoded), failures %ld\n", roundtrips, damaged,
