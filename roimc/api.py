@@ -6,13 +6,14 @@ import zlib
 import numpy as np
 
 from . import container, core
-from .codecs import lossless
+from .codecs import lossless, near_lossless
 from .container import DSUM, HEAD, IEND, META, Header
 from .errors import CorruptDataError, InputError, UnsupportedError
+from .roi_mask import parse_roi
 from .samples import allocate, describe
 
 DEFAULT_TILE = 512
-AVAILABLE_MODES = ("lossless",)
+AVAILABLE_MODES = ("lossless", "near-lossless")
 
 
 def _checksum(array):
@@ -54,12 +55,52 @@ def _extra_chunks(metadata, ancillary):
     return chunks
 
 
+def _bound(value, name, top):
+    try:
+        v = operator.index(value)
+    except TypeError:
+        v = -1
+    if not 0 <= v <= top:
+        raise InputError(f"{name} must be an integer from 0 to {top}, got {value!r}")
+    return v
+
+
+def _near_options(mode, coder, max_error, roi, roi_max_error):
+    """Option errors of the near-lossless options, before anything is coded."""
+    if mode != "near-lossless":
+        if max_error is not None or roi is not None or roi_max_error:
+            raise InputError("max_error, roi and roi_max_error need mode='near-lossless'")
+        return
+    if max_error is None:
+        raise InputError("mode 'near-lossless' needs max_error (0 = lossless)")
+    if roi is None and roi_max_error:
+        raise InputError("roi_max_error needs an roi")
+    if coder not in ("golomb", "raw"):
+        raise InputError(f"coder {coder!r} has no near-lossless form: use golomb or raw")
+
+
+def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error):
+    """NEAR, MASK and TILE chunks, and the decoded array (for dsum). Bounds above the
+    largest difference of the stored bits are stored as that difference: same promise."""
+    top = (1 << (8 if header.sample_type.endswith("8") else 16)) - 1
+    most = (1 << header.bits) - 1
+    n = min(_bound(max_error, "max_error", top), most)
+    mask = parse_roi(roi, header.height, header.width)
+    m = n if mask is None else min(_bound(roi_max_error, "roi_max_error", top), most)
+    chunks, recon = near_lossless.encode(samples, header, core.CODERS[coder], mask, n, m,
+                                         threads)
+    decoded = (recon + header.offset).astype(header.sample_type).reshape(header.shape())
+    return chunks, decoded
+
+
 def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, coder="golomb",
-           bits=None, channels_last=None, metadata=None, ancillary=None):
+           bits=None, channels_last=None, metadata=None, ancillary=None, max_error=None,
+           roi=None, roi_max_error=0):
     """Compress an image array into .rmc bytes.
 
     array: (H, W), (H, W, C), (F, H, W) or (F, H, W, C); uint8/uint16/int8/int16.
-    mode: "lossless" (bit-exact).
+    mode: "lossless" (bit-exact) or "near-lossless" (every sample within max_error of the
+        original; inside the ROI within roi_max_error).
     threads: worker threads over tiles (None = all cores).
     tile_size: tile edge in pixels (int) or (height, width); tiles are coded independently.
     coder: "golomb" (adaptive Golomb-Rice with run mode), "huffman" (two-pass static) or
@@ -70,6 +111,11 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
     metadata: a JSON-serialisable dict stored in the file's meta chunk.
     ancillary: {chunk type: payload} of further ancillary chunks (types of four ASCII
         letters, the first lower case), written before IEND.
+    max_error: near-lossless bound N outside the ROI (0 = lossless), 0 to the dtype's range.
+    roi: near-lossless ROI: an (H, W) mask (non-zero = ROI; values in {0, 1} or {0, 255}),
+        a mask image path, rectangles "x,y,w,h[;x,y,w,h...]" or a list of (x, y, w, h).
+        Shared by all frames and channels; stored in the file (roimc.read_mask).
+    roi_max_error: the bound M inside the ROI (default 0: exact).
     """
     if mode not in container.MODES:
         raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")
@@ -78,17 +124,24 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, code
                                f"(available: {', '.join(AVAILABLE_MODES)})")
     if coder not in core.CODERS:
         raise InputError(f"unknown coder {coder!r}: choose from {', '.join(core.CODERS)}")
+    _near_options(mode, coder, max_error, roi, roi_max_error)
     th, tw = _tile_shape(tile_size)
     extra = _extra_chunks(metadata, ancillary)   # option errors surface before any coding
     samples, fields = describe(array, channels_last=channels_last, bits=bits)
+    colour = fields["channels"] >= 3 and mode == "lossless"   # no RCT: bounds per channel
     header = Header(mode=mode, tile_width=tw, tile_height=th,
-                    transform="rct" if fields["channels"] >= 3 else "none", **fields)
+                    transform="rct" if colour else "none", **fields)
     header.validate()
     chunks = [(HEAD, header.pack())]
-    chunks += lossless.encode(samples, header, core.CODERS[coder], threads)
-    original = np.asarray(array)
-    if original.dtype == np.bool_:
-        original = original.astype(np.uint8)
+    if mode == "near-lossless":
+        near_chunks, original = _encode_near(samples, header, coder, threads, max_error, roi,
+                                             roi_max_error)
+        chunks += near_chunks
+    else:
+        chunks += lossless.encode(samples, header, core.CODERS[coder], threads)
+        original = np.asarray(array)
+        if original.dtype == np.bool_:
+            original = original.astype(np.uint8)
     chunks.append((DSUM, _checksum(original).to_bytes(4, "big")))
     chunks += extra
     chunks.append((IEND, b""))
@@ -99,9 +152,16 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES):
     """Decompress .rmc bytes into the array that was encoded (same shape and dtype)."""
     chunks = container.parse(data)
     header = container.read_header(chunks, max_samples, AVAILABLE_MODES)
+    if header.mode == "near-lossless":
+        bounds = near_lossless.read_bounds(chunks, header)
+    else:
+        near_lossless.refuse_chunks(chunks, header)
     lossless.check(chunks, header)
     out, view = allocate(header)
-    lossless.decode(chunks, header, view, threads)
+    if header.mode == "near-lossless":
+        near_lossless.decode(chunks, header, view, bounds, threads)
+    else:
+        lossless.decode(chunks, header, view, threads)
     for c in chunks:
         if c.ctype == DSUM:
             if len(c.payload) != 4:
@@ -109,6 +169,17 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES):
             if int.from_bytes(c.payload, "big") != _checksum(out):
                 raise CorruptDataError("decoded samples do not match the file's checksum")
     return out
+
+
+def read_mask(data, *, max_samples=container.DEFAULT_MAX_SAMPLES):
+    """The (H, W) boolean ROI mask of a near-lossless .rmc file (True = ROI), or None when the
+    file has no mask. The pixels are not decoded."""
+    chunks = container.parse(data)
+    header = container.read_header(chunks, max_samples, AVAILABLE_MODES)
+    if header.mode != "near-lossless":
+        near_lossless.refuse_chunks(chunks, header)
+        return None
+    return near_lossless.read_bounds(chunks, header)[2]
 
 
 def ancillary_chunks(data):
@@ -158,6 +229,13 @@ def info(data):
         "bpp": 8 * size / pixels,
         "chunks": counts,
     }
+    if header.mode == "near-lossless":
+        n, m, mask = near_lossless.read_bounds(chunks, header)
+        result["max_error"] = n
+        result["roi_max_error"] = m if mask is not None else None
+        result["roi"] = None if mask is None else {
+            "pixels": int(np.count_nonzero(mask)),
+            "fraction": float(np.count_nonzero(mask)) / (header.width * header.height)}
     meta = read_metadata(chunks)
     if meta is not None:
         result["metadata"] = meta
