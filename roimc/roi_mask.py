@@ -191,7 +191,10 @@ def unpack_mask(payload, height, width):
     limit = (n + 1) * 6          # the longest run list a valid mask can have
     try:
         d = brotli.Decompressor()
-        runs = d.process(bytes(payload[_HEAD.size:]), output_buffer_limit=limit + 1)
+        try:   # brotli >= 1.2 bounds the output (by blocks), older versions cannot
+            runs = d.process(bytes(payload[_HEAD.size:]), output_buffer_limit=limit + 1)
+        except TypeError:
+            runs = d.process(bytes(payload[_HEAD.size:]))
         if len(runs) > limit or not d.is_finished():
             raise CorruptDataError("MASK chunk: run lengths are damaged or too long")
     except brotli.error as exc:
