@@ -459,8 +459,10 @@ int rmc_cm_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t hei
     if (size - pos < 5) return RMC_ERR_TRUNCATED;
     if (data[pos] != 0) return RMC_ERR_CORRUPT;
     rc_dec_init(&io.d, data + pos, size - pos);
+    if (io.d.off_interval) return RMC_ERR_CORRUPT;
     st = run_planes(&io, NULL, width, height, planes, bits, weights, nweights, samples);
     if (st != RMC_OK) return st;
+    if (io.d.off_interval) return RMC_ERR_CORRUPT;
     if (io.d.zero_fill) return RMC_ERR_TRUNCATED;
     if (io.d.pos != io.d.len) return RMC_ERR_TRAILING;
     if (io.d.code != 0) return RMC_ERR_CORRUPT;

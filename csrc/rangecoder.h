@@ -21,7 +21,7 @@ typedef struct {
     uint8_t lim;  /* largest adaptation shift */
 } rc_ctx;
 
-/* Adaptation shift after n bits: 1, 2, 2, 3, 3, 3, 3, 4 ... (floor(log2(n + 2))), capped. */
+/* Adaptation shift after n bits (the table, then 6 below 62 bits, then 7), capped by lim. */
 static const uint8_t rc_shift_table[32] = {
     1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5,
     5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
@@ -51,6 +51,7 @@ typedef struct {
     const uint8_t *p;
     size_t len, pos;
     size_t zero_fill;
+    int off_interval;   /* code reached range: bytes no encoder writes */
 } rc_decoder;
 
 static inline void rc_enc_byte(rc_encoder *e, uint8_t b) {
@@ -118,6 +119,7 @@ static inline void rc_dec_init(rc_decoder *d, const uint8_t *p, size_t len) {
     d->p = p; d->len = len; d->pos = 0; d->zero_fill = 0;
     d->code = 0; d->range = 0xFFFFFFFFu;
     for (i = 0; i < 5; i++) d->code = (d->code << 8) | rc_dec_byte(d);
+    d->off_interval = d->code >= d->range;
 }
 
 static inline int rc_decode(rc_decoder *d, rc_ctx *c) {
@@ -143,7 +145,11 @@ static inline int rc_decode_direct(rc_decoder *d) {
     int bit;
     d->range >>= 1;
     if (d->code < d->range) bit = 1;
-    else { d->code -= d->range; bit = 0; }
+    else {
+        d->code -= d->range;
+        bit = 0;
+        if (d->code >= d->range) d->off_interval = 1;   /* the slot an odd range leaves */
+    }
     while (d->range < RC_TOP) { d->range <<= 8; d->code = (d->code << 8) | rc_dec_byte(d); }
     return bit;
 }

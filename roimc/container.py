@@ -11,7 +11,8 @@ VERSION = (1, 1)   # the newest version this module reads and writes
 # critical chunks (first letter upper case)
 HEAD = b"HEAD"   # header, first chunk
 TILE = b"TILE"   # one coded tile of one frame
-MASK = b"MASK"   # ROI mask (reserved)
+MASK = b"MASK"   # ROI mask (near-lossless)
+NEAR = b"NEAR"   # error bounds of a near-lossless file
 LATN = b"LATN"   # quantized latent (reserved)
 DCID = b"DCID"   # decoder-id of the neural decoder (reserved)
 PRED = b"PRED"   # predictor weights (reserved)
@@ -21,7 +22,7 @@ IEND = b"IEND"   # end of file, empty
 DSUM = b"dsum"   # CRC-32 of the decoded samples
 META = b"meta"   # brotli-compressed JSON metadata
 
-KNOWN_CRITICAL = {HEAD, TILE, PLTE, IEND}
+KNOWN_CRITICAL = {HEAD, TILE, PLTE, IEND, NEAR, MASK}
 MAX_CHUNK = 1 << 31
 
 MODES = ("lossless", "near-lossless", "lossy", "hybrid")

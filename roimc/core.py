@@ -76,6 +76,48 @@ def decode_tile(data, width, height, bits, coder=CODER_GOLOMB):
     return planes
 
 
+def _tile_mask(mask, height, width):
+    """The tile's (H, W) mask as contiguous uint8 for the C core, or NULL."""
+    if mask is None:
+        return ffi.NULL, None
+    m = np.ascontiguousarray(mask, dtype=np.uint8)
+    if m.shape != (height, width):
+        raise InputError(f"mask of shape {m.shape} for a {height}x{width} tile")
+    return ffi.from_buffer("uint8_t[]", m), m
+
+
+def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi):
+    """Near-lossless tile: (P, H, W) int32 planes, an (H, W) mask or None, the bounds of the
+    background and of the ROI (mask != 0). Returns (stream, decoded planes)."""
+    planes = np.ascontiguousarray(planes, dtype=np.int32)
+    p, h, w = planes.shape
+    cmask, keep = _tile_mask(mask, h, w)
+    recon = np.empty_like(planes)
+    out = ffi.new("rmc_buffer *")
+    status = lib.rmc_encode_tile_near(ffi.from_buffer("int32_t[]", planes), w, h, p,
+                                      ffi.new("int[]", list(bits)), coder, cmask,
+                                      int(near_bg), int(near_roi),
+                                      ffi.from_buffer("int32_t[]", recon), out)
+    del keep
+    if status:
+        _raise(status, "near-lossless tile encoder")
+    return _take(out), recon
+
+
+def decode_tile_near(data, width, height, bits, coder, mask, near_bg, near_roi):
+    """Decode a near-lossless tile stream into a (P, H, W) int32 array."""
+    planes = np.empty((len(bits), height, width), dtype=np.int32)
+    cmask, keep = _tile_mask(mask, height, width)
+    status = lib.rmc_decode_tile_near(ffi.from_buffer(data), len(data), width, height,
+                                      len(bits), ffi.new("int[]", list(bits)), coder, cmask,
+                                      int(near_bg), int(near_roi),
+                                      ffi.from_buffer("int32_t[]", planes))
+    del keep
+    if status:
+        _raise(status, "tile stream")
+    return planes
+
+
 def huffman_lengths(counts, max_len=15):
     """Length-limited canonical Huffman code lengths for symbol counts."""
     counts = np.ascontiguousarray(counts, dtype=np.uint64)

@@ -283,3 +283,14 @@ def test_forced_raw_fallback_with_cm():
     data = roimc.encode(noise, coder="cm", effort=3)
     assert {c[1][8] for c in chunk_list(data) if c[0] == container.TILE} == {core.CODER_RAW}
     assert np.array_equal(roimc.decode(data), noise)
+
+
+def test_cm_code_at_or_above_range_is_refused():
+    """The slot an odd range leaves after an equiprobable bit, and an initial code of
+    0xFFFFFFFF, are bytes no encoder writes (spec E32h)."""
+    good = bytes.fromhex("0000FEFFFFF800")
+    assert core.decode_tile(good, 1, 1, [8], core.CODER_CM).ravel().tolist() == [0]
+    assert core.encode_tile(np.zeros((1, 1, 1), np.int32), [8], core.CODER_CM) == good
+    for bad in ("0000FFFFFFF800", "0000FFFFFFFF00"):
+        with pytest.raises(roimc.CorruptDataError):
+            core.decode_tile(bytes.fromhex(bad), 1, 1, [8], core.CODER_CM)

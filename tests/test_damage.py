@@ -464,7 +464,7 @@ def test_many_tiny_tiles_without_chunks_are_refused_quickly():
     (dict(offset=-1), roimc.CorruptDataError),           # below uint8
     (dict(offset=1), roimc.CorruptDataError),            # 1 + 255 above uint8
     (dict(stype=2, offset=0), roimc.CorruptDataError),   # int8, 0..255 above 127
-    (dict(mode=1), roimc.UnsupportedError),              # near-lossless: not available
+    (dict(mode=1), roimc.CorruptDataError),              # near-lossless without NEAR chunk
     (dict(mode=2), roimc.UnsupportedError),
     (dict(mode=4), roimc.UnsupportedError),
     (dict(stype=4), roimc.UnsupportedError),
