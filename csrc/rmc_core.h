@@ -34,6 +34,7 @@ void rmc_free(void *p);
 #define RMC_CODER_GOLOMB 0   /* adaptive Golomb-Rice, 365 contexts, bias cancellation, run mode */
 #define RMC_CODER_HUFFMAN 1  /* two-pass canonical Huffman of residual magnitude classes */
 #define RMC_CODER_RAW 2      /* samples stored in plane bits: the bound for incompressible tiles */
+#define RMC_CODER_CM 3       /* blended prediction, context-modelled binary range coding */
 
 #define RMC_MAX_PLANE_BITS 17
 #define RMC_MAX_PLANES 4
@@ -43,10 +44,30 @@ void rmc_free(void *p);
 int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                     const int *bits, int coder, rmc_buffer *out);
 
+/* Encode one tile with coder 3 and stored linear predictors: nweights[i] is 0 (none) or the
+ * predictor size of plane i (10 for the first plane, 15 after it); weights holds them in order. */
+int rmc_encode_tile_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                       const int *bits, const int16_t *weights, const int *nweights,
+                       rmc_buffer *out);
+
 /* Decode one tile stream into `samples` (planes*width*height int32, caller-allocated).
  * The whole of `data` must be consumed: trailing bytes or non-zero padding are errors. */
 int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                     int planes, const int *bits, int coder, int32_t *samples);
+
+/* Near-lossless tiles (spec/rmc-v1.md, 14.9). Every decoded sample lies within its bound of
+ * the original: sample i of every plane (i = y * width + x) has the bound near_roi where
+ * mask != NULL and mask[i] != 0, else near_bg; 0 <= bound <= 2^bits[p] - 1 for every plane.
+ * mask: width*height bytes shared by all planes, or NULL. Coders: RMC_CODER_GOLOMB (its
+ * near-lossless form; with every bound 0 it writes the lossless stream) and RMC_CODER_RAW
+ * (exact samples); any other coder is RMC_ERR_UNSUPPORTED. recon: NULL, or planes*width*height
+ * int32 that receive the samples the decoder will produce. */
+int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                         const int *bits, int coder, const uint8_t *mask, int near_bg,
+                         int near_roi, int32_t *recon, rmc_buffer *out);
+int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
+                         int planes, const int *bits, int coder, const uint8_t *mask,
+                         int near_bg, int near_roi, int32_t *samples);
 
 /* Canonical length-limited Huffman (exposed for tests and other streams).
  * rmc_huffman_lengths: code lengths (0 = unused symbol) for `n` symbol counts, each at most

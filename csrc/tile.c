@@ -4,6 +4,7 @@
 #include "bitio.h"
 #include "context_coder.h"
 #include "huffman_coder.h"
+#include "cm_coder.h"
 
 static const char *const messages[] = {
     "ok",
@@ -44,7 +45,8 @@ static int check_args(uint32_t width, uint32_t height, int planes, const int *bi
     if ((uint64_t)width * height * (uint64_t)planes > ((uint64_t)1 << 40)) return RMC_ERR_ARGUMENT;
     for (p = 0; p < planes; p++)
         if (bits[p] < 1 || bits[p] > RMC_MAX_PLANE_BITS) return RMC_ERR_ARGUMENT;
-    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_HUFFMAN && coder != RMC_CODER_RAW)
+    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_HUFFMAN && coder != RMC_CODER_RAW &&
+        coder != RMC_CODER_CM)
         return RMC_ERR_UNSUPPORTED;
     return RMC_OK;
 }
@@ -61,6 +63,10 @@ int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int
         for (i = 0; i < plane_size; i++)
             if (s[i] < 0 || s[i] > maxval) return RMC_ERR_ARGUMENT;
     }
+    if (coder == RMC_CODER_CM) {
+        static const int none[RMC_MAX_PLANES] = {0, 0, 0, 0};
+        return rmc_cm_encode(samples, width, height, planes, bits, NULL, none, out);
+    }
     rmc_bw_init(&w, plane_size * (size_t)planes / 2 + 64);
     for (p = 0; p < planes && st == RMC_OK; p++) {
         const int32_t *s = samples + plane_size * (size_t)p;
@@ -72,6 +78,24 @@ int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int
     return rmc_bw_finish(&w, out);
 }
 
+int rmc_encode_tile_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                       const int *bits, const int16_t *weights, const int *nweights,
+                       rmc_buffer *out) {
+    size_t plane_size = (size_t)width * height, i;
+    int p, total = 0, st = check_args(width, height, planes, bits, RMC_CODER_CM);
+    if (st != RMC_OK) return st;
+    if (!samples || !nweights || !out) return RMC_ERR_ARGUMENT;
+    for (p = 0; p < planes; p++) {
+        const int32_t *s = samples + plane_size * (size_t)p;
+        int32_t maxval = ((int32_t)1 << bits[p]) - 1;
+        for (i = 0; i < plane_size; i++)
+            if (s[i] < 0 || s[i] > maxval) return RMC_ERR_ARGUMENT;
+        total += nweights[p];
+    }
+    if (total && !weights) return RMC_ERR_ARGUMENT;
+    return rmc_cm_encode(samples, width, height, planes, bits, weights, nweights, out);
+}
+
 int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                     int planes, const int *bits, int coder, int32_t *samples) {
     size_t plane_size = (size_t)width * height;
@@ -79,12 +103,85 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
     int p, st = check_args(width, height, planes, bits, coder);
     if (st != RMC_OK) return st;
     if (!data && size) return RMC_ERR_ARGUMENT;
+    if (coder == RMC_CODER_CM) return rmc_cm_decode(data, size, width, height, planes, bits, samples);
     rmc_br_init(&r, data, size);
     for (p = 0; p < planes && st == RMC_OK; p++) {
         int32_t *s = samples + plane_size * (size_t)p;
         if (coder == RMC_CODER_GOLOMB) st = rmc_context_decode(&r, s, width, height, bits[p]);
         else if (coder == RMC_CODER_HUFFMAN) st = rmc_huffcoder_decode(&r, s, width, height, bits[p]);
         else st = raw_decode(&r, s, plane_size, bits[p]);
+    }
+    if (st == RMC_OK) st = rmc_br_finish(&r);
+    return st;
+}
+
+/* Near-lossless tiles: bounds checked against every plane, coder 0 near path or raw. */
+static int check_near_args(uint32_t width, uint32_t height, int planes, const int *bits,
+                           int coder, int near_bg, int near_roi) {
+    int p, st = check_args(width, height, planes, bits, coder);
+    if (st != RMC_OK) return st;
+    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_RAW) return RMC_ERR_UNSUPPORTED;
+    for (p = 0; p < planes; p++) {
+        int32_t maxval = ((int32_t)1 << bits[p]) - 1;
+        if (near_bg < 0 || near_bg > maxval || near_roi < 0 || near_roi > maxval)
+            return RMC_ERR_ARGUMENT;
+    }
+    return RMC_OK;
+}
+
+int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                         const int *bits, int coder, const uint8_t *mask, int near_bg,
+                         int near_roi, int32_t *recon, rmc_buffer *out) {
+    size_t plane_size = (size_t)width * height, i;
+    int32_t *own = NULL;
+    rmc_bw w;
+    int p, st = check_near_args(width, height, planes, bits, coder, near_bg, near_roi);
+    if (st != RMC_OK) return st;
+    if (!samples || !out) return RMC_ERR_ARGUMENT;
+    for (p = 0; p < planes; p++) {
+        const int32_t *s = samples + plane_size * (size_t)p;
+        int32_t maxval = ((int32_t)1 << bits[p]) - 1;
+        for (i = 0; i < plane_size; i++)
+            if (s[i] < 0 || s[i] > maxval) return RMC_ERR_ARGUMENT;
+    }
+    if (!recon) {
+        own = (int32_t *)malloc(sizeof(int32_t) * plane_size * (size_t)planes);
+        if (!own) return RMC_ERR_NOMEM;
+        recon = own;
+    }
+    rmc_bw_init(&w, plane_size * (size_t)planes / 4 + 64);
+    for (p = 0; p < planes && st == RMC_OK; p++) {
+        const int32_t *s = samples + plane_size * (size_t)p;
+        int32_t *rec = recon + plane_size * (size_t)p;
+        if (coder == RMC_CODER_GOLOMB) {
+            st = rmc_context_encode_near(&w, s, rec, width, height, bits[p], mask, near_bg,
+                                         near_roi);
+        } else {
+            raw_encode(&w, s, plane_size, bits[p]);
+            for (i = 0; i < plane_size; i++) rec[i] = s[i];
+            st = w.err;
+        }
+    }
+    free(own);
+    if (st != RMC_OK) { rmc_bw_discard(&w); return st; }
+    return rmc_bw_finish(&w, out);
+}
+
+int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
+                         int planes, const int *bits, int coder, const uint8_t *mask,
+                         int near_bg, int near_roi, int32_t *samples) {
+    size_t plane_size = (size_t)width * height;
+    rmc_br r;
+    int p, st = check_near_args(width, height, planes, bits, coder, near_bg, near_roi);
+    if (st != RMC_OK) return st;
+    if ((!data && size) || !samples) return RMC_ERR_ARGUMENT;
+    rmc_br_init(&r, data, size);
+    for (p = 0; p < planes && st == RMC_OK; p++) {
+        int32_t *s = samples + plane_size * (size_t)p;
+        if (coder == RMC_CODER_GOLOMB)
+            st = rmc_context_decode_near(&r, s, width, height, bits[p], mask, near_bg, near_roi);
+        else
+            st = raw_decode(&r, s, plane_size, bits[p]);
     }
     if (st == RMC_OK) st = rmc_br_finish(&r);
     return st;

@@ -6,13 +6,27 @@ import zlib
 import numpy as np
 
 from . import container, core
-from .codecs import lossless
-from .container import DSUM, HEAD, IEND, META, Header
+from .codecs import lossless, near_lossless, palette
+from .container import DSUM, HEAD, IEND, META, TILE, Header
 from .errors import CorruptDataError, InputError, UnsupportedError
+from .roi_mask import parse_roi
 from .samples import allocate, describe
 
 DEFAULT_TILE = 512
-AVAILABLE_MODES = ("lossless",)
+DEFAULT_EFFORT = 5
+AVAILABLE_MODES = ("lossless", "near-lossless")
+# effort -> (coder, predictor fit samples per tile plane, try the palette, try no RCT)
+_EFFORT = {
+    1: ("golomb", 0, False, False),
+    2: ("cm", 0, False, False),
+    3: ("cm", 20000, False, False),
+    4: ("cm", 20000, True, False),
+    5: ("cm", 60000, True, False),
+    6: ("cm", 60000, True, False),
+    7: ("cm", 120000, True, True),
+    8: ("cm", 250000, True, True),
+    9: ("cm", 1 << 20, True, True),
+}
 
 
 def _checksum(array):
@@ -54,41 +68,128 @@ def _extra_chunks(metadata, ancillary):
     return chunks
 
 
-def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE, coder="golomb",
-           bits=None, channels_last=None, metadata=None, ancillary=None):
+def _bound(value, name, top):
+    try:
+        v = operator.index(value)
+    except TypeError:
+        v = -1
+    if not 0 <= v <= top:
+        raise InputError(f"{name} must be an integer from 0 to {top}, got {value!r}")
+    return v
+
+
+def _near_options(mode, coder, max_error, roi, roi_max_error):
+    """Option errors of the near-lossless options, before anything is coded."""
+    if mode != "near-lossless":
+        if max_error is not None or roi is not None or roi_max_error:
+            raise InputError("max_error, roi and roi_max_error need mode='near-lossless'")
+        return
+    if max_error is None:
+        raise InputError("mode 'near-lossless' needs max_error (0 = lossless)")
+    if roi is None and roi_max_error:
+        raise InputError("roi_max_error needs an roi")
+    if coder not in ("golomb", "raw"):
+        raise InputError(f"coder {coder!r} has no near-lossless form: use golomb or raw")
+
+
+def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error):
+    """NEAR, MASK and TILE chunks, and the decoded array (for dsum). Bounds above the
+    largest difference of the stored bits are stored as that difference: same promise."""
+    top = (1 << (8 if header.sample_type.endswith("8") else 16)) - 1
+    most = (1 << header.bits) - 1
+    n = min(_bound(max_error, "max_error", top), most)
+    mask = parse_roi(roi, header.height, header.width)
+    m = n if mask is None else min(_bound(roi_max_error, "roi_max_error", top), most)
+    chunks, recon = near_lossless.encode(samples, header, core.CODERS[coder], mask, n, m,
+                                         threads)
+    decoded = (recon + header.offset).astype(header.sample_type).reshape(header.shape())
+    return chunks, decoded
+
+
+def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
+           effort=DEFAULT_EFFORT, coder=None, bits=None, channels_last=None, metadata=None,
+           ancillary=None, max_error=None, roi=None, roi_max_error=0):
     """Compress an image array into .rmc bytes.
 
     array: (H, W), (H, W, C), (F, H, W) or (F, H, W, C); uint8/uint16/int8/int16.
-    mode: "lossless" (bit-exact).
+    mode: "lossless" (bit-exact) or "near-lossless" (every sample within max_error of the
+        original; inside the ROI within roi_max_error).
     threads: worker threads over tiles (None = all cores).
     tile_size: tile edge in pixels (int) or (height, width); tiles are coded independently.
-    coder: "golomb" (adaptive Golomb-Rice with run mode), "huffman" (two-pass static) or
-        "raw" (samples stored as they are); a tile that the chosen coder would expand is
-        stored raw.
+    effort: 1 (fastest: Golomb-Rice coder) to 9 (smallest). From 2 on, tiles use the
+        context-modelling coder; from 3 on, with a linear predictor fitted per tile; from 4
+        on, the palette transform is tried too (and kept when smaller); from 7 on, colour
+        images are also tried without the colour transform and the predictor is fitted on
+        more samples.
+    coder: overrides the effort's coder: "golomb" (adaptive Golomb-Rice with run mode),
+        "huffman" (two-pass static), "cm" (context modelling, range coded) or "raw"
+        (samples stored as they are); a tile that the chosen coder would expand is stored raw.
     bits: stored bits per sample (default: the fewest that hold the data).
     channels_last: how to read a 3-D array (see roimc.samples.describe).
     metadata: a JSON-serialisable dict stored in the file's meta chunk.
     ancillary: {chunk type: payload} of further ancillary chunks (types of four ASCII
         letters, the first lower case), written before IEND.
+    max_error: near-lossless bound N outside the ROI (0 = lossless), 0 to the dtype's range.
+    roi: near-lossless ROI: an (H, W) mask (non-zero = ROI; values in {0, 1} or {0, 255}),
+        a mask image path, rectangles "x,y,w,h[;x,y,w,h...]", a list of (x, y, w, h), or
+        "auto" (roimc.roi.auto_roi: the shipped U-Net, or the classic method without torch).
+        Shared by all frames and channels; stored in the file (roimc.read_mask).
+    roi_max_error: the bound M inside the ROI (default 0: exact).
     """
     if mode not in container.MODES:
         raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")
     if mode not in AVAILABLE_MODES:
         raise UnsupportedError(f"mode {mode!r} is not available in this version "
                                f"(available: {', '.join(AVAILABLE_MODES)})")
+    if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or effort not in _EFFORT:
+        raise InputError(f"effort must be an integer from 1 to 9, got {effort!r}")
+    default_coder, fit_samples, try_palette, try_plain = _EFFORT[int(effort)]
+    if coder is None:   # near-lossless has a Golomb-Rice form only
+        coder = default_coder if mode == "lossless" else "golomb"
     if coder not in core.CODERS:
         raise InputError(f"unknown coder {coder!r}: choose from {', '.join(core.CODERS)}")
+    _near_options(mode, coder, max_error, roi, roi_max_error)
     th, tw = _tile_shape(tile_size)
     extra = _extra_chunks(metadata, ancillary)   # option errors surface before any coding
     samples, fields = describe(array, channels_last=channels_last, bits=bits)
+    colour = fields["channels"] >= 3 and mode == "lossless"   # no RCT: bounds per channel
     header = Header(mode=mode, tile_width=tw, tile_height=th,
-                    transform="rct" if fields["channels"] >= 3 else "none", **fields)
+                    transform="rct" if colour else "none", **fields)
     header.validate()
     chunks = [(HEAD, header.pack())]
-    chunks += lossless.encode(samples, header, core.CODERS[coder], threads)
-    original = np.asarray(array)
-    if original.dtype == np.bool_:
-        original = original.astype(np.uint8)
+    if isinstance(roi, str) and roi == "auto":   # the automatic ROI (roimc.roi), stored as given
+        from .roi import auto_roi
+        roi = auto_roi(array, channels_last=channels_last)
+    if mode == "near-lossless":
+        near_chunks, original = _encode_near(samples, header, coder, threads, max_error, roi,
+                                             roi_max_error)
+        chunks += near_chunks
+    else:
+        candidates = [(header.transform, None)]
+        if try_plain and header.transform == "rct":
+            candidates.append(("none", None))
+        if try_palette:
+            built = palette.build(samples)
+            if built is not None and (fields["channels"] > 1
+                                      or len(built[0]) < 1 << fields["bits"]):
+                candidates.append(("palette", built))
+        best = None
+        for transform, built in candidates:
+            header.transform = transform
+            table, coded = built if built is not None else (None, samples)
+            body = lossless.encode(coded, header, core.CODERS[coder], threads, table,
+                                   fit_samples)
+            size = sum(len(payload) for _, payload in body)
+            if best is None or size < best[0]:
+                best = (size, transform, body)
+        _, header.transform, body = best
+        uses_1_1 = header.transform == "palette" or any(
+            ctype == TILE and payload[8] == core.CODER_CM for ctype, payload in body)
+        header.version = (1, 1) if uses_1_1 else (1, 0)
+        chunks = [(HEAD, header.pack())] + body
+        original = np.asarray(array)
+        if original.dtype == np.bool_:
+            original = original.astype(np.uint8)
     chunks.append((DSUM, _checksum(original).to_bytes(4, "big")))
     chunks += extra
     chunks.append((IEND, b""))
@@ -99,9 +200,17 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES):
     """Decompress .rmc bytes into the array that was encoded (same shape and dtype)."""
     chunks = container.parse(data)
     header = container.read_header(chunks, max_samples, AVAILABLE_MODES)
+    if header.mode == "near-lossless":
+        bounds = near_lossless.read_bounds(chunks, header)
+    else:
+        near_lossless.refuse_chunks(chunks, header)
     lossless.check(chunks, header)
+    table = lossless.read_table(chunks, header)
     out, view = allocate(header)
-    lossless.decode(chunks, header, view, threads)
+    if header.mode == "near-lossless":
+        near_lossless.decode(chunks, header, view, bounds, threads)
+    else:
+        lossless.decode(chunks, header, view, threads, table)
     for c in chunks:
         if c.ctype == DSUM:
             if len(c.payload) != 4:
@@ -109,6 +218,17 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES):
             if int.from_bytes(c.payload, "big") != _checksum(out):
                 raise CorruptDataError("decoded samples do not match the file's checksum")
     return out
+
+
+def read_mask(data, *, max_samples=container.DEFAULT_MAX_SAMPLES):
+    """The (H, W) boolean ROI mask of a near-lossless .rmc file (True = ROI), or None when the
+    file has no mask. The pixels are not decoded."""
+    chunks = container.parse(data)
+    header = container.read_header(chunks, max_samples, AVAILABLE_MODES)
+    if header.mode != "near-lossless":
+        near_lossless.refuse_chunks(chunks, header)
+        return None
+    return near_lossless.read_bounds(chunks, header)[2]
 
 
 def ancillary_chunks(data):
@@ -158,6 +278,13 @@ def info(data):
         "bpp": 8 * size / pixels,
         "chunks": counts,
     }
+    if header.mode == "near-lossless":
+        n, m, mask = near_lossless.read_bounds(chunks, header)
+        result["max_error"] = n
+        result["roi_max_error"] = m if mask is not None else None
+        result["roi"] = None if mask is None else {
+            "pixels": int(np.count_nonzero(mask)),
+            "fraction": float(np.count_nonzero(mask)) / (header.width * header.height)}
     meta = read_metadata(chunks)
     if meta is not None:
         result["metadata"] = meta

@@ -561,8 +561,10 @@ def format_summary(summary):
 @click.argument("dst_dir", type=click.Path(file_okay=False))
 @click.option("--mode", type=click.Choice(["lossless"]), default="lossless", show_default=True,
               help="Coding mode. lossless: decoded samples equal the input bit for bit.")
-@click.option("--coder", type=click.Choice(["golomb", "huffman", "raw"]), default="golomb",
-              show_default=True, help="Residual coder (see roimc encode --help).")
+@click.option("--effort", type=click.IntRange(1, 9), default=5, show_default=True,
+              help="Encode time traded for size (see roimc encode --help).")
+@click.option("--coder", type=click.Choice(["golomb", "huffman", "cm", "raw"]), default=None,
+              help="Override the effort's residual coder (see roimc encode --help).")
 @click.option("--tile-size", type=click.IntRange(16, 1 << 20), default=512, show_default=True,
               help="Tile edge in pixels.")
 @click.option("--workers", type=click.IntRange(1, 4096), default=None,
@@ -575,7 +577,7 @@ def format_summary(summary):
               help="Check that existing outputs parse before skipping them; encode again "
                    "those that do not.")
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
-def batch(src_dir, dst_dir, mode, coder, tile_size, workers, dask_scheduler, verify,
+def batch(src_dir, dst_dir, mode, effort, coder, tile_size, workers, dask_scheduler, verify,
           no_progress):
     """Compress every image under SRC_DIR into a mirrored tree of .rmc files in DST_DIR.
 
@@ -590,7 +592,7 @@ def batch(src_dir, dst_dir, mode, coder, tile_size, workers, dask_scheduler, ver
     """
     summary = run_batch(src_dir, dst_dir, mode=mode, workers=workers,
                         dask_scheduler=dask_scheduler, progress=not no_progress,
-                        verify=verify, coder=coder, tile_size=tile_size)
+                        verify=verify, effort=effort, coder=coder, tile_size=tile_size)
     for line in format_summary(summary):
         click.echo(line)
     if summary.failed:

@@ -31,12 +31,30 @@ def main():
 @main.command(cls=Command)
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
-@click.option("--mode", type=click.Choice(["lossless"]), default="lossless", show_default=True,
-              help="Coding mode. lossless: decoded samples equal the input bit for bit.")
-@click.option("--coder", type=click.Choice(["golomb", "huffman", "raw"]), default="golomb",
+@click.option("--mode", type=click.Choice(["lossless", "near-lossless"]), default="lossless",
               show_default=True,
-              help="Residual coder: adaptive Golomb-Rice with run mode, static Huffman, or raw "
-                   "samples. Tiles the coder would expand are stored raw.")
+              help="Coding mode. lossless: decoded samples equal the input bit for bit. "
+                   "near-lossless: every sample within --max-error (the ROI within "
+                   "--roi-max-error).")
+@click.option("--max-error", type=int, default=None, metavar="N",
+              help="near-lossless: largest absolute error of any sample outside the ROI "
+                   "(0 = lossless).")
+@click.option("--roi", default=None, metavar="MASK|RECTS|auto",
+              help="near-lossless: region of interest, a mask image (non-zero = ROI, values "
+                   "0/1 or 0/255, the image's size), rectangles \"x,y,w,h[;x,y,w,h...]\" "
+                   "or auto (detected: see roimc roi).")
+@click.option("--roi-max-error", type=int, default=None, metavar="M",
+              help="near-lossless: largest absolute error inside the ROI (default 0: exact).")
+@click.option("--effort", type=click.IntRange(1, 9), default=5, show_default=True,
+              help="Encode time traded for size. 1: fastest (Golomb-Rice coder, fastest "
+                   "decode). 2-9: context-modelling coder; 3+: a linear predictor fitted per "
+                   "tile; 4+: also tries the palette transform; 7+: also tries colour images "
+                   "without the colour transform, fits on more samples.")
+@click.option("--coder", type=click.Choice(["golomb", "huffman", "cm", "raw"]), default=None,
+              help="Override the effort's residual coder: adaptive Golomb-Rice with run mode, "
+                   "static Huffman, context modelling with range coding, or raw samples. "
+                   "Tiles the coder would expand are stored raw. near-lossless: golomb "
+                   "(default) or raw.")
 @click.option("--tile-size", type=click.IntRange(16, 1 << 20), default=512, show_default=True,
               help="Tile edge in pixels; tiles are coded independently and in parallel.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
@@ -47,7 +65,8 @@ def main():
               help="Read a 3-D array of shape (N, M, K<=4) as frames or as channels "
                    "(default: channels).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def encode(source, output, mode, coder, tile_size, threads, bits, frames, force):
+def encode(source, output, mode, max_error, roi, roi_max_error, effort, coder, tile_size,
+           threads, bits, frames, force):
     """Compress SOURCE (.png, .tif/.tiff, .npy, .dcm) into OUTPUT (.rmc).
 
     A DICOM source keeps its whole data set (all but Pixel Data) in the file, so that
@@ -58,7 +77,9 @@ def encode(source, output, mode, coder, tile_size, threads, bits, frames, force)
         fail(f"{output}: the output of encode must end in .rmc")
     _refuse_overwrite(output, force)
     from .dicom import encode_dicom, is_dicom_path
-    options = dict(mode=mode, coder=coder, tile_size=tile_size, threads=threads, bits=bits)
+    options = dict(mode=mode, effort=effort, coder=coder, tile_size=tile_size, threads=threads,
+                   bits=bits)
+    options.update(_near_options(mode, max_error, roi, roi_max_error))
     if is_dicom_path(source):
         if frames is not None:
             fail("--frames/--channels do not apply to DICOM: its data set gives the layout")
@@ -72,13 +93,31 @@ def encode(source, output, mode, coder, tile_size, threads, bits, frames, force)
                f"{info_of(data)['bpp']:.3f} bits per pixel")
 
 
+def _near_options(mode, max_error, roi, roi_max_error):
+    """The near-lossless options of roimc.encode, with the command line's own messages."""
+    if mode != "near-lossless":
+        if max_error is not None or roi is not None or roi_max_error is not None:
+            fail("--max-error, --roi and --roi-max-error need --mode near-lossless")
+        return {}
+    if max_error is None:
+        fail("--mode near-lossless needs --max-error N (0 = lossless)")
+    if roi is None and roi_max_error is not None:
+        fail("--roi-max-error needs --roi")
+    options = dict(max_error=max_error)
+    if roi is not None:
+        options.update(roi=roi, roi_max_error=roi_max_error or 0)
+    return options
+
+
 @main.command(cls=Command)
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
               help="Worker threads (default: all cores).")
+@click.option("--roi-out", type=click.Path(dir_okay=False), default=None, metavar="MASK.png",
+              help="Also write the file's ROI mask (255 = ROI) as a PNG.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def decode(source, output, threads, force):
+def decode(source, output, threads, roi_out, force):
     """Decompress SOURCE (.rmc) into OUTPUT (.png, .tif/.tiff, .npy or .dcm, by extension).
 
     .dcm needs a file encoded from DICOM; .png holds one frame (use .tif or .npy for
@@ -90,17 +129,45 @@ def decode(source, output, threads, force):
     if ext not in IMAGE_EXTENSIONS + tuple(DICOM_EXTENSIONS) or ext == ".rmc":
         fail(f"{output}: choose an output ending in {_TYPES}")
     _refuse_overwrite(output, force)
+    if roi_out is not None:
+        _check_roi_out(roi_out, output, force)
     with open(source, "rb") as f:
         data = f.read()
+    mask = None
+    if roi_out is not None:
+        from .api import read_mask
+        mask = read_mask(data)
+        if mask is None:
+            fail(f"{source} has no ROI mask (--roi-out)")
     if ext in DICOM_EXTENSIONS:
         array = decode_dicom(data, output, threads=threads)
         click.echo(f"{source} -> {output}: {'x'.join(map(str, array.shape))} {array.dtype}, DICOM")
+        _write_roi_out(roi_out, mask)
         return
     if ext == ".png" and info_of(data)["frames_axis"]:
         fail(f"{source} holds a stack of frames: PNG cannot hold it (use .tif or .npy)")
     array = decode_bytes(data, threads=threads)
     write_image(output, array)
     click.echo(f"{source} -> {output}: {'x'.join(map(str, array.shape))} {array.dtype}")
+    _write_roi_out(roi_out, mask)
+
+
+def _check_roi_out(roi_out, output, force):
+    """Refuse a --roi-out path before anything is decoded."""
+    if not roi_out.lower().endswith(".png"):
+        fail(f"{roi_out}: --roi-out writes a .png mask")
+    if os.path.abspath(roi_out) == os.path.abspath(output):
+        fail("--roi-out must differ from OUTPUT")
+    _refuse_overwrite(roi_out, force)
+
+
+def _write_roi_out(roi_out, mask):
+    if roi_out is None:
+        return
+    import numpy as np
+    from .io import write_image
+    write_image(roi_out, np.where(mask, 255, 0).astype(np.uint8))
+    click.echo(f"ROI mask -> {roi_out}: {int(mask.sum())} of {mask.size} pixels")
 
 
 @main.command(cls=Command)
@@ -121,6 +188,15 @@ def info(source, as_json):
     click.echo(f"  frames    {d['frames']}   channels {d['channels']}   transform {d['transform']}")
     click.echo(f"  tiles     {d['tiles']} of {d['tile'][0]} x {d['tile'][1]}")
     click.echo(f"  size      {d['bytes']} bytes, {d['bpp']:.3f} bits per pixel")
+    if d["mode"] == "near-lossless":
+        roi = d["roi"]
+        if roi is None:
+            click.echo(f"  bounds    every sample within {d['max_error']} (no ROI)")
+        else:
+            click.echo(f"  bounds    ROI within {d['roi_max_error']}, elsewhere within "
+                       f"{d['max_error']}")
+            click.echo(f"  roi       {roi['pixels']} of {d['width'] * d['height']} pixels "
+                       f"({100 * roi['fraction']:.1f}%)")
     click.echo("  chunks")
     for name, c in d["chunks"].items():
         click.echo(f"    {name}  {c['count']:>6} x, {c['bytes']:>10} bytes")

@@ -6,26 +6,28 @@ from dataclasses import dataclass, field
 from .errors import CorruptDataError, FormatError, LimitError, UnsupportedError
 
 SIGNATURE = b"\x89RMC\r\n\x1a\n"
-VERSION = (1, 0)
+VERSION = (1, 1)   # the newest version this module reads and writes
 
 # critical chunks (first letter upper case)
 HEAD = b"HEAD"   # header, first chunk
 TILE = b"TILE"   # one coded tile of one frame
-MASK = b"MASK"   # ROI mask (reserved)
+MASK = b"MASK"   # ROI mask (near-lossless)
+NEAR = b"NEAR"   # error bounds of a near-lossless file
 LATN = b"LATN"   # quantized latent (reserved)
 DCID = b"DCID"   # decoder-id of the neural decoder (reserved)
 PRED = b"PRED"   # predictor weights (reserved)
+PLTE = b"PLTE"   # palette table of transform 2
 IEND = b"IEND"   # end of file, empty
 # ancillary chunks (first letter lower case)
 DSUM = b"dsum"   # CRC-32 of the decoded samples
 META = b"meta"   # brotli-compressed JSON metadata
 
-KNOWN_CRITICAL = {HEAD, TILE, IEND}
+KNOWN_CRITICAL = {HEAD, TILE, PLTE, IEND, NEAR, MASK}
 MAX_CHUNK = 1 << 31
 
 MODES = ("lossless", "near-lossless", "lossy", "hybrid")
 SAMPLE_TYPES = ("uint8", "uint16", "int8", "int16")
-TRANSFORMS = ("none", "rct")
+TRANSFORMS = ("none", "rct", "palette")
 DIM_FRAMES = 1     # the array had a frames axis
 DIM_CHANNELS = 2   # the array had a channels axis
 
@@ -52,7 +54,7 @@ class Header:
     tile_width: int = 1024
     tile_height: int = 1024
     dims: int = 0
-    version: tuple = VERSION
+    version: tuple = (1, 0)   # the writer raises it to 1.1 for 1.1 features
 
     @property
     def samples(self):

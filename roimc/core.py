@@ -7,7 +7,10 @@ from .errors import CorruptDataError, InputError, RmcError, UnsupportedError
 CODER_GOLOMB = 0
 CODER_HUFFMAN = 1
 CODER_RAW = 2
-CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN, "raw": CODER_RAW}
+CODER_CM = 3
+CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN, "raw": CODER_RAW, "cm": CODER_CM}
+CM_SPATIAL_INPUTS = 10
+CM_REF_INPUTS = 5
 MAX_PLANE_BITS = 17
 
 _ARGUMENT, _NOMEM, _UNSUPPORTED = 2, 1, 7
@@ -43,12 +46,73 @@ def encode_tile(planes, bits, coder=CODER_GOLOMB):
     return _take(out)
 
 
+def encode_tile_cm(planes, bits, weights=None):
+    """Encode a (P, H, W) int32 array with coder 3. ``weights[p]`` is None or the plane's
+    stored linear predictor: int16 weights (Q12) over the CM inputs (10 for plane 0, 15 after)."""
+    planes = np.ascontiguousarray(planes, dtype=np.int32)
+    p, h, w = planes.shape
+    weights = list(weights) if weights is not None else [None] * p
+    counts = [0 if wt is None else len(wt) for wt in weights]
+    flat = np.concatenate([np.asarray(wt, dtype=np.int16) for wt in weights if wt is not None]
+                          or [np.zeros(1, np.int16)])
+    out = ffi.new("rmc_buffer *")
+    status = lib.rmc_encode_tile_cm(ffi.from_buffer("int32_t[]", planes), w, h, p,
+                                    ffi.new("int[]", list(bits)),
+                                    ffi.from_buffer("int16_t[]", flat), ffi.new("int[]", counts),
+                                    out)
+    if status:
+        _raise(status, "tile encoder")
+    return _take(out)
+
+
 def decode_tile(data, width, height, bits, coder=CODER_GOLOMB):
     """Decode a tile stream into a (P, H, W) int32 array."""
     planes = np.empty((len(bits), height, width), dtype=np.int32)
     status = lib.rmc_decode_tile(ffi.from_buffer(data), len(data), width, height, len(bits),
                                  ffi.new("int[]", list(bits)), coder,
                                  ffi.from_buffer("int32_t[]", planes))
+    if status:
+        _raise(status, "tile stream")
+    return planes
+
+
+def _tile_mask(mask, height, width):
+    """The tile's (H, W) mask as contiguous uint8 for the C core, or NULL."""
+    if mask is None:
+        return ffi.NULL, None
+    m = np.ascontiguousarray(mask, dtype=np.uint8)
+    if m.shape != (height, width):
+        raise InputError(f"mask of shape {m.shape} for a {height}x{width} tile")
+    return ffi.from_buffer("uint8_t[]", m), m
+
+
+def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi):
+    """Near-lossless tile: (P, H, W) int32 planes, an (H, W) mask or None, the bounds of the
+    background and of the ROI (mask != 0). Returns (stream, decoded planes)."""
+    planes = np.ascontiguousarray(planes, dtype=np.int32)
+    p, h, w = planes.shape
+    cmask, keep = _tile_mask(mask, h, w)
+    recon = np.empty_like(planes)
+    out = ffi.new("rmc_buffer *")
+    status = lib.rmc_encode_tile_near(ffi.from_buffer("int32_t[]", planes), w, h, p,
+                                      ffi.new("int[]", list(bits)), coder, cmask,
+                                      int(near_bg), int(near_roi),
+                                      ffi.from_buffer("int32_t[]", recon), out)
+    del keep
+    if status:
+        _raise(status, "near-lossless tile encoder")
+    return _take(out), recon
+
+
+def decode_tile_near(data, width, height, bits, coder, mask, near_bg, near_roi):
+    """Decode a near-lossless tile stream into a (P, H, W) int32 array."""
+    planes = np.empty((len(bits), height, width), dtype=np.int32)
+    cmask, keep = _tile_mask(mask, height, width)
+    status = lib.rmc_decode_tile_near(ffi.from_buffer(data), len(data), width, height,
+                                      len(bits), ffi.new("int[]", list(bits)), coder, cmask,
+                                      int(near_bg), int(near_roi),
+                                      ffi.from_buffer("int32_t[]", planes))
+    del keep
     if status:
         _raise(status, "tile stream")
     return planes

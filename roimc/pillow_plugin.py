@@ -2,7 +2,7 @@
 
     from PIL import Image
     im = Image.open("scan.rmc")         # mode L, I;16, LA, RGB or RGBA
-    im.save("copy.rmc")                 # lossless; options: coder=, tile_size=, threads=
+    im.save("copy.rmc")                 # lossless; options: effort=, coder=, tile_size=, threads=
     im.save("stack.rmc", save_all=True, append_images=[...])   # several frames
 
 Mapping between .rmc sample layouts and PIL modes:
@@ -42,7 +42,7 @@ _MODES = {
     ("uint16", 1): ("I;16", "I;16"),   # little-endian bytes (made so before frombytes)
 }
 _SAVE_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I")
-_ENCODE_OPTIONS = ("coder", "tile_size", "threads", "bits", "metadata")
+_ENCODE_OPTIONS = ("effort", "coder", "tile_size", "threads", "bits", "metadata")
 
 
 def _accept(prefix):

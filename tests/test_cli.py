@@ -216,7 +216,7 @@ def test_info_json(tmp_path):
     assert_ok(result)
     info = json.loads(result.stdout)
     assert info["shape"] == [2, 20, 30]
-    assert info["bits"] == 12 and info["mode"] == "lossless" and info["version"] == "1.0"
+    assert info["bits"] == 12 and info["mode"] == "lossless" and info["version"] == "1.1"
     assert info["dtype"] == "uint16" and info["frames"] == 2
     assert info["chunks"]["HEAD"]["count"] == 1 and info["chunks"]["TILE"]["count"] == 2
     assert info["chunks"]["IEND"]["count"] == 1
@@ -229,7 +229,7 @@ def test_info_text(tmp_path):
     assert_ok(cli("encode", tmp_path / "in.npy", tmp_path / "x.rmc"))
     result = cli("info", tmp_path / "x.rmc")
     assert_ok(result)
-    for word in ("1.0", "lossless", "20 x 30 x 3", "uint8", "rct", "TILE", "HEAD", "bits"):
+    for word in ("1.1", "lossless", "20 x 30 x 3", "uint8", "rct", "TILE", "HEAD", "bits"):
         assert word in result.stdout
 
 
@@ -431,3 +431,89 @@ def test_cli_decode_does_not_import_torch(tmp_path):
                             capture_output=True, text=True, env=ENV, timeout=120)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "o.npy").exists()
+
+
+# --- near-lossless and ROI -------------------------------------------------------------------
+
+def _near_source(tmp_path):
+    a = noise((37, 29), 8, seed=3)
+    np.save(tmp_path / "a.npy", a)
+    m = np.zeros((37, 29), np.uint8)
+    m[5:20, 4:15] = 255
+    from PIL import Image
+    Image.fromarray(m).save(tmp_path / "m.png")
+    return a, m != 0
+
+
+def test_near_lossless_round_trip_with_mask_and_roi_out(tmp_path):
+    a, m = _near_source(tmp_path)
+    assert_ok(cli("encode", tmp_path / "a.npy", tmp_path / "a.rmc", "--mode", "near-lossless",
+                  "--max-error", 4, "--roi", tmp_path / "m.png", "--roi-max-error", 1))
+    assert_ok(cli("decode", tmp_path / "a.rmc", tmp_path / "b.npy", "--roi-out",
+                  tmp_path / "back.png"))
+    b = np.load(tmp_path / "b.npy")
+    err = np.abs(b.astype(int) - a)
+    assert err[m].max() <= 1 and err[~m].max() <= 4
+    from PIL import Image
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "back.png")) != 0, m)
+    text = cli("info", tmp_path / "a.rmc")
+    assert_ok(text)
+    assert "near-lossless" in text.stdout and "ROI within 1, elsewhere within 4" in text.stdout
+    assert f"{int(m.sum())} of {m.size} pixels" in text.stdout
+    info = json.loads(cli("info", tmp_path / "a.rmc", "--json").stdout)
+    assert info["max_error"] == 4 and info["roi_max_error"] == 1
+
+
+def test_near_lossless_rectangles_and_no_roi(tmp_path):
+    a, _ = _near_source(tmp_path)
+    assert_ok(cli("encode", tmp_path / "a.npy", tmp_path / "r.rmc", "--mode", "near-lossless",
+                  "--max-error", 2, "--roi", "0,0,3,3;10,10,5,2"))
+    assert_ok(cli("encode", tmp_path / "a.npy", tmp_path / "n.rmc", "--mode", "near-lossless",
+                  "--max-error", 0))
+    assert np.array_equal(roimc.read(tmp_path / "n.rmc"), a)
+    assert "every sample within 0" in cli("info", tmp_path / "n.rmc").stdout
+    result = cli("decode", tmp_path / "n.rmc", tmp_path / "n.npy", "--roi-out",
+                 tmp_path / "nm.png")
+    assert_one_line_error(result)
+    assert "no ROI mask" in result.stderr
+    assert "n.npy" not in files_in(tmp_path) and "nm.png" not in files_in(tmp_path)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--mode", "near-lossless"], "needs --max-error"),
+    (["--max-error", "2"], "need --mode near-lossless"),
+    (["--mode", "near-lossless", "--max-error", "2", "--roi-max-error", "1"], "needs --roi"),
+    (["--mode", "near-lossless", "--max-error", "-1"], "max_error"),
+    (["--mode", "near-lossless", "--max-error", "256"], "max_error"),
+    (["--mode", "near-lossless", "--max-error", "2", "--roi", "0,0,30,1"], "outside"),
+    (["--mode", "near-lossless", "--max-error", "2", "--roi", "missing.png"], "no such mask"),
+    (["--mode", "near-lossless", "--max-error", "2", "--roi", "A"], "not binary"),
+    (["--mode", "near-lossless", "--max-error", "2", "--roi", "S"], "shape"),
+    (["--mode", "near-lossless", "--max-error", "2", "--coder", "huffman"], "near-lossless"),
+])
+def test_near_lossless_errors_are_one_line(tmp_path, args, message):
+    a, _ = _near_source(tmp_path)
+    from PIL import Image
+    Image.fromarray(a).save(tmp_path / "A.png")                      # not a binary mask
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "S.png")   # wrong size
+    args = [str(tmp_path / f"{x}.png") if x in ("A", "S") else x for x in args]
+    args = [str(tmp_path / x) if x == "missing.png" else x for x in args]
+    before = files_in(tmp_path)
+    result = cli("encode", tmp_path / "a.npy", tmp_path / "x.rmc", *args)
+    assert_one_line_error(result)
+    assert message in result.stderr, result.stderr
+    assert files_in(tmp_path) == before
+
+
+def test_roi_out_is_checked_before_decoding(tmp_path):
+    a, _ = _near_source(tmp_path)
+    assert_ok(cli("encode", tmp_path / "a.npy", tmp_path / "a.rmc", "--mode", "near-lossless",
+                  "--max-error", 1, "--roi", "0,0,2,2"))
+    (tmp_path / "exists.png").write_bytes(b"x")
+    for out, roi_out, message in (("b.npy", "exists.png", "exists"), ("b.npy", "m.tif", ".png"),
+                                  ("b.png", "b.png", "differ")):
+        result = cli("decode", tmp_path / "a.rmc", tmp_path / out, "--roi-out",
+                     tmp_path / roi_out)
+        assert_one_line_error(result)
+        assert message in result.stderr
+        assert "b.npy" not in files_in(tmp_path) and "b.png" not in files_in(tmp_path)

@@ -23,18 +23,33 @@ def _smooth(shape, bits, seed):
     return (v % (1 << bits)).astype(np.uint8 if bits <= 8 else np.uint16)
 
 
+def _few_colours(shape, seed):
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, 256, size=(5, 3)).astype(np.uint8)
+    return colours[rng.integers(0, 5, size=shape)]
+
+
 SAMPLES = {
-    "gray8": dict(array=_smooth((21, 19), 8, 1)),
-    "gray16": dict(array=_smooth((17, 23), 16, 2)),
+    "gray8": dict(array=_smooth((21, 19), 8, 1), effort=1),
+    "gray16": dict(array=_smooth((17, 23), 16, 2), effort=1),
     "gray12_huffman": dict(array=_smooth((19, 17), 12, 3), coder="huffman"),
-    "rgb8": dict(array=np.stack([_smooth((13, 15), 8, s) for s in (4, 5, 6)], axis=-1)),
-    "multitile": dict(array=_smooth((40, 50), 10, 7), tile_size=16),
+    "rgb8": dict(array=np.stack([_smooth((13, 15), 8, s) for s in (4, 5, 6)], axis=-1),
+                 effort=1),
+    "multitile": dict(array=_smooth((40, 50), 10, 7), tile_size=16, effort=1),
+    # version 1.1: coder 3 (with and without fitted predictors) and the palette transform
+    "gray8_cm": dict(array=_smooth((21, 19), 8, 12), effort=5),
+    "gray16_cm_nofit": dict(array=_smooth((17, 23), 16, 13), effort=2),
+    "rgb8_cm_multitile": dict(array=np.stack([_smooth((20, 18), 8, s) for s in (14, 15, 16)],
+                                             axis=-1), effort=7, tile_size=(16, 12)),
+    "gray12_palette": dict(array=(_smooth((18, 16), 4, 17).astype(np.uint16) * 250 + 3),
+                           effort=5),
+    "rgb8_palette": dict(array=_few_colours((15, 17), 18), effort=5),
     "frames_huffman": dict(array=np.stack([_smooth((9, 11), 8, s) for s in (8, 9)]),
-                           coder="huffman", tile_size=(5, 7)),
+                           coder="huffman", tile_size=(5, 7), effort=1),
     # noise: the entropy coder would expand these tiles, so they are stored raw
     "noise_rgb_fallback": dict(array=np.random.default_rng(10).integers(
         0, 256, size=(11, 13, 3)).astype(np.uint8)),
-    "raw16": dict(array=_smooth((9, 10), 16, 11), coder="raw", tile_size=(4, 6)),
+    "raw16": dict(array=_smooth((9, 10), 16, 11), coder="raw", tile_size=(4, 6), effort=1),
 }
 
 
@@ -449,15 +464,18 @@ def test_many_tiny_tiles_without_chunks_are_refused_quickly():
     (dict(offset=-1), roimc.CorruptDataError),           # below uint8
     (dict(offset=1), roimc.CorruptDataError),            # 1 + 255 above uint8
     (dict(stype=2, offset=0), roimc.CorruptDataError),   # int8, 0..255 above 127
-    (dict(mode=1), roimc.UnsupportedError),              # near-lossless: not available
+    (dict(mode=1), roimc.CorruptDataError),              # near-lossless without NEAR chunk
     (dict(mode=2), roimc.UnsupportedError),
     (dict(mode=4), roimc.UnsupportedError),
     (dict(stype=4), roimc.UnsupportedError),
-    (dict(transform=2), roimc.UnsupportedError),
+    (dict(transform=3), roimc.UnsupportedError),
+    (dict(transform=2), roimc.CorruptDataError),         # palette in a 1.0 file
+    (dict(transform=2, version=(1, 1)), roimc.CorruptDataError),   # palette without PLTE
 ])
 def test_invalid_header_fields(fields, error):
     """An 8x8 8-bit file whose header is replaced by one with a bad field."""
-    chunks = chunk_list(roimc.encode((np.arange(64) * 4).reshape(8, 8).astype(np.uint8)))
+    chunks = chunk_list(roimc.encode((np.arange(64) * 4).reshape(8, 8).astype(np.uint8),
+                                     effort=1))
     assert np.array_equal(roimc.decode(rebuild([(HEAD, raw_header())] + chunks[1:])),
                           (np.arange(64) * 4).reshape(8, 8))
     data = rebuild([(HEAD, raw_header(**fields))] + chunks[1:])
@@ -704,7 +722,7 @@ def test_decode_tile_with_wrong_parameters():
     (5, 5, [8] * 5, 0, roimc.InputError),
     (5, 5, [0], 0, roimc.InputError),
     (5, 5, [18], 1, roimc.InputError),
-    (5, 5, [8], 3, roimc.UnsupportedError),
+    (5, 5, [8], 4, roimc.UnsupportedError),
     (5, 5, [8], 255, roimc.UnsupportedError),
     (5, 5, [8], -1, roimc.UnsupportedError),
 ])
@@ -714,7 +732,7 @@ def test_decode_tile_argument_errors(width, height, bits, coder, error):
 
 
 def test_decode_tile_empty_stream_is_truncated():
-    for coder in (0, 1, 2):
+    for coder in (0, 1, 2, 3):
         with pytest.raises(roimc.CorruptDataError):
             core.decode_tile(b"", 30, 30, [12], coder)
 

@@ -50,7 +50,11 @@ def test_golden_info_matches_array(name):
     info = roimc.info(data)
     assert info["shape"] == list(array.shape)
     assert info["dtype"] == str(array.dtype)
-    assert info["version"] == "1.0" and info["mode"] == "lossless"
+    # version 1.1 exactly when the file uses coder 3 or the palette transform
+    chunks = container.parse(data)
+    new = info["transform"] == "palette" or any(
+        c.ctype == container.TILE and c.payload[8] == 3 for c in chunks)
+    assert info["version"] == ("1.1" if new else "1.0") and info["mode"] == "lossless"
     chunks = container.parse(data)
     assert chunks[0].ctype == container.HEAD and chunks[-1].ctype == container.IEND
 
@@ -63,5 +67,7 @@ def test_golden_covers_coders_and_tiling():
             if c.ctype == container.TILE:
                 coders.add(c.payload[8])
         tiles = max(tiles, roimc.info(load(name)[1])["tiles"])
-    assert {0, 1, 2} <= coders          # golomb, huffman and raw tiles
+    assert {0, 1, 2, 3} <= coders       # golomb, huffman, raw and context-modelling tiles
     assert tiles > 1
+    transforms = {roimc.info(load(name)[1])["transform"] for name in VECTORS}
+    assert transforms == {"none", "rct", "palette"}

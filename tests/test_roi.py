@@ -223,6 +223,28 @@ def test_shipped_unet_alone_covers_corpus_masks():
         assert (m & truth).sum() / truth.sum() >= 0.99, mp.name
 
 
+# --- near-lossless --roi auto ---------------------------------------------------------------
+
+def test_encode_roi_auto_stores_the_detected_mask(tmp_path):
+    import roimc
+    img, disk = disk_image(h=96, w=120)
+    data = roimc.encode(img, mode="near-lossless", max_error=3, roi="auto")
+    mask = roimc.read_mask(data)
+    expected = detect_roi(img, method="unet" if HAVE_TORCH else "classic", device="cpu")
+    assert np.array_equal(np.asarray(mask).astype(bool), expected.astype(bool))
+    out = roimc.decode(data)
+    inside = expected.astype(bool)
+    assert np.array_equal(out[inside], img[inside])            # the ROI is exact
+    assert np.abs(out.astype(int) - img.astype(int)).max() <= 3
+    src = tmp_path / "in.png"
+    rio.write_image(src, img)
+    r = cli("encode", src, tmp_path / "o.rmc", "--mode", "near-lossless", "--max-error", "3",
+            "--roi", "auto")
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.asarray(roimc.read_mask((tmp_path / "o.rmc").read_bytes())),
+                          np.asarray(mask))
+
+
 # --- command line ----------------------------------------------------------------------------
 
 def cli(*args):

@@ -7,14 +7,19 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .. import core
-from ..container import TILE, Header
+from ..container import PLTE, TILE, Header
 from ..errors import CorruptDataError
+from . import palette as palette_mod
+from . import predictor
 
 _TILE_HEAD = struct.Struct(">IIB")
 
 
-def plane_bits(header: Header):
-    """Bits of each coded plane: the chroma planes of the RCT need one more."""
+def plane_bits(header: Header, entries=None):
+    """Bits of each coded plane: the chroma planes of the RCT need one more; the palette
+    transform codes one plane of indices into a table of `entries` entries."""
+    if header.transform == "palette":
+        return [palette_mod.index_bits(entries)]
     bits = [header.bits] * header.channels
     if header.transform == "rct":
         bits[1] = bits[2] = header.bits + 1
@@ -62,9 +67,13 @@ def _run(jobs, threads):
         return list(pool.map(lambda job: job(), jobs))
 
 
-def encode(samples, header: Header, coder=core.CODER_GOLOMB, threads=None):
-    """Encode (F, H, W, C) coded samples; returns the TILE chunks in file order."""
-    bits = plane_bits(header)
+def encode(samples, header: Header, coder=core.CODER_GOLOMB, threads=None, table=None,
+           fit_samples=predictor.DEFAULT_SAMPLES):
+    """Encode (F, H, W, C) coded samples; returns the chunks that follow HEAD, in file order.
+    With the palette transform `samples` holds the (F, H, W, 1) indices into `table` (K, C).
+    Coder 3 fits a linear predictor per tile and plane on up to `fit_samples` samples
+    (0: none)."""
+    bits = plane_bits(header, None if table is None else len(table))
 
     def job(f, index, y0, y1, x0, x1):
         def run():
@@ -72,7 +81,13 @@ def encode(samples, header: Header, coder=core.CODER_GOLOMB, threads=None):
                                      dtype=np.int32)
             if header.transform == "rct":
                 rct_forward(t, header.bits)
-            stream, used = core.encode_tile(t, bits, coder), coder
+            if coder == core.CODER_CM:
+                weights = [predictor.fit(t, p, fit_samples) if fit_samples else None
+                           for p in range(t.shape[0])]
+                stream = core.encode_tile_cm(t, bits, weights)
+            else:
+                stream = core.encode_tile(t, bits, coder)
+            used = coder
             if len(stream) > -(-t.shape[1] * t.shape[2] * sum(bits) // 8):
                 # incompressible: store the samples as they are
                 stream, used = core.encode_tile(t, bits, core.CODER_RAW), core.CODER_RAW
@@ -80,7 +95,24 @@ def encode(samples, header: Header, coder=core.CODER_GOLOMB, threads=None):
         return run
 
     jobs = [job(f, *tile) for f in range(header.frames) for tile in _tiles(header)]
-    return _run(jobs, threads)
+    chunks = _run(jobs, threads)
+    if header.transform == "palette":
+        chunks.insert(0, (PLTE, palette_mod.pack(table, header.bits)))
+    return chunks
+
+
+def read_table(chunks, header: Header):
+    """The palette table of a transform-2 file, None for the other transforms."""
+    found = [c for c in chunks if c.ctype == PLTE]
+    if header.transform == "palette" and header.version < (1, 1):
+        raise CorruptDataError("palette transform in a version 1.0 file")
+    if header.transform != "palette":
+        if found:
+            raise CorruptDataError("PLTE chunk in a file without the palette transform")
+        return None
+    if len(found) != 1:
+        raise CorruptDataError(f"palette file has {len(found)} PLTE chunks, expected 1")
+    return palette_mod.unpack(found[0].payload, header.channels, header.bits)
 
 
 def check(chunks, header: Header):
@@ -91,23 +123,33 @@ def check(chunks, header: Header):
         raise CorruptDataError(f"file has {found} tiles, its header declares {expected}")
 
 
-def decode(chunks, header: Header, view, threads=None):
+def decode(chunks, header: Header, view, threads=None, table=None):
     """Decode the TILE chunks into `view`, an (F, H, W, C) array of the output type.
-    The caller runs check() first, before allocating `view`."""
-    bits = plane_bits(header)
+    The caller runs check() and read_table() first, before allocating `view`."""
+    bits = plane_bits(header, None if table is None else len(table))
     tiles = [c for c in chunks if c.ctype == TILE]
     layout = list(_tiles(header))
+    lookup = None if table is None else table + header.offset
 
     def job(chunk, f, index, y0, y1, x0, x1):
         def run():
             if len(chunk.payload) < _TILE_HEAD.size:
                 raise CorruptDataError(f"tile chunk at byte {chunk.offset} is too short")
             cf, ci, coder = _TILE_HEAD.unpack_from(chunk.payload)
+            if coder == core.CODER_CM and header.version < (1, 1):
+                raise CorruptDataError(f"tile chunk at byte {chunk.offset} uses coder 3 in a "
+                                       f"version 1.0 file")
             if (cf, ci) != (f, index):
                 raise CorruptDataError(f"tile chunk at byte {chunk.offset} is frame {cf} tile {ci}, "
                                        f"expected frame {f} tile {index}")
             t = core.decode_tile(memoryview(chunk.payload)[_TILE_HEAD.size:], x1 - x0, y1 - y0,
                                  bits, coder)
+            if lookup is not None:
+                if t.max() >= len(lookup):
+                    raise CorruptDataError(f"tile chunk at byte {chunk.offset} has a palette "
+                                           f"index beyond the table's {len(lookup)} entries")
+                view[f, y0:y1, x0:x1, :] = lookup[t[0]]
+                return
             if header.transform == "rct":
                 rct_inverse(t, header.bits)
             if header.offset:

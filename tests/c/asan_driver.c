@@ -133,7 +133,7 @@ static void mutate_and_check(const uint8_t *stream, size_t size, uint32_t w, uin
     for (k = 0; k < 16; k++) buf[size + (size_t)k] = (uint8_t)rnd();
     check_damaged(buf, size + 1 + below(16), w, h, planes, bits, coder, "appended");
     /* wrong coder and wrong bits */
-    check_damaged(stream, size, w, h, planes, bits, (coder + 1 + (int)below(2)) % 3, "coder");
+    check_damaged(stream, size, w, h, planes, bits, (coder + 1 + (int)below(3)) % 4, "coder");
     free(buf);
 }
 
@@ -165,6 +165,93 @@ static void roundtrip(uint32_t w, uint32_t h, int planes, const int *bits, int c
     free(in);
 }
 
+/* Near-lossless: a random mask (exact-size copy) and bounds; every decoded sample within its
+ * bound, the decoder equal to the encoder's reconstruction, damaged streams refused or in range. */
+static int near_decode_copy(const uint8_t *data, size_t size, uint32_t w, uint32_t h,
+                            int planes, const int *bits, const uint8_t *mask, int nb, int nr,
+                            int32_t *samples) {
+    uint8_t *copy = (uint8_t *)xmalloc(size);
+    int st;
+    if (size) memcpy(copy, data, size);
+    st = rmc_decode_tile_near(copy, size, w, h, planes, bits, 0, mask, nb, nr, samples);
+    free(copy);
+    return st;
+}
+
+static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pattern) {
+    size_t n = (size_t)w * h, i;
+    int b[4] = {bits, bits, bits, bits}, p, st, k;
+    int32_t maxval = ((int32_t)1 << bits) - 1;
+    int nb = (int)below(4) ? (int)below((uint32_t)(maxval < 9 ? maxval : 9) + 1)
+                           : (int)below((uint32_t)maxval + 1);
+    int nr = (int)below(3) ? (int)below(2) : (int)below((uint32_t)maxval + 1);
+    int32_t *in = (int32_t *)xmalloc(sizeof(int32_t) * n * (size_t)planes);
+    int32_t *rec = (int32_t *)xmalloc(sizeof(int32_t) * n * (size_t)planes);
+    int32_t *out = (int32_t *)xmalloc(sizeof(int32_t) * n * (size_t)planes);
+    uint8_t *mask = below(4) ? (uint8_t *)xmalloc(n) : NULL;
+    uint32_t density = below(101);
+    rmc_buffer buf = {NULL, 0};
+    for (p = 0; p < planes; p++) fill(in + n * (size_t)p, w, h, bits, pattern);
+    if (mask) for (i = 0; i < n; i++) mask[i] = below(100) < density ? (uint8_t)(1 + below(255)) : 0;
+    st = rmc_encode_tile_near(in, w, h, planes, b, 0, mask, nb, nr, rec, &buf);
+    roundtrips++;
+    if (st != RMC_OK) {
+        FAIL("near encode %ux%u bits %d bounds %d/%d: status %d", w, h, bits, nb, nr, st);
+        goto done;
+    }
+    st = near_decode_copy(buf.data, buf.size, w, h, planes, b, mask, nb, nr, out);
+    if (st != RMC_OK) FAIL("near decode %ux%u bits %d: status %d", w, h, bits, st);
+    else if (memcmp(rec, out, sizeof(int32_t) * n * (size_t)planes) != 0)
+        FAIL("near decode differs from the encoder's reconstruction %ux%u bits %d", w, h, bits);
+    for (p = 0; p < planes && st == RMC_OK; p++)
+        for (i = 0; i < n; i++) {
+            int32_t d = out[n * (size_t)p + i] - in[n * (size_t)p + i];
+            int bound = (mask && mask[i]) ? nr : nb;
+            if (d < -bound || d > bound) {
+                FAIL("near bound %d exceeded (%d) %ux%u bits %d", bound, d, w, h, bits);
+                break;
+            }
+        }
+    if (n * (size_t)planes <= 4096 && buf.size) {
+        uint8_t *dam = (uint8_t *)xmalloc(buf.size);
+        for (k = 0; k < 8; k++) {
+            memcpy(dam, buf.data, buf.size);
+            if (k < 3) {
+                st = near_decode_copy(dam, below((uint32_t)buf.size), w, h, planes, b, mask, nb,
+                                      nr, out);
+            } else {
+                dam[below((uint32_t)buf.size)] ^= (uint8_t)(1u << below(8));
+                st = near_decode_copy(dam, buf.size, w, h, planes, b, mask, nb, nr, out);
+            }
+            damaged++;
+            if (st == RMC_OK) {
+                damaged_ok++;
+                if (!in_range(out, w, h, planes, b)) FAIL("near damaged: samples out of range");
+            }
+        }
+        free(dam);
+    }
+    rmc_free(buf.data);
+done:
+    free(in); free(rec); free(out); free(mask);
+}
+
+static void near_argument_checks(void) {
+    int32_t s[4] = {0, 1, 2, 3};
+    int bits3[1] = {3};
+    uint8_t mask[4] = {0, 1, 0, 1};
+    rmc_buffer buf = {NULL, 0};
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, mask, 8, 0, NULL, &buf) != RMC_ERR_ARGUMENT)
+        FAIL("near bound above maxval accepted");
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, mask, 0, -1, NULL, &buf) != RMC_ERR_ARGUMENT)
+        FAIL("negative near bound accepted");
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 1, mask, 1, 1, NULL, &buf) != RMC_ERR_UNSUPPORTED)
+        FAIL("near coder 1 accepted");
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 2, mask, 1, 1, NULL, &buf) != RMC_OK)
+        FAIL("near raw refused");
+    rmc_free(buf.data);
+}
+
 static void encoder_argument_checks(void) {
     int32_t s[4] = {0, 1, 2, 300};
     int bits8[1] = {8}, bits0[1] = {0}, bits18[1] = {18};
@@ -181,6 +268,38 @@ static void encoder_argument_checks(void) {
     if (rmc_encode_tile(s, 2, 2, 1, bits8, 9, &buf) != RMC_ERR_UNSUPPORTED) FAIL("coder 9 accepted");
     if (rmc_encode_tile(s, 2, 2, 1, bits8, 0, &buf) != RMC_OK) FAIL("valid 2x2 refused");
     rmc_free(buf.data);
+}
+
+/* coder 3 with stored predictor weights: any int16 weights round-trip; damage is refused */
+static void cm_weight_checks(long iterations) {
+    long it;
+    for (it = 0; it < iterations; it++) {
+        uint32_t w = 1 + below(40), h = 1 + below(40), i;
+        int planes = 1 + (int)below(4), bits[4], nw[4], p;
+        int16_t weights[4 * 15];
+        int32_t *in = (int32_t *)xmalloc(sizeof(int32_t) * w * h * (size_t)planes), *out = NULL;
+        rmc_buffer buf = {NULL, 0};
+        int st, total = 0;
+        for (p = 0; p < planes; p++) {
+            bits[p] = 1 + (int)below(17);
+            nw[p] = below(3) == 0 ? 0 : (p ? 15 : 10);
+            for (i = 0; i < (uint32_t)nw[p]; i++) weights[total + i] = (int16_t)rnd();
+            total += nw[p];
+            for (i = 0; i < w * h; i++)
+                in[(size_t)p * w * h + i] = (int32_t)(below(4) ? (i % 17) * 3 : rnd()) &
+                                            ((1 << bits[p]) - 1);
+        }
+        st = rmc_encode_tile_cm(in, w, h, planes, bits, weights, nw, &buf);
+        if (st != RMC_OK) { FAIL("cm encode with weights: %d", st); free(in); continue; }
+        st = decode_copy(buf.data, buf.size, w, h, planes, bits, RMC_CODER_CM, &out);
+        roundtrips++;
+        if (st != RMC_OK || memcmp(in, out, sizeof(int32_t) * w * h * (size_t)planes))
+            FAIL("cm weights round trip %ux%u planes %d: %d", w, h, planes, st);
+        free(out);
+        mutate_and_check(buf.data, buf.size, w, h, planes, bits, RMC_CODER_CM);
+        rmc_free(buf.data);
+        free(in);
+    }
 }
 
 static void random_streams(long iterations) {
@@ -291,7 +410,7 @@ int main(int argc, char **argv) {
 
     encoder_argument_checks();
     for (b = 1; b <= RMC_MAX_PLANE_BITS; b++) {
-        for (coder = 0; coder < 3; coder++) {
+        for (coder = 0; coder < 4; coder++) {
             for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++) {
                 int gray[1] = {b}, colour[3] = {b, b + 1 > 17 ? 17 : b + 1, b + 1 > 17 ? 17 : b + 1};
                 int four[4] = {b, b, b, b};
@@ -302,7 +421,7 @@ int main(int argc, char **argv) {
         }
     }
     /* long rows: run mode past the largest run chunk, and long escape-heavy noise */
-    for (coder = 0; coder < 3; coder++) {
+    for (coder = 0; coder < 4; coder++) {
         int bits1[1] = {1}, bits8[1] = {8}, bits17[1] = {17}, bits16[1] = {16};
         roundtrip(100000, 2, 1, bits8, coder, 1);
         roundtrip(70001, 1, 1, bits1, coder, 5);
@@ -310,6 +429,15 @@ int main(int argc, char **argv) {
         roundtrip(257, 255, 1, bits16, coder, 3);
         roundtrip(1, 3000, 1, bits16, coder, 4);
     }
+    cm_weight_checks(iterations / 20);
+    near_argument_checks();
+    for (b = 1; b <= 16; b++)
+        for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++) {
+            near_roundtrip(sizes[s][1], sizes[s][0], 1 + (int)below(3), b, pattern++ % 7);
+            near_roundtrip(sizes[s][1], sizes[s][0], 1, b, pattern++ % 7);
+        }
+    near_roundtrip(70001, 2, 1, 8, 5);
+    near_roundtrip(300, 200, 1, 16, 0);
     random_streams(iterations);
     huffman_checks(iterations / 4);
     printf("roundtrips %ld, damaged %ld (%ld decoded), failures %ld\n", roundtrips, damaged,

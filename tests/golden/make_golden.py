@@ -46,17 +46,33 @@ def vectors():
 
     noise8 = rng.integers(0, 256, size=(12, 12)).astype(np.uint8)   # stored raw
 
+    # version 1.1: coder 3 with fitted predictors, the palette transform
+    y, x = np.mgrid[0:24, 0:21]
+    cm12 = ((x * 90 + y * 60 + rng.integers(0, 40, size=x.shape)) % 4096).astype(np.uint16)
+    y, x = np.mgrid[0:18, 0:19]
+    cm_rgb = np.stack([x * 12 + rng.integers(0, 6, size=x.shape), y * 13,
+                       (x + y) * 6 + rng.integers(0, 9, size=x.shape)], axis=-1).astype(np.uint8)
+    sparse = (rng.integers(0, 9, size=(20, 22)) * 300 + 17).astype(np.uint16)
+    sparse[5:12, 4:15] = 2417
+    colours = np.array([[0, 0, 0], [30, 30, 30], [200, 40, 40], [90, 220, 90]], np.uint8)
+    pal_rgb = colours[(np.mgrid[0:16, 0:17][0] // 4 + np.mgrid[0:16, 0:17][1] // 5) % 4]
+
     return {
-        "gray8_ramp_noise": (gray8, dict(tile_size=1024)),
-        "gray12_uint16": (gray12, dict(tile_size=1024)),
-        "bits1": (bits1, dict(tile_size=1024)),
-        "rgb8": (rgb8, dict(tile_size=1024)),
-        "stack2_10bit": (stack2, dict(tile_size=1024)),
+        "gray8_ramp_noise": (gray8, dict(tile_size=1024, coder="golomb")),
+        "gray12_uint16": (gray12, dict(tile_size=1024, coder="golomb")),
+        "bits1": (bits1, dict(tile_size=1024, coder="golomb")),
+        "rgb8": (rgb8, dict(tile_size=1024, coder="golomb")),
+        "stack2_10bit": (stack2, dict(tile_size=1024, coder="golomb")),
         "huffman12": (huff12, dict(tile_size=1024, coder="huffman")),
-        "multitile16": (tiles8, dict(tile_size=16)),
+        "multitile16": (tiles8, dict(tile_size=16, coder="golomb")),
         "multitile_rect_huffman": (tiles8, dict(tile_size=[16, 23], coder="huffman")),
-        "signed16": (signed16, dict(tile_size=1024)),
-        "noise8_raw": (noise8, dict(tile_size=1024)),
+        "signed16": (signed16, dict(tile_size=1024, coder="golomb")),
+        "noise8_raw": (noise8, dict(tile_size=1024, coder="golomb")),
+        "cm_gray12": (cm12, dict(tile_size=1024, effort=5)),
+        "cm_rgb8_multitile": (cm_rgb, dict(tile_size=[16, 12], effort=7)),
+        "cm_nofit_gray8": (gray8, dict(tile_size=1024, effort=2)),
+        "palette_gray12": (sparse, dict(tile_size=1024, effort=5)),
+        "palette_rgb8": (pal_rgb, dict(tile_size=1024, effort=5)),
     }
 
 

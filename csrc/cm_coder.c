@@ -1,0 +1,470 @@
+/* Coder 3: blended prediction and context-modelled binary range coding.
+ *
+ * Per sample: up to eight sub-predictors (classical ones, the stored linear predictor and,
+ * after the first plane, two inter-plane ones) are blended with weights inversely
+ * proportional to their recent errors at the causal neighbours; a per-context mean error
+ * (bias) corrects the blend; the residual is binarised (zero flag, sign, bit length in
+ * unary, mantissa) and each bit is range coded with an adaptive context. Encoder and decoder
+ * run the same function, so they model every sample identically.
+ * Everything is integer arithmetic; spec/rmc-v1.md, "Coder 3", defines it. */
+#include <stdlib.h>
+#include <string.h>
+#include "cm_coder.h"
+#include "rangecoder.h"
+
+#define NPRED_MAX 8
+#define NQ 48            /* error-energy classes */
+#define NTEX 27          /* texture classes: three neighbour-difference signs */
+#define NBIAS ((NQ / 2) * NTEX)
+#define NFRAC 5          /* |prediction fraction| in eighths: 0..4 */
+#define KMAX 18          /* bit lengths of magnitudes: 0..16 */
+#define BIAS_LIMIT 64    /* bias counts are halved when they reach this */
+#define PAD 2            /* padding columns each side and rows above */
+
+#define NPAT 144         /* small neighbour-residual patterns */
+#define NMIX 3           /* model inputs per mixed decision */
+#define MIX_WMAX (1 << 20)
+
+typedef struct {
+    int32_t w[NMIX];
+} cm_mixer;
+
+typedef struct {
+    rc_ctx zero[NQ][2][NFRAC];
+    rc_ctx zero2[NQ][NFRAC];
+    rc_ctx zero3[NPAT][NFRAC];
+    rc_ctx sign[NQ][NFRAC];
+    rc_ctx sign2[9][NFRAC];
+    rc_ctx sign3[NTEX][NFRAC];
+    rc_ctx kbit[NQ][KMAX];
+    rc_ctx kbit2[NQ][KMAX];
+    rc_ctx kbit3[KMAX][KMAX][KMAX];
+    rc_ctx mant1[NQ][KMAX];
+    rc_ctx mant2[KMAX][2];
+    rc_ctx mrest[KMAX][KMAX];
+    int32_t bsum[NBIAS];
+    int32_t bcnt[NBIAS];
+    cm_mixer mzero[NQ];
+    cm_mixer msign[NFRAC];
+    cm_mixer mkbit[KMAX];
+} cm_model;
+
+/* Logistic domain: squash(d) = 4096 / (1 + e^(-d/256)) by interpolation in a 33-entry
+ * table, stretch = its inverse; both integer, built once. */
+static const int16_t squash_points[33] = {
+    1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994,
+    3348, 3607, 3785, 3901, 3975, 4024, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094};
+static int16_t stretch_tab[4096];
+static int16_t squash_tab[4096];
+
+static int squash_calc(int d) {
+    int i, f;
+    if (d > 2047) return 4095;
+    if (d < -2047) return 1;
+    d += 2048;
+    i = d >> 7;
+    f = d & 127;
+    return (squash_points[i] * (128 - f) + squash_points[i + 1] * f + 64) >> 7;
+}
+
+static void tables_init(void) {
+    static volatile int done = 0;
+    int x, v, pi = 0, i;
+    if (done) return;
+    for (x = -2048; x < 2048; x++) squash_tab[x + 2048] = (int16_t)squash_calc(x);
+    for (x = -2047; x <= 2047; x++) {
+        v = squash_calc(x);
+        for (i = pi; i <= v; i++) stretch_tab[i] = (int16_t)x;
+        pi = v + 1;
+    }
+    for (i = pi; i < 4096; i++) stretch_tab[i] = 2047;
+    done = 1;
+}
+
+/* floor(a / 2^s) for signed a, without relying on the sign behaviour of >>. */
+static inline int32_t asr32(int32_t a, int s) { return a >= 0 ? a >> s : ~((~a) >> s); }
+
+typedef struct {
+    int dec;
+    rc_encoder enc;
+    rc_decoder d;
+} cm_io;
+
+static inline int code_bit(cm_io *io, rc_ctx *c, int bit) {
+    if (io->dec) return rc_decode(&io->d, c);
+    rc_encode(&io->enc, c, bit);
+    return bit;
+}
+
+static inline int code_direct(cm_io *io, int bit) {
+    if (io->dec) return rc_decode_direct(&io->d);
+    rc_encode_direct(&io->enc, bit);
+    return bit;
+}
+
+/* Code a bit from NMIX adaptive contexts mixed in the logistic domain (spec: "Mixing"). */
+static inline int code_mixed(cm_io *io, rc_ctx *c0, rc_ctx *c1, rc_ctx *c2, cm_mixer *mx,
+                             int bit) {
+    int32_t st0 = stretch_tab[c0->p >> 4], st1 = stretch_tab[c1->p >> 4],
+            st2 = stretch_tab[c2->p >> 4];
+    int64_t d64 = (int64_t)mx->w[0] * st0 + (int64_t)mx->w[1] * st1 + (int64_t)mx->w[2] * st2;
+    int32_t dot, p12, err;
+    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
+    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
+    p12 = squash_tab[dot + 2048];
+    if (io->dec) bit = rc_decode_p(&io->d, (uint32_t)p12 << 4);
+    else rc_encode_p(&io->enc, (uint32_t)p12 << 4, bit);
+    err = (bit << 12) - p12;
+    mx->w[0] += asr32(st0 * err, 10);
+    mx->w[1] += asr32(st1 * err, 10);
+    mx->w[2] += asr32(st2 * err, 10);
+    for (err = 0; err < NMIX; err++)
+        mx->w[err] = mx->w[err] > MIX_WMAX ? MIX_WMAX : (mx->w[err] < -MIX_WMAX ? -MIX_WMAX : mx->w[err]);
+    rc_ctx_update(c0, bit);
+    rc_ctx_update(c1, bit);
+    rc_ctx_update(c2, bit);
+    return bit;
+}
+
+static void model_init(cm_model *m) {
+    int i, j, k;
+    rc_ctx *all = &m->zero[0][0][0];
+    size_t n = (size_t)((rc_ctx *)&m->bsum - all);
+    for (i = 0; i < (int)n; i++) rc_ctx_init(&all[i], 6);
+    for (i = 0; i < NQ; i++)
+        for (j = 0; j < 2; j++)
+            for (k = 0; k < NFRAC; k++) m->zero[i][j][k].lim = 6;
+    for (i = 0; i < KMAX; i++)
+        for (j = 0; j < KMAX; j++) m->mrest[i][j].lim = 7;
+    memset(m->bsum, 0, sizeof m->bsum);
+    memset(m->bcnt, 0, sizeof m->bcnt);
+    {
+        cm_mixer *mx = m->mzero;
+        size_t nm = sizeof m->mzero / sizeof *mx + sizeof m->msign / sizeof *mx +
+                    sizeof m->mkbit / sizeof *mx;
+        for (i = 0; i < (int)nm; i++)
+            for (j = 0; j < NMIX; j++) mx[i].w[j] = 22000;
+    }
+}
+
+/* Error-energy class: E below 4 is its own class, then two classes per octave. */
+static inline int energy_class(uint32_t e) {
+    int l, q;
+    if (e < 4) return (int)e;
+    l = 31 - __builtin_clz(e);
+    q = 2 * l + (int)((e >> (l - 1)) & 1);
+    return q < NQ ? q : NQ - 1;
+}
+
+static inline int sgn3(int32_t d) { return (d > 0) - (d < 0); }
+
+static inline int32_t clampi(int64_t v, int32_t hi) {
+    return v < 0 ? 0 : (v > hi ? hi : (int32_t)v);
+}
+
+/* floor(a / 2^s) for a signed 64-bit a. */
+static inline int64_t floor_shift(int64_t a, int s) {
+    return a >= 0 ? (a >> s) : -((-a + ((int64_t)1 << s) - 1) >> s);
+}
+
+static inline int bit_length(uint32_t v) { return v ? 32 - __builtin_clz(v) : 0; }
+
+/* Code one plane. `pl` is the padded plane (stride w + 2*PAD, rows h + PAD): the decoder
+ * fills it, the encoder has it filled. `ref` is the padded reference plane or NULL; `err`
+ * and `referr` hold |residual| per sample with the same layout. */
+static int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err, const int32_t *ref,
+                      const int32_t *referr, const int32_t *src, uint32_t w, uint32_t h,
+                      int bits, const int16_t *wt, int nwt, uint32_t *perr) {
+    const ptrdiff_t S = (ptrdiff_t)w + 2 * PAD;
+    const int32_t maxval = (int32_t)((1u << bits) - 1);
+    const int32_t max8 = maxval * 8;
+    const int32_t half = (int32_t)(1u << (bits - 1));
+    const int kmax = bits - 1;
+    const int npred = ref ? 8 : 6;
+    ptrdiff_t x, y;
+    int i, b;
+    int32_t s00;
+
+    /* first sample: stored in `bits` equiprobable bits */
+    s00 = 0;
+    for (b = bits - 1; b >= 0; b--) {
+        int bit = src ? (int)((src[0] >> b) & 1) : 0;
+        s00 |= code_direct(io, bit) << b;
+    }
+    for (y = 0; y < PAD; y++)
+        for (x = 0; x < S; x++) pl[y * S + x] = s00;
+    pl[PAD * S + 0] = pl[PAD * S + 1] = pl[PAD * S + PAD] = s00;
+    memset(perr, 0, sizeof(uint32_t) * 2 * NPRED_MAX * (size_t)S);
+
+    for (y = 0; y < (ptrdiff_t)h; y++) {
+        int32_t *row = pl + (y + PAD) * S + PAD;
+        int32_t *erow = err + (y + PAD) * S + PAD;
+        const int32_t *rrow = ref ? ref + (y + PAD) * S + PAD : NULL;
+        const int32_t *rerow = referr ? referr + (y + PAD) * S + PAD : NULL;
+        uint32_t *pcur = perr + (size_t)(y & 1) * NPRED_MAX * S;
+        const uint32_t *pprev = perr + (size_t)((y + 1) & 1) * NPRED_MAX * S;
+        for (x = (y == 0); x < (ptrdiff_t)w; x++) {
+            const int32_t *r = row + x;
+            const int32_t N = r[-S], W = r[-1], NW = r[-S - 1], NE = r[-S + 1];
+            int32_t p[NPRED_MAX];
+            uint64_t wsum = 0, acc = 0;
+            int32_t blend8, P8, P, frac, fc, e, v;
+            int q, t, bi, flat, flip, zero;
+            uint32_t E;
+            const int32_t *eu = erow + x - S;
+            const uint32_t aN = (uint32_t)abs(eu[0]), aW = (uint32_t)abs(erow[x - 1]),
+                           aNW = (uint32_t)abs(eu[-1]), aNE = (uint32_t)abs(eu[1]);
+            uint32_t esmin = 0xFFFFFFFFu;
+            int qm, pat, sg;
+
+            p[0] = N * 8;
+            p[1] = W * 8;
+            p[2] = clampi(8 * ((int64_t)W + NE - N), max8);
+            p[3] = clampi(8 * ((int64_t)N + W - NW), max8);
+            if (nwt) {
+                const int32_t in[RMC_CM_SPATIAL_INPUTS] = {
+                    N, W, NW, NE, r[-2], r[-2 * S], r[-2 * S + 1], r[-S - 2], r[-S + 2],
+                    r[-2 * S - 1]};
+                int64_t a = 0;
+                for (i = 0; i < RMC_CM_SPATIAL_INPUTS; i++) a += (int64_t)wt[i] * in[i];
+                if (ref) {
+                    const int32_t *rr = rrow + x;
+                    const int32_t rin[RMC_CM_REF_INPUTS] = {rr[0], rr[-S], rr[-1], rr[-S - 1],
+                                                            rr[-S + 1]};
+                    for (i = 0; i < RMC_CM_REF_INPUTS; i++)
+                        a += (int64_t)wt[RMC_CM_SPATIAL_INPUTS + i] * rin[i];
+                }
+                p[4] = clampi(floor_shift(a, 9), max8);
+            } else {
+                int32_t mx = N > W ? N : W, mn = N > W ? W : N;
+                p[4] = 8 * (NW >= mx ? mn : (NW <= mn ? mx : N + W - NW));
+            }
+            p[5] = 4 * (W + NE);
+            if (ref) {
+                const int32_t *rr = rrow + x;
+                p[6] = clampi(8 * ((int64_t)N + rr[0] - rr[-S]), max8);
+                p[7] = clampi(8 * ((int64_t)W + rr[0] - rr[-1]), max8);
+            }
+            for (i = 0; i < npred; i++) {
+                const uint32_t *pe = pprev + (size_t)i * S + PAD + x;
+                uint32_t es = pe[0] + pe[-1] + pe[1] + pcur[(size_t)i * S + PAD + x - 1];
+                if (es < esmin) esmin = es;
+                uint64_t wi = ((uint64_t)1 << 24) / ((uint64_t)es + 1);
+                wsum += wi;
+                acc += wi * (uint64_t)p[i];
+            }
+            blend8 = (int32_t)((acc + wsum / 2) / wsum);
+
+            E = 2 * (aN + aW) + aNW + aNE +
+                (uint32_t)abs(N - NW) + (uint32_t)abs(W - NW) + (uint32_t)abs(NE - N);
+            if (rerow) E += 2 * (uint32_t)abs(rerow[x]);
+            q = energy_class(E);
+            qm = energy_class(esmin >> 3);
+            pat = (aW < 3 ? aW : 3) + 4 * (aN < 3 ? aN : 3) + 16 * (aNW < 2 ? aNW : 2) +
+                  48 * (aNE < 2 ? aNE : 2);
+            sg = (sgn3(erow[x - 1]) + 1) * 3 + sgn3(eu[0]) + 1;
+            t = (sgn3(N - NW) + 1) * 9 + (sgn3(W - NW) + 1) * 3 + (sgn3(NE - N) + 1);
+            bi = (q >> 1) * NTEX + t;
+            {
+                int32_t c = m->bcnt[bi], s = m->bsum[bi], corr = 0;
+                if (c) corr = s >= 0 ? (s + c / 2) / c : -((-s + c / 2) / c);
+                P8 = clampi((int64_t)blend8 + corr, max8);
+            }
+            P = (P8 + 4) >> 3;
+            frac = P8 - 8 * P;
+            flip = frac < 0;
+            fc = flip ? -frac : frac;
+            flat = (N == W) & (W == NW) & (NW == NE);
+
+            if (!io->dec) {
+                e = src[(size_t)y * w + x] - P;
+                if (e < -half) e += 2 * half;
+                else if (e >= half) e -= 2 * half;
+                if (flip) e = -e;
+            } else e = 0;
+            if (flip) sg = 8 - sg;
+            zero = code_mixed(io, &m->zero[q][flat][fc], &m->zero2[qm][fc], &m->zero3[pat][fc],
+                              &m->mzero[q], e == 0);
+            if (zero) e = 0;
+            else {
+                int pos = code_mixed(io, &m->sign[q][fc], &m->sign2[sg][fc], &m->sign3[t][fc],
+                                     &m->msign[fc], e > 0);
+                int kW = bit_length(aW), kN = bit_length(aN);
+                uint32_t a = io->dec ? 0 : (uint32_t)(e > 0 ? e : -e) - 1;
+                int k = bit_length(a), j;
+                if (io->dec) {
+                    k = 0;
+                    while (k < kmax && code_mixed(io, &m->kbit[q][k], &m->kbit2[qm][k],
+                                                  &m->kbit3[k][kW][kN], &m->mkbit[k], 1))
+                        k++;
+                } else {
+                    for (j = 0; j < k; j++)
+                        code_mixed(io, &m->kbit[q][j], &m->kbit2[qm][j], &m->kbit3[j][kW][kN],
+                                   &m->mkbit[j], 1);
+                    if (k < kmax)
+                        code_mixed(io, &m->kbit[q][k], &m->kbit2[qm][k], &m->kbit3[k][kW][kN],
+                                   &m->mkbit[k], 0);
+                }
+                if (k > 1) {
+                    uint32_t v2 = 1;
+                    int bit = code_bit(io, &m->mant1[q][k], (int)((a >> (k - 2)) & 1));
+                    v2 = (v2 << 1) | (uint32_t)bit;
+                    if (k > 2) {
+                        int b2 = code_bit(io, &m->mant2[k][bit], (int)((a >> (k - 3)) & 1));
+                        v2 = (v2 << 1) | (uint32_t)b2;
+                        for (j = k - 4; j >= 0; j--)
+                            v2 = (v2 << 1) | (uint32_t)code_bit(io, &m->mrest[k][j],
+                                                                 (int)((a >> j) & 1));
+                    }
+                    a = v2;
+                } else a = (uint32_t)k;
+                e = pos ? (int32_t)a + 1 : -(int32_t)a - 1;
+            }
+            if (flip) e = -e;
+            if (e < -half || e >= half) return RMC_ERR_CORRUPT;
+            v = P + e;
+            if (v < 0) v += 2 * half;
+            else if (v > maxval) v -= 2 * half;
+            row[x] = v;
+            erow[x] = e;
+            for (i = 0; i < npred; i++) {
+                int32_t d = p[i] - 8 * v;
+                pcur[(size_t)i * S + PAD + x] = (uint32_t)(d < 0 ? -d : d);
+            }
+            m->bsum[bi] += 8 * v - blend8;
+            if (++m->bcnt[bi] == BIAS_LIMIT) {
+                m->bsum[bi] /= 2;
+                m->bcnt[bi] = BIAS_LIMIT / 2;
+            }
+            if (io->dec && (x & 1023) == 0 && io->d.zero_fill > 16) return RMC_ERR_TRUNCATED;
+        }
+        /* padding for the rows that follow */
+        row[w] = row[w + 1] = row[w - 1];
+        if (y + 1 < (ptrdiff_t)h) row[S - 2] = row[S - 1] = row[0];
+        if (!io->dec && io->enc.err) return io->enc.err;
+    }
+    return RMC_OK;
+}
+
+typedef struct {
+    int32_t *pl[RMC_MAX_PLANES];
+    int32_t *err[RMC_MAX_PLANES];
+    uint32_t *perr;
+} cm_buffers;
+
+static void free_buffers(cm_buffers *b) {
+    int p;
+    for (p = 0; p < RMC_MAX_PLANES; p++) { free(b->pl[p]); free(b->err[p]); }
+    free(b->perr);
+}
+
+static int alloc_buffers(cm_buffers *b, uint32_t w, uint32_t h, int planes) {
+    size_t S = (size_t)w + 2 * PAD, n = S * ((size_t)h + PAD);
+    int p;
+    memset(b, 0, sizeof *b);
+    for (p = 0; p < planes; p++) {
+        b->pl[p] = (int32_t *)malloc(n * sizeof(int32_t));
+        b->err[p] = (int32_t *)calloc(n, sizeof(int32_t));
+        if (!b->pl[p] || !b->err[p]) { free_buffers(b); return RMC_ERR_NOMEM; }
+    }
+    b->perr = (uint32_t *)malloc(sizeof(uint32_t) * 2 * NPRED_MAX * S);
+    if (!b->perr) { free_buffers(b); return RMC_ERR_NOMEM; }
+    return RMC_OK;
+}
+
+static int expected_weights(int plane) {
+    return plane ? RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS : RMC_CM_SPATIAL_INPUTS;
+}
+
+static int run_planes(cm_io *io, const int32_t *samples, uint32_t w, uint32_t h, int planes,
+                      const int *bits, const int16_t *weights, const int *nweights,
+                      int32_t *out) {
+    cm_buffers b;
+    cm_model *m;
+    size_t plane_size = (size_t)w * h, S = (size_t)w + 2 * PAD;
+    const int16_t *wt = weights;
+    int p, st;
+    uint32_t y;
+    st = alloc_buffers(&b, w, h, planes);
+    if (st != RMC_OK) return st;
+    tables_init();
+    m = (cm_model *)malloc(sizeof *m);
+    if (!m) { free_buffers(&b); return RMC_ERR_NOMEM; }
+    for (p = 0; p < planes && st == RMC_OK; p++) {
+        const int32_t *src = samples ? samples + plane_size * (size_t)p : NULL;
+        model_init(m);
+        if (src)
+            for (y = 0; y < h; y++)
+                memcpy(b.pl[p] + (y + PAD) * S + PAD, src + (size_t)y * w, w * sizeof(int32_t));
+        st = code_plane(io, m, b.pl[p], b.err[p], p ? b.pl[p - 1] : NULL, p ? b.err[p - 1] : NULL,
+                        src, w, h, bits[p], wt, nweights[p], b.perr);
+        wt += nweights[p];
+        if (st == RMC_OK && out)
+            for (y = 0; y < h; y++)
+                memcpy(out + plane_size * (size_t)p + (size_t)y * w,
+                       b.pl[p] + (y + PAD) * S + PAD, w * sizeof(int32_t));
+    }
+    free(m);
+    free_buffers(&b);
+    return st;
+}
+
+int rmc_cm_encode(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                  const int *bits, const int16_t *weights, const int *nweights, rmc_buffer *out) {
+    cm_io io;
+    int p, i, total = 0, st;
+    size_t hlen = 0;
+    uint8_t head[RMC_MAX_PLANES * (1 + 2 * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS))];
+    for (p = 0; p < planes; p++) {
+        if (nweights[p] != 0 && nweights[p] != expected_weights(p)) return RMC_ERR_ARGUMENT;
+        head[hlen++] = (uint8_t)nweights[p];
+        for (i = 0; i < nweights[p]; i++) {
+            uint16_t v = (uint16_t)weights[total + i];
+            head[hlen++] = (uint8_t)(v >> 8);
+            head[hlen++] = (uint8_t)v;
+        }
+        total += nweights[p];
+    }
+    memset(&io, 0, sizeof io);
+    io.dec = 0;
+    rc_enc_init(&io.enc);
+    for (i = 0; i < (int)hlen; i++) rc_enc_byte(&io.enc, head[i]);
+    /* the range coder's output follows the parameter bytes */
+    st = run_planes(&io, samples, width, height, planes, bits, weights, nweights, NULL);
+    if (st == RMC_OK) { rc_enc_flush(&io.enc); st = io.enc.err; }
+    if (st != RMC_OK) { free(io.enc.buf); return st; }
+    out->data = io.enc.buf;
+    out->size = io.enc.len;
+    return RMC_OK;
+}
+
+int rmc_cm_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t height, int planes,
+                  const int *bits, int32_t *samples) {
+    cm_io io;
+    int16_t weights[RMC_MAX_PLANES * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS)];
+    int nweights[RMC_MAX_PLANES];
+    size_t pos = 0;
+    int p, i, total = 0, st;
+    for (p = 0; p < planes; p++) {
+        if (pos >= size) return RMC_ERR_TRUNCATED;
+        nweights[p] = data[pos++];
+        if (nweights[p] != 0 && nweights[p] != expected_weights(p)) return RMC_ERR_CORRUPT;
+        if (size - pos < 2 * (size_t)nweights[p]) return RMC_ERR_TRUNCATED;
+        for (i = 0; i < nweights[p]; i++, pos += 2)
+            weights[total + i] = (int16_t)(uint16_t)((data[pos] << 8) | data[pos + 1]);
+        total += nweights[p];
+    }
+    memset(&io, 0, sizeof io);
+    io.dec = 1;
+    if (size - pos < 5) return RMC_ERR_TRUNCATED;
+    if (data[pos] != 0) return RMC_ERR_CORRUPT;
+    rc_dec_init(&io.d, data + pos, size - pos);
+    if (io.d.off_interval) return RMC_ERR_CORRUPT;
+    st = run_planes(&io, NULL, width, height, planes, bits, weights, nweights, samples);
+    if (st != RMC_OK) return st;
+    if (io.d.off_interval) return RMC_ERR_CORRUPT;
+    if (io.d.zero_fill) return RMC_ERR_TRUNCATED;
+    if (io.d.pos != io.d.len) return RMC_ERR_TRAILING;
+    if (io.d.code != 0) return RMC_ERR_CORRUPT;
+    return RMC_OK;
+}

@@ -1,0 +1,131 @@
+"""Near-lossless mode: every decoded sample within a bound of the original, the bound being
+`max_error` (N) outside the ROI and `roi_max_error` (M) inside it (spec/rmc-v1.md, 8.1, 8.2,
+14.9).
+
+The bound is enforced inside the C core's prediction loop (coder 0, JPEG-LS near-lossless:
+residuals quantised with step 2 * bound + 1, prediction and contexts from the decoded
+samples). Channels are coded without the colour transform, which would not keep a bound per
+channel, so the bound holds on every channel. A tile that the coder would expand is stored
+raw (coder 2: exact samples). The bounds go into the NEAR chunk, the mask into MASK; both are
+coder-agnostic: the TILE coder byte says which coder's near-lossless form a tile uses.
+"""
+import struct
+
+import numpy as np
+
+from .. import core
+from ..container import MASK, NEAR, TILE, Header
+from ..errors import CorruptDataError, RmcError, UnsupportedError
+from ..roi_mask import pack_mask, unpack_mask
+from .lossless import _TILE_HEAD, _run, _tiles
+
+_NEAR = struct.Struct(">HH")
+CODERS = (core.CODER_GOLOMB, core.CODER_RAW)
+
+
+def pack_bounds(max_error, roi_max_error):
+    return _NEAR.pack(max_error, roi_max_error)
+
+
+def read_bounds(chunks, header: Header):
+    """(N, M, mask or None) of a near-lossless file, every rule of the spec checked: one NEAR
+    and at most one MASK, both before the first TILE; bounds within the sample range; M == N
+    without a mask; the mask of the image's size."""
+    near = [i for i, c in enumerate(chunks) if c.ctype == NEAR]
+    masks = [i for i, c in enumerate(chunks) if c.ctype == MASK]
+    first_tile = next((i for i, c in enumerate(chunks) if c.ctype == TILE), len(chunks))
+    if len(near) != 1:
+        raise CorruptDataError(f"a near-lossless file needs one NEAR chunk, found {len(near)}")
+    if len(masks) > 1:
+        raise CorruptDataError(f"file has {len(masks)} MASK chunks")
+    if near[0] > first_tile or (masks and masks[0] > first_tile):
+        raise CorruptDataError("NEAR and MASK chunks must come before the first TILE chunk")
+    payload = chunks[near[0]].payload
+    if len(payload) != _NEAR.size:
+        raise CorruptDataError(f"NEAR chunk has {len(payload)} bytes, expected {_NEAR.size}")
+    n, m = _NEAR.unpack(payload)
+    top = (1 << header.bits) - 1
+    if n > top or m > top:
+        raise CorruptDataError(f"NEAR chunk declares bounds {n}, {m} above {top}, the largest "
+                               f"difference of {header.bits}-bit samples")
+    if header.transform != "none":
+        raise CorruptDataError("a near-lossless file must not use the colour transform")
+    mask = None
+    if masks:
+        mask = unpack_mask(chunks[masks[0]].payload, header.height, header.width)
+    elif m != n:
+        raise CorruptDataError("NEAR chunk declares an ROI bound but the file has no MASK")
+    return n, m, mask
+
+
+def refuse_chunks(chunks, header: Header):
+    """NEAR and MASK belong to near-lossless files only."""
+    for c in chunks:
+        if c.ctype in (NEAR, MASK):
+            raise UnsupportedError(f"chunk {c.ctype.decode()} is not defined for "
+                                   f"{header.mode} files")
+
+
+def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threads=None):
+    """Encode (F, H, W, C) coded samples with the bounds (N outside the mask, M inside).
+    Returns (chunks: NEAR, MASK if any, the TILE chunks; the decoded coded samples)."""
+    if coder not in CODERS:
+        raise UnsupportedError(f"coder {coder} has no near-lossless form")
+    bits = [header.bits] * header.channels
+    recon = np.empty(samples.shape, dtype=np.int32)
+    m8 = None if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
+
+    def job(f, index, y0, y1, x0, x1):
+        def run():
+            t = np.ascontiguousarray(samples[f, y0:y1, x0:x1, :].transpose(2, 0, 1),
+                                     dtype=np.int32)
+            tm = None if m8 is None else m8[y0:y1, x0:x1]
+            stream, rec = core.encode_tile_near(t, bits, coder, tm, max_error, roi_max_error)
+            used = coder
+            if len(stream) > -(-t.shape[1] * t.shape[2] * sum(bits) // 8):
+                stream, rec = core.encode_tile_near(t, bits, core.CODER_RAW, tm, max_error,
+                                                    roi_max_error)
+                used = core.CODER_RAW
+            bound = max_error if tm is None else np.where(tm != 0, roi_max_error, max_error)
+            if np.any(np.abs(rec - t) > bound):      # the C core checks this too
+                raise RmcError("internal error: near-lossless bound exceeded")
+            recon[f, y0:y1, x0:x1, :] = rec.transpose(1, 2, 0)
+            return TILE, _TILE_HEAD.pack(f, index, used) + stream
+        return run
+
+    jobs = [job(f, *tile) for f in range(header.frames) for tile in _tiles(header)]
+    chunks = [(NEAR, pack_bounds(max_error, roi_max_error))]
+    if mask is not None:
+        chunks.append((MASK, pack_mask(mask)))
+    chunks += _run(jobs, threads)
+    return chunks, recon
+
+
+def decode(chunks, header: Header, view, bounds, threads=None):
+    """Decode a near-lossless file's tiles into `view` ((F, H, W, C) of the output type);
+    bounds = read_bounds(...), and the caller has run lossless.check() before allocating."""
+    n, m, mask = bounds
+    bits = [header.bits] * header.channels
+    m8 = None if mask is None else mask.astype(np.uint8)
+    tiles = [c for c in chunks if c.ctype == TILE]
+    layout = list(_tiles(header))
+
+    def job(chunk, f, index, y0, y1, x0, x1):
+        def run():
+            if len(chunk.payload) < _TILE_HEAD.size:
+                raise CorruptDataError(f"tile chunk at byte {chunk.offset} is too short")
+            cf, ci, coder = _TILE_HEAD.unpack_from(chunk.payload)
+            if (cf, ci) != (f, index):
+                raise CorruptDataError(f"tile chunk at byte {chunk.offset} is frame {cf} tile {ci}, "
+                                       f"expected frame {f} tile {index}")
+            tm = None if m8 is None else m8[y0:y1, x0:x1]
+            t = core.decode_tile_near(memoryview(chunk.payload)[_TILE_HEAD.size:], x1 - x0,
+                                      y1 - y0, bits, coder, tm, n, m)
+            if header.offset:
+                t += header.offset
+            view[f, y0:y1, x0:x1, :] = t.transpose(1, 2, 0)
+        return run
+
+    it = iter(tiles)
+    jobs = [job(next(it), f, *tile) for f in range(header.frames) for tile in layout]
+    _run(jobs, threads)

@@ -1,0 +1,128 @@
+"""Palette transform (transform = 2): the image's distinct sample tuples become a table and the
+tiles code one plane of table indices (spec/rmc-v1.md, "PLTE chunk").
+
+For one channel the table is the sorted list of the values that occur ("histogram packing"):
+images that use a fraction of their range (rescaled CT/MR, synthetic images) then code small
+index steps instead of large value steps. For several channels it lists the colours, ordered
+by luma, so that a gray ramp with a few coloured overlays keeps its order.
+"""
+import struct
+
+import numpy as np
+
+from ..errors import CorruptDataError
+
+KIND_BITMAP = 0    # one channel: a bitmap of the values that occur
+KIND_LIST = 1      # any channels: the entries one after another
+MAX_ENTRIES = 1 << 16
+MAX_COLOURS = 4096    # encoder's limit for tables of several channels
+_HEAD = struct.Struct(">BI")
+
+
+def index_bits(entries):
+    """Bits of the index plane for a table of `entries` entries."""
+    return max(1, int(entries - 1).bit_length())
+
+
+def build(samples, max_entries=MAX_ENTRIES):
+    """(table, indices) for (F, H, W, C) coded samples, or None when the image has more than
+    `max_entries` distinct tuples. table: (K, C) int64; indices: (F, H, W, 1) int32."""
+    f, h, w, c = samples.shape
+    if c == 1:
+        flat = samples.reshape(-1)
+        values = np.unique(flat)
+        if len(values) > max_entries:
+            return None
+        indices = np.searchsorted(values, flat).astype(np.int32)
+        return values[:, None].astype(np.int64), indices.reshape(f, h, w, 1)
+    limit = min(max_entries, MAX_COLOURS)
+    flat = samples.reshape(-1, c).astype(np.int64)
+    if len(np.unique(_packed(flat[:: max(1, len(flat) // 65536)]))) > limit:
+        return None
+    keys = _packed(flat)
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    if len(distinct) > limit:
+        return None
+    tuples = _unpacked(distinct, c)
+    luma = (tuples[:, 0] * 299 + tuples[:, 1] * 587 + tuples[:, 2] * 114 if c >= 3
+            else tuples.sum(axis=1))
+    order = np.lexsort(tuple(tuples[:, i] for i in reversed(range(c))) + (luma,))
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return tuples[order], rank[inverse.reshape(-1)].reshape(f, h, w, 1)
+
+
+def _packed(flat):
+    """One integer per tuple of 16-bit samples (base 2^16)."""
+    key = np.zeros(len(flat), dtype=np.uint64)
+    for i in range(flat.shape[1]):
+        key = (key << np.uint64(16)) | flat[:, i].astype(np.uint64)
+    return key
+
+
+def _unpacked(keys, c):
+    out = np.empty((len(keys), c), dtype=np.int64)
+    for i in reversed(range(c)):
+        out[:, i] = (keys & np.uint64(0xFFFF)).astype(np.int64)
+        keys = keys >> np.uint64(16)
+    return out
+
+
+def pack(table, bits):
+    """PLTE payload for a (K, C) table of `bits`-bit coded values."""
+    import brotli
+    k, c = table.shape
+    if c == 1:
+        bitmap = np.zeros(1 << bits, dtype=np.uint8)
+        bitmap[table[:, 0]] = 1
+        body = np.packbits(bitmap).tobytes()
+        return _HEAD.pack(KIND_BITMAP, k) + brotli.compress(body, quality=11)
+    dtype = ">u1" if bits <= 8 else ">u2"
+    body = table.astype(dtype).tobytes()
+    return _HEAD.pack(KIND_LIST, k) + brotli.compress(body, quality=11)
+
+
+def unpack(payload, channels, bits):
+    """(K, C) int64 table from a PLTE payload; CorruptDataError unless it is well formed."""
+    import brotli
+    if len(payload) < _HEAD.size:
+        raise CorruptDataError("PLTE chunk is too short")
+    kind, k = _HEAD.unpack_from(payload)
+    if not 1 <= k <= MAX_ENTRIES:
+        raise CorruptDataError(f"PLTE chunk declares {k} entries (1..{MAX_ENTRIES} allowed)")
+    if kind == KIND_BITMAP:
+        if channels != 1:
+            raise CorruptDataError("PLTE bitmap table in an image with more than one channel")
+        size = ((1 << bits) + 7) // 8
+    elif kind == KIND_LIST:
+        size = k * channels * (1 if bits <= 8 else 2)
+    else:
+        raise CorruptDataError(f"PLTE chunk has unknown kind {kind}")
+    body = _decompress(brotli, payload[_HEAD.size:], size)
+    if kind == KIND_BITMAP:
+        bitmap = np.unpackbits(np.frombuffer(body, dtype=np.uint8))
+        if (1 << bits) < len(bitmap) and bitmap[1 << bits:].any():
+            raise CorruptDataError("PLTE bitmap has bits set beyond the sample range")
+        values = np.flatnonzero(bitmap[: 1 << bits])
+        if len(values) != k:
+            raise CorruptDataError(f"PLTE bitmap holds {len(values)} values, its count says {k}")
+        return values[:, None].astype(np.int64)
+    table = np.frombuffer(body, dtype=">u1" if bits <= 8 else ">u2").astype(np.int64)
+    table = table.reshape(k, channels)
+    if table.max(initial=0) >= 1 << bits:
+        raise CorruptDataError("PLTE entry exceeds the sample range")
+    return table
+
+
+def _decompress(brotli, data, size):
+    """Decompress exactly `size` bytes, refusing more, less or a damaged stream."""
+    try:
+        d = brotli.Decompressor()
+        out = d.process(data, output_buffer_limit=size + 1)
+        done = d.is_finished()
+    except Exception as exc:   # brotli.error
+        raise CorruptDataError(f"PLTE chunk cannot be decompressed: {exc}") from None
+    if len(out) != size or not done:
+        raise CorruptDataError(f"PLTE table holds {len(out)} bytes, expected {size}")
+    return out
+

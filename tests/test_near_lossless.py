@@ -1,0 +1,393 @@
+"""Near-lossless mode: every decoded sample within its bound (max_error outside the ROI,
+roi_max_error inside) on every sample, for random images, masks, bounds, layouts and
+tilings; bound 0 is bit-exact (and writes the lossless coder-0 stream); damaged NEAR/MASK
+chunks and near-lossless tiles are refused."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import roimc
+from roimc import container, core
+from roimc.container import HEAD, MASK, NEAR, TILE
+
+from test_roundtrip import make_values, PRIMES
+
+FAST = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FEW = settings(max_examples=50, deadline=None,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+sides = st.one_of(st.sampled_from(PRIMES), st.integers(1, 47))
+patterns = st.sampled_from(["noise", "constant", "ramp", "smooth", "extremes", "sparse",
+                            "stripes"])
+mask_kinds = st.sampled_from(["none", "random", "blob", "empty", "full", "one", "rects"])
+tile_sizes = st.sampled_from([512, 16, (7, 5), (1, 64), 3])
+seeds = st.integers(0, 2**32 - 1)
+
+
+def make_mask(kind, h, w, seed):
+    rng = np.random.default_rng(seed)
+    if kind == "none":
+        return None
+    if kind == "random":
+        return rng.random((h, w)) < rng.random()
+    if kind == "empty":
+        return np.zeros((h, w), bool)
+    if kind == "full":
+        return np.ones((h, w), bool)
+    if kind == "one":                       # a one-pixel ROI
+        m = np.zeros((h, w), bool)
+        m[rng.integers(h), rng.integers(w)] = True
+        return m
+    if kind == "blob":
+        yy, xx = np.indices((h, w))
+        cy, cx, r = rng.integers(h), rng.integers(w), rng.integers(1, max(h, w) + 1)
+        return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    m = np.zeros((h, w), bool)              # rectangles
+    for _ in range(rng.integers(1, 4)):
+        y, x = rng.integers(h), rng.integers(w)
+        m[y:y + rng.integers(1, h + 1), x:x + rng.integers(1, w + 1)] = True
+    return m
+
+
+def bounds_of(mask, n, m, shape, channels=False):
+    """The per-sample bound broadcast to `shape`: (H, W) or (F, H, W), or with channels=True
+    (H, W, C) or (F, H, W, C)."""
+    if mask is None:
+        return np.full(shape, n)
+    b = np.where(mask, m, n)
+    return np.broadcast_to(b[..., None] if channels else b, shape)
+
+
+def check_bounded(array, n, m=0, mask=None, **options):
+    roi = mask if mask is not None else None
+    kwargs = dict(mode="near-lossless", max_error=n, **options)
+    if roi is not None:
+        kwargs.update(roi=roi, roi_max_error=m)
+    data = roimc.encode(array, **kwargs)
+    out = roimc.decode(data)
+    assert out.dtype == array.dtype and out.shape == array.shape
+    err = np.abs(out.astype(np.int64) - array.astype(np.int64))
+    colour = options.get("channels_last", array.ndim == 4 or (array.ndim == 3
+                                                             and 2 <= array.shape[-1] <= 4))
+    assert np.all(err <= bounds_of(mask, n, m, array.shape, colour)), (err.max(), n, m)
+    info = roimc.info(data)
+    assert info["mode"] == "near-lossless"
+    if mask is not None:
+        assert np.array_equal(roimc.read_mask(data), mask)
+        assert info["roi"]["pixels"] == int(mask.sum())
+    else:
+        assert roimc.read_mask(data) is None and info["roi"] is None
+    return data, out
+
+
+bits_and_bounds = st.integers(1, 16).flatmap(lambda b: st.tuples(
+    st.just(b),
+    st.one_of(st.integers(0, min(8, (1 << b) - 1)), st.integers(0, (1 << b) - 1)),
+    st.one_of(st.integers(0, min(3, (1 << b) - 1)), st.integers(0, (1 << b) - 1))))
+
+
+@FAST
+@given(h=sides, w=sides, bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds,
+       tile=tile_sizes, seed=seeds)
+def test_bound_holds_on_every_sample_gray(h, w, bnm, pattern, kind, tile, seed):
+    bits, n, m = bnm
+    a = make_values(pattern, (h, w), bits, seed).astype(np.uint8 if bits <= 8 else np.uint16)
+    check_bounded(a, n, m, make_mask(kind, h, w, seed + 1), tile_size=tile,
+                  bits=bits if seed % 2 else None)
+
+
+@FEW
+@given(h=st.integers(1, 29), w=st.integers(1, 29), channels=st.sampled_from([2, 3, 4]),
+       bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
+       frames=st.sampled_from([0, 1, 2]))
+def test_bound_holds_on_every_channel_and_frame(h, w, channels, bnm, pattern, kind, seed,
+                                                frames):
+    bits, n, m = bnm
+    shape = (h, w, channels) if not frames else (frames, h, w, channels)
+    a = make_values(pattern, shape, bits, seed).astype(np.uint8 if bits <= 8 else np.uint16)
+    data, _ = check_bounded(a, n, m, make_mask(kind, h, w, seed + 1), tile_size=16)
+    assert roimc.info(data)["transform"] == "none"
+
+
+@FEW
+@given(h=sides, w=sides, bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
+       signed=st.booleans())
+def test_bound_holds_for_stacks_and_signed(h, w, bnm, pattern, kind, seed, signed):
+    bits, n, m = bnm
+    v = make_values(pattern, (2, h, w), bits, seed)
+    if signed:
+        dtype = np.int8 if bits <= 8 else np.int16
+        a = (v - (1 << (bits - 1))).astype(dtype)
+    else:
+        a = v.astype(np.uint8 if bits <= 8 else np.uint16)
+    check_bounded(a, n, m, make_mask(kind, h, w, seed + 1), tile_size=(7, 11),
+                  channels_last=False)
+
+
+@FAST
+@given(h=sides, w=sides, bits=st.integers(1, 16), pattern=patterns, kind=mask_kinds,
+       seed=seeds)
+def test_bound_zero_is_bit_exact(h, w, bits, pattern, kind, seed):
+    a = make_values(pattern, (h, w), bits, seed).astype(np.uint8 if bits <= 8 else np.uint16)
+    _, out = check_bounded(a, 0, 0, make_mask(kind, h, w, seed + 1))
+    assert np.array_equal(out, a)
+
+
+@FAST
+@given(h=st.integers(1, 40), w=st.integers(1, 40), bits=st.integers(1, 17),
+       planes=st.integers(1, 4), pattern=patterns, seed=seeds)
+def test_core_near_zero_writes_the_lossless_stream(h, w, bits, planes, pattern, seed):
+    v = make_values(pattern, (planes, h, w), bits, seed).astype(np.int32)
+    mask = np.random.default_rng(seed).random((h, w)) < 0.5
+    stream, recon = core.encode_tile_near(v, [bits] * planes, core.CODER_GOLOMB, mask, 0, 0)
+    assert stream == core.encode_tile(v, [bits] * planes, core.CODER_GOLOMB)
+    assert np.array_equal(recon, v)
+
+
+@FAST
+@given(h=st.integers(1, 30), w=st.integers(1, 30), bnm=bits_and_bounds, pattern=patterns,
+       kind=mask_kinds, seed=seeds)
+def test_core_decoder_reproduces_the_encoders_reconstruction(h, w, bnm, pattern, kind, seed):
+    bits, n, m = bnm
+    v = make_values(pattern, (1, h, w), bits, seed).astype(np.int32)
+    mask = make_mask(kind, h, w, seed + 1)
+    stream, recon = core.encode_tile_near(v, [bits], core.CODER_GOLOMB, mask, n, m)
+    out = core.decode_tile_near(stream, w, h, [bits], core.CODER_GOLOMB, mask, n, m)
+    assert np.array_equal(out, recon)
+    assert np.all(np.abs(out - v)[0] <= bounds_of(mask, n, m, (h, w)))
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 8])
+def test_every_bound_of_small_depths_exhaustively(bits):
+    """All bounds 0..maxval, for noise, extremes and a ramp, with a random ROI."""
+    rng = np.random.default_rng(bits)
+    top = 1 << bits
+    for n in (range(top) if bits < 8 else [0, 1, 2, 3, 4, 8, 16, 100, 127, 128, 200, 254, 255]):
+        m = int(rng.integers(0, top))
+        for a in (rng.integers(0, top, (9, 13)), np.where(rng.random((9, 13)) < .5, 0, top - 1),
+                  (np.indices((9, 13)).sum(axis=0) % top)):
+            mask = rng.random((9, 13)) < 0.4
+            check_bounded(a.astype(np.uint8), n, m, mask)
+
+
+def test_extremes_single_pixels_and_lines():
+    for shape in [(1, 1), (1, 97), (97, 1), (2, 2)]:
+        for bits in (1, 8, 16):
+            a = make_values("noise", shape, bits, 7).astype(np.uint8 if bits <= 8 else np.uint16)
+            top = (1 << bits) - 1
+            for n, m in [(0, 0), (top, 0), (0, top), (top, top), (top // 2, 1)]:
+                mask = np.zeros(shape, bool)
+                mask.flat[0] = True
+                check_bounded(a, n, m, mask)
+                check_bounded(a, n)
+
+
+def test_bound_near_the_dynamic_range_gives_tiny_files():
+    a = make_values("noise", (64, 64), 8, 3).astype(np.uint8)
+    data, out = check_bounded(a, 255)
+    assert len(data) < 200
+    data, out = check_bounded(a, 128)
+    assert len(data) < 1200
+
+
+def test_bound_above_the_stored_bits_is_stored_clamped():
+    a = (np.arange(100).reshape(10, 10) % 100).astype(np.uint8)      # 7 stored bits
+    data = roimc.encode(a, mode="near-lossless", max_error=200)
+    assert roimc.info(data)["max_error"] == 127
+    assert np.abs(roimc.decode(data).astype(int) - a).max() <= 127
+
+
+def test_real_images_with_their_masks(corpus_dir):
+    from PIL import Image
+    masks = sorted((corpus_dir / "val").glob("*.roi.png"))
+    if not masks:
+        pytest.skip("no masks in the corpus")
+    for mpath in masks[:2]:
+        a = np.asarray(Image.open(str(mpath).replace(".roi.png", ".png")))
+        mask = np.asarray(Image.open(mpath)) != 0
+        for n, m in [(1, 0), (4, 0), (8, 2)]:
+            data, _ = check_bounded(a, n, m, mask)
+            assert len(data) < len(roimc.encode(a))
+
+
+def test_roi_makes_files_between_the_two_uniform_bounds():
+    a = make_values("smooth", (64, 64), 10, 5).astype(np.uint16)
+    mask = np.zeros((64, 64), bool)
+    mask[16:48, 16:48] = True
+    exact = len(roimc.encode(a, mode="near-lossless", max_error=0))
+    loose = len(roimc.encode(a, mode="near-lossless", max_error=6))
+    mixed = len(roimc.encode(a, mode="near-lossless", max_error=6, roi=mask))
+    assert loose < mixed < exact + 200
+
+
+def test_raw_coder_and_raw_fallback_are_exact():
+    a = make_values("noise", (20, 20), 8, 1).astype(np.uint8)
+    data = roimc.encode(a, mode="near-lossless", max_error=3, coder="raw")
+    assert np.array_equal(roimc.decode(data), a)
+    tiles = [c for c in container.parse(data) if c.ctype == TILE]
+    assert all(t.payload[8] == core.CODER_RAW for t in tiles)
+
+
+# --- option errors ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("options,error", [
+    (dict(mode="near-lossless"), roimc.InputError),
+    (dict(mode="near-lossless", max_error=-1), roimc.InputError),
+    (dict(mode="near-lossless", max_error=256), roimc.InputError),
+    (dict(mode="near-lossless", max_error=1.5), roimc.InputError),
+    (dict(mode="near-lossless", max_error="2"), roimc.InputError),
+    (dict(mode="near-lossless", max_error=2, roi_max_error=1), roimc.InputError),
+    (dict(mode="near-lossless", max_error=2, roi="0,0,2,2", roi_max_error=-3), roimc.InputError),
+    (dict(mode="near-lossless", max_error=2, coder="huffman"), roimc.InputError),
+    (dict(max_error=2), roimc.InputError),
+    (dict(roi="0,0,2,2"), roimc.InputError),
+])
+def test_bad_near_options(options, error):
+    with pytest.raises(error):
+        roimc.encode(np.zeros((8, 8), np.uint8), **options)
+
+
+def test_max_error_range_follows_the_dtype():
+    a = np.zeros((4, 4), np.uint16)
+    roimc.encode(a, mode="near-lossless", max_error=65535)
+    with pytest.raises(roimc.InputError):
+        roimc.encode(a, mode="near-lossless", max_error=65536)
+
+
+# --- damaged files ---------------------------------------------------------------------------
+
+def _near_file(mask=True):
+    a = make_values("smooth", (23, 19), 8, 2).astype(np.uint8)
+    m = make_mask("blob", 23, 19, 3) if mask else None
+    kwargs = dict(roi=m, roi_max_error=1) if mask else {}
+    return a, roimc.encode(a, mode="near-lossless", max_error=3, **kwargs)
+
+
+def _chunks(data):
+    return [(c.ctype, c.payload) for c in container.parse(data)]
+
+
+def _rebuild(chunks):
+    return container.pack(chunks)
+
+
+def _replace(data, ctype, payload):
+    return _rebuild([(t, payload if t == ctype else p) for t, p in _chunks(data)])
+
+
+def test_intact_file_decodes():
+    a, data = _near_file()
+    out = roimc.decode(data)
+    assert np.abs(out.astype(int) - a).max() <= 3
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x00\x03", b"\x00\x03\x00\x01\x00", b"\x01\x00\x00\x01",
+                                     b"\x00\x03\x00\x09", b"\xff\xff\x00\x00"])
+def test_bad_near_chunk_is_refused(payload):
+    _, data = _near_file()
+    with pytest.raises(roimc.CorruptDataError):
+        roimc.decode(_replace(data, NEAR, payload))
+
+
+def test_near_chunk_without_mask_needs_equal_bounds():
+    _, data = _near_file(mask=False)
+    with pytest.raises(roimc.CorruptDataError):
+        roimc.decode(_replace(data, NEAR, b"\x00\x03\x00\x00"))
+
+
+def test_missing_duplicated_or_late_chunks_are_refused():
+    _, data = _near_file()
+    chunks = _chunks(data)
+    no_near = [c for c in chunks if c[0] != NEAR]
+    two_masks = chunks[:3] + [c for c in chunks if c[0] == MASK] + chunks[3:]
+    late_mask = [c for c in chunks if c[0] != MASK]
+    late_mask.insert(len(late_mask) - 2, [c for c in chunks if c[0] == MASK][0])
+    no_mask = [c for c in chunks if c[0] != MASK]          # bounds differ: mask needed
+    for bad in (no_near, two_masks, late_mask, no_mask):
+        with pytest.raises(roimc.CorruptDataError):
+            roimc.decode(_rebuild(bad))
+
+
+def test_near_chunks_in_a_lossless_file_are_unsupported():
+    _, data = _near_file()
+    lossless = _chunks(roimc.encode(np.zeros((23, 19), np.uint8)))
+    for extra in [c for c in _chunks(data) if c[0] in (NEAR, MASK)]:
+        with pytest.raises(roimc.UnsupportedError):
+            roimc.decode(_rebuild(lossless[:1] + [extra] + lossless[1:]))
+
+
+def test_near_file_with_rct_is_refused():
+    from roimc.container import Header
+    rgb = make_values("smooth", (9, 9, 3), 8, 1).astype(np.uint8)
+    data = roimc.encode(rgb, mode="near-lossless", max_error=2)
+    chunks = _chunks(data)
+    h = Header.unpack(chunks[0][1])
+    h.transform = "rct"
+    chunks[0] = (HEAD, h.pack())
+    with pytest.raises(roimc.CorruptDataError):
+        roimc.decode(_rebuild(chunks))
+
+
+def test_damaged_mask_payloads_are_refused():
+    _, data = _near_file()
+    payload = dict(_chunks(data))[MASK]
+    rng = np.random.default_rng(4)
+    bad = [payload[:5], payload[:9], payload[:-1], payload[:9] + b"garbage",
+           payload + b"\x00", b"\x00" * 9, payload[:8] + b"\x01" + payload[9:]]
+    bad.append(payload[:4] + (24).to_bytes(4, "big") + payload[8:])      # wrong height
+    bad.append((20).to_bytes(4, "big") + payload[4:])                    # wrong width
+    for _ in range(40):
+        b = bytearray(payload)
+        b[int(rng.integers(9, len(b)))] ^= 1 << int(rng.integers(8))
+        bad.append(bytes(b))
+    refused = 0
+    for p in bad:
+        try:
+            out = roimc.decode(_replace(data, MASK, p))
+        except (roimc.CorruptDataError, roimc.UnsupportedError):
+            refused += 1
+        else:                      # a flip that still gives a mask: dsum must catch a change
+            assert out is not None
+    assert refused >= len(bad) - 5
+
+
+def test_truncated_and_flipped_near_tiles_are_refused_or_checked():
+    a, data = _near_file()
+    chunks = _chunks(data)
+    i = next(k for k, c in enumerate(chunks) if c[0] == TILE)
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        p = bytearray(chunks[i][1])
+        if trial % 2:
+            p = p[:int(rng.integers(9, len(p)))]
+        else:
+            p[int(rng.integers(9, len(p)))] ^= 1 << int(rng.integers(8))
+        bad = list(chunks)
+        bad[i] = (TILE, bytes(p))
+        with pytest.raises(roimc.FormatError):
+            roimc.decode(_rebuild(bad))
+
+
+def test_huffman_tile_in_a_near_file_is_unsupported():
+    _, data = _near_file()
+    chunks = _chunks(data)
+    i = next(k for k, c in enumerate(chunks) if c[0] == TILE)
+    p = bytearray(chunks[i][1])
+    p[8] = core.CODER_HUFFMAN
+    chunks[i] = (TILE, bytes(p))
+    with pytest.raises(roimc.UnsupportedError):
+        roimc.decode(_rebuild(chunks))
+
+
+def test_c_core_refuses_bad_near_arguments():
+    v = np.zeros((1, 4, 4), np.int32)
+    with pytest.raises(roimc.InputError):
+        core.encode_tile_near(v, [3], 0, None, 8, 0)       # above maxval 7
+    with pytest.raises(roimc.InputError):
+        core.encode_tile_near(v, [3], 0, None, 0, -1)
+    with pytest.raises(roimc.UnsupportedError):
+        core.encode_tile_near(v, [3], core.CODER_HUFFMAN, None, 1, 1)
+    with pytest.raises(roimc.InputError):
+        core.encode_tile_near(v, [3], 0, np.zeros((3, 4)), 1, 1)
