@@ -123,6 +123,17 @@ def check(chunks, header: Header):
         raise CorruptDataError(f"file has {found} tiles, its header declares {expected}")
 
 
+def tile_stream(chunk, f, index):
+    """(coder, stream) of a TILE chunk, checked to be tile `index` of frame `f`."""
+    if len(chunk.payload) < _TILE_HEAD.size:
+        raise CorruptDataError(f"tile chunk at byte {chunk.offset} is too short")
+    cf, ci, coder = _TILE_HEAD.unpack_from(chunk.payload)
+    if (cf, ci) != (f, index):
+        raise CorruptDataError(f"tile chunk at byte {chunk.offset} is frame {cf} tile {ci}, "
+                               f"expected frame {f} tile {index}")
+    return coder, memoryview(chunk.payload)[_TILE_HEAD.size:]
+
+
 def decode(chunks, header: Header, view, threads=None, table=None):
     """Decode the TILE chunks into `view`, an (F, H, W, C) array of the output type.
     The caller runs check() and read_table() first, before allocating `view`."""
@@ -133,17 +144,11 @@ def decode(chunks, header: Header, view, threads=None, table=None):
 
     def job(chunk, f, index, y0, y1, x0, x1):
         def run():
-            if len(chunk.payload) < _TILE_HEAD.size:
-                raise CorruptDataError(f"tile chunk at byte {chunk.offset} is too short")
-            cf, ci, coder = _TILE_HEAD.unpack_from(chunk.payload)
+            coder, stream = tile_stream(chunk, f, index)
             if coder == core.CODER_CM and header.version < (1, 1):
                 raise CorruptDataError(f"tile chunk at byte {chunk.offset} uses coder 3 in a "
                                        f"version 1.0 file")
-            if (cf, ci) != (f, index):
-                raise CorruptDataError(f"tile chunk at byte {chunk.offset} is frame {cf} tile {ci}, "
-                                       f"expected frame {f} tile {index}")
-            t = core.decode_tile(memoryview(chunk.payload)[_TILE_HEAD.size:], x1 - x0, y1 - y0,
-                                 bits, coder)
+            t = core.decode_tile(stream, x1 - x0, y1 - y0, bits, coder)
             if lookup is not None:
                 if t.max() >= len(lookup):
                     raise CorruptDataError(f"tile chunk at byte {chunk.offset} has a palette "

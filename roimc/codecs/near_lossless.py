@@ -17,7 +17,7 @@ from .. import core
 from ..container import MASK, NEAR, TILE, Header
 from ..errors import CorruptDataError, RmcError, UnsupportedError
 from ..roi_mask import pack_mask, unpack_mask
-from .lossless import _TILE_HEAD, _run, _tiles
+from .lossless import _TILE_HEAD, _run, _tiles, tile_stream
 
 _NEAR = struct.Struct(">HH")
 CODERS = (core.CODER_GOLOMB, core.CODER_RAW)
@@ -112,15 +112,9 @@ def decode(chunks, header: Header, view, bounds, threads=None):
 
     def job(chunk, f, index, y0, y1, x0, x1):
         def run():
-            if len(chunk.payload) < _TILE_HEAD.size:
-                raise CorruptDataError(f"tile chunk at byte {chunk.offset} is too short")
-            cf, ci, coder = _TILE_HEAD.unpack_from(chunk.payload)
-            if (cf, ci) != (f, index):
-                raise CorruptDataError(f"tile chunk at byte {chunk.offset} is frame {cf} tile {ci}, "
-                                       f"expected frame {f} tile {index}")
+            coder, stream = tile_stream(chunk, f, index)
             tm = None if m8 is None else m8[y0:y1, x0:x1]
-            t = core.decode_tile_near(memoryview(chunk.payload)[_TILE_HEAD.size:], x1 - x0,
-                                      y1 - y0, bits, coder, tm, n, m)
+            t = core.decode_tile_near(stream, x1 - x0, y1 - y0, bits, coder, tm, n, m)
             if header.offset:
                 t += header.offset
             view[f, y0:y1, x0:x1, :] = t.transpose(1, 2, 0)

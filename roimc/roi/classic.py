@@ -100,24 +100,19 @@ def foreground(s):
     return keep[labels]
 
 
-def classic_small(small):
-    """The ROI of one working-scale frame (boolean, same shape)."""
+def classic_small(small, margin=None):
+    """The ROI of one working-scale frame (boolean, same shape). margin=None: the default
+    safety margin; 0 gives the training label (closed and filled, no margin: the U-Net's
+    post-processing adds it)."""
     s, _ = prepare(small)
     if s is None:
         return np.ones(small.shape, bool)
     fg = foreground(s)
     if fg is None or not fg.any():
         return np.ones(small.shape, bool)
-    return prep.conservative(fg)
+    return prep.conservative(fg) if margin is None else prep.conservative(fg, margin=margin)
 
 
 def classic_label(small):
-    """Training label of one working-scale frame: the classic foreground, closed and filled but
-    without the safety margin (the U-Net's post-processing adds it)."""
-    s, _ = prepare(small)
-    if s is None:
-        return np.ones(small.shape, bool)
-    fg = foreground(s)
-    if fg is None or not fg.any():
-        return np.ones(small.shape, bool)
-    return prep.conservative(fg, margin=0)
+    """Training label of one working-scale frame: the classic foreground without the margin."""
+    return classic_small(small, margin=0)
