@@ -7,14 +7,16 @@ import numpy as np
 
 from . import container, core
 from .codecs import lossless, near_lossless, palette
-from .container import DSUM, HEAD, IEND, META, TILE, Header
+from .container import DCID, DSUM, HEAD, IEND, LATN, META, TILE, Header
 from .errors import CorruptDataError, InputError, UnsupportedError
 from .roi_mask import parse_roi
 from .samples import allocate, describe
 
 DEFAULT_TILE = 512
 DEFAULT_EFFORT = 5
-AVAILABLE_MODES = ("lossless", "near-lossless")
+AVAILABLE_MODES = ("lossless", "near-lossless", "lossy", "hybrid")
+DEFAULT_QUALITY = 6
+NEURAL_VERSION = (1, 2)   # lossy and hybrid files
 # effort -> (coder, predictor fit samples per tile plane, try the palette, try no RCT)
 _EFFORT = {
     1: ("golomb", 0, False, False),
@@ -81,8 +83,12 @@ def _bound(value, name, top):
 def _near_options(mode, coder, max_error, roi, roi_max_error):
     """Option errors of the near-lossless options, before anything is coded."""
     if mode != "near-lossless":
-        if max_error is not None or roi is not None or roi_max_error:
-            raise InputError("max_error, roi and roi_max_error need mode='near-lossless'")
+        if max_error is not None:
+            raise InputError("max_error needs mode='near-lossless'")
+        if roi_max_error and mode != "hybrid":
+            raise InputError("roi_max_error needs mode='near-lossless' or 'hybrid'")
+        if roi is not None and mode == "lossless":
+            raise InputError("roi needs mode='near-lossless', 'lossy' or 'hybrid'")
         return
     if max_error is None:
         raise InputError("mode 'near-lossless' needs max_error (0 = lossless)")
@@ -106,14 +112,40 @@ def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error)
     return chunks, decoded
 
 
+def _encode_neural(samples, header, coder, threads, roi, roi_max_error, quality, model,
+                   device):
+    """Chunks of a lossy or hybrid file after HEAD, and the exact layer (hybrid) for dsum.
+    Hybrid: the exact layer is near-lossless coding with the ROI bound inside the ROI and the
+    largest difference outside (the background then costs almost nothing), and the network
+    renders the background."""
+    from .neural import codec as neural
+    top = (1 << (8 if header.sample_type.endswith("8") else 16)) - 1
+    if quality is None:
+        quality = DEFAULT_QUALITY
+    mask = parse_roi(roi, header.height, header.width)
+    if header.mode == "lossy":
+        return neural.encode(samples, header, quality, mask, False, model, device, threads), None
+    m = min(_bound(roi_max_error, "roi_max_error", top), (1 << header.bits) - 1)
+    if mask is None:
+        raise InputError("hybrid mode needs an roi (a mask, rectangles or 'auto')")
+    latents = neural.encode(samples, header, quality, mask, True, model, device, threads)
+    near_chunks, recon = near_lossless.encode(samples, header, core.CODERS[coder], mask,
+                                              (1 << header.bits) - 1, m, threads)
+    exact = (recon + header.offset).astype(header.sample_type).reshape(header.shape())
+    return latents[:1] + near_chunks[:2] + latents[1:] + near_chunks[2:], exact
+
+
 def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
            effort=DEFAULT_EFFORT, coder=None, bits=None, channels_last=None, metadata=None,
-           ancillary=None, max_error=None, roi=None, roi_max_error=0):
+           ancillary=None, max_error=None, roi=None, roi_max_error=0, quality=None,
+           model=None, device="auto"):
     """Compress an image array into .rmc bytes.
 
     array: (H, W), (H, W, C), (F, H, W) or (F, H, W, C); uint8/uint16/int8/int16.
-    mode: "lossless" (bit-exact) or "near-lossless" (every sample within max_error of the
-        original; inside the ROI within roi_max_error).
+    mode: "lossless" (bit-exact), "near-lossless" (every sample within max_error of the
+        original; inside the ROI within roi_max_error), "lossy" (the neural autoencoder at
+        `quality`) or "hybrid" (the ROI exact, or within roi_max_error, and the background
+        from the autoencoder).
     threads: worker threads over tiles (None = all cores).
     tile_size: tile edge in pixels (int) or (height, width); tiles are coded independently.
     effort: 1 (fastest: Golomb-Rice coder) to 9 (smallest). From 2 on, tiles use the
@@ -134,7 +166,13 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         a mask image path, rectangles "x,y,w,h[;x,y,w,h...]", a list of (x, y, w, h), or
         "auto" (roimc.roi.auto_roi: the shipped U-Net, or the classic method without torch).
         Shared by all frames and channels; stored in the file (roimc.read_mask).
-    roi_max_error: the bound M inside the ROI (default 0: exact).
+    roi_max_error: the bound M inside the ROI (default 0: exact); near-lossless and hybrid.
+        In lossy mode `roi` only tells the encoder where to spend the bits; hybrid mode
+        needs one (default "auto").
+    quality: lossy and hybrid: 1 (smallest) to 8 (best), default 6.
+    model: lossy and hybrid: a codec model id (default the shipped "roimc-ae-v1") or the path
+        of a weight file written by `roimc train-codec`; the file names it in its DCID chunk.
+    device: where the network runs: "auto" (CUDA when present), "cpu" or "cuda".
     """
     if mode not in container.MODES:
         raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")
@@ -144,8 +182,16 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or effort not in _EFFORT:
         raise InputError(f"effort must be an integer from 1 to 9, got {effort!r}")
     default_coder, fit_samples, try_palette, try_plain = _EFFORT[int(effort)]
-    if coder is None:   # near-lossless has a Golomb-Rice form only
+    if coder is None:   # near-lossless (and the exact layer of hybrid) is Golomb-Rice only
         coder = default_coder if mode == "lossless" else "golomb"
+    if mode in ("lossy", "hybrid"):
+        if coder not in ("golomb", "raw"):
+            raise InputError(f"coder {coder!r} has no near-lossless form for the exact layer: "
+                             f"use golomb or raw")
+        if mode == "hybrid" and roi is None:
+            roi = "auto"
+    elif quality is not None or model is not None:
+        raise InputError("quality and model need mode='lossy' or 'hybrid'")
     if coder not in core.CODERS:
         raise InputError(f"unknown coder {coder!r}: choose from {', '.join(core.CODERS)}")
     _near_options(mode, coder, max_error, roi, roi_max_error)
@@ -153,6 +199,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     extra = _extra_chunks(metadata, ancillary)   # option errors surface before any coding
     samples, fields = describe(array, channels_last=channels_last, bits=bits)
     colour = fields["channels"] >= 3 and mode == "lossless"   # no RCT: bounds per channel
+    if mode in ("lossy", "hybrid"):
+        fields["version"] = NEURAL_VERSION
     header = Header(mode=mode, tile_width=tw, tile_height=th,
                     transform="rct" if colour else "none", **fields)
     header.validate()
@@ -164,6 +212,10 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         near_chunks, original = _encode_near(samples, header, coder, threads, max_error, roi,
                                              roi_max_error)
         chunks += near_chunks
+    elif mode in ("lossy", "hybrid"):
+        body, original = _encode_neural(samples, header, coder, threads, roi, roi_max_error,
+                                        quality, model, device)
+        chunks += body
     else:
         candidates = [(header.transform, None)]
         if try_plain and header.transform == "rct":
@@ -190,33 +242,75 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         original = np.asarray(array)
         if original.dtype == np.bool_:
             original = original.astype(np.uint8)
-    chunks.append((DSUM, _checksum(original).to_bytes(4, "big")))
+    if original is not None:   # lossy files have no exact samples to check
+        chunks.append((DSUM, _checksum(original).to_bytes(4, "big")))
     chunks += extra
     chunks.append((IEND, b""))
     return container.pack(chunks)
 
 
-def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES):
-    """Decompress .rmc bytes into the array that was encoded (same shape and dtype)."""
+def _refuse_neural(chunks, header):
+    for c in chunks:
+        if c.ctype in (LATN, DCID):
+            raise UnsupportedError(f"chunk {c.ctype.decode()} is not defined for "
+                                   f"{header.mode} files")
+
+
+def _check_neural(chunks, header):
+    """Structure of a lossy or hybrid file, checked before anything is allocated."""
+    from .neural import codec as neural
+    if header.version < NEURAL_VERSION:
+        raise CorruptDataError(f"{header.mode} mode in a version "
+                               f"{header.version[0]}.{header.version[1]} file")
+    if header.transform != "none":
+        raise CorruptDataError(f"a {header.mode} file must not use a colour transform")
+    neural.check_layout(chunks, header)
+    if header.mode == "lossy":
+        near_lossless.refuse_chunks(chunks, header)
+        if any(c.ctype in (TILE, container.PLTE) for c in chunks):
+            raise CorruptDataError("a lossy file has no TILE or PLTE chunks")
+        return None
+    bounds = near_lossless.read_bounds(chunks, header)
+    if bounds[2] is None or bounds[0] != (1 << header.bits) - 1:
+        raise CorruptDataError("a hybrid file needs a MASK and the unbounded background "
+                               "(NEAR max_error = the largest difference)")
+    lossless.check(chunks, header)
+    return bounds
+
+
+def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES, model=None,
+           device="auto"):
+    """Decompress .rmc bytes into the array that was encoded (same shape and dtype).
+    Lossy and hybrid files: model is the weight file (or id) of the decoder the file names,
+    when it is not installed; device: "auto", "cpu" or "cuda"."""
     chunks = container.parse(data)
     header = container.read_header(chunks, max_samples, AVAILABLE_MODES)
-    if header.mode == "near-lossless":
-        bounds = near_lossless.read_bounds(chunks, header)
+    neural_mode = header.mode in ("lossy", "hybrid")
+    if neural_mode:
+        bounds = _check_neural(chunks, header)
     else:
-        near_lossless.refuse_chunks(chunks, header)
-    lossless.check(chunks, header)
-    table = lossless.read_table(chunks, header)
+        _refuse_neural(chunks, header)
+        if header.mode == "near-lossless":
+            bounds = near_lossless.read_bounds(chunks, header)
+        else:
+            near_lossless.refuse_chunks(chunks, header)
+        lossless.check(chunks, header)
+    table = None if header.mode == "lossy" else lossless.read_table(chunks, header)
     out, view = allocate(header)
-    if header.mode == "near-lossless":
+    if header.mode in ("near-lossless", "hybrid"):
         near_lossless.decode(chunks, header, view, bounds, threads)
-    else:
+    elif header.mode == "lossless":
         lossless.decode(chunks, header, view, threads, table)
     for c in chunks:
         if c.ctype == DSUM:
-            if len(c.payload) != 4:
-                raise CorruptDataError("dsum chunk must hold 4 bytes")
+            if len(c.payload) != 4 or header.mode == "lossy":
+                raise CorruptDataError("dsum chunk must hold 4 bytes (and lossy files have none)")
             if int.from_bytes(c.payload, "big") != _checksum(out):
                 raise CorruptDataError("decoded samples do not match the file's checksum")
+    if neural_mode:
+        from .neural import codec as neural
+        neural.decode(chunks, header, view, None if header.mode == "lossy" else bounds[2],
+                      model, device, threads)
     return out
 
 
@@ -225,7 +319,7 @@ def read_mask(data, *, max_samples=container.DEFAULT_MAX_SAMPLES):
     file has no mask. The pixels are not decoded."""
     chunks = container.parse(data)
     header = container.read_header(chunks, max_samples, AVAILABLE_MODES)
-    if header.mode != "near-lossless":
+    if header.mode not in ("near-lossless", "hybrid"):
         near_lossless.refuse_chunks(chunks, header)
         return None
     return near_lossless.read_bounds(chunks, header)[2]
@@ -278,9 +372,12 @@ def info(data):
         "bpp": 8 * size / pixels,
         "chunks": counts,
     }
-    if header.mode == "near-lossless":
+    if header.mode in ("lossy", "hybrid"):
+        from .neural import codec as neural
+        result.update(neural.info(chunks))
+    if header.mode == "near-lossless" or header.mode == "hybrid":
         n, m, mask = near_lossless.read_bounds(chunks, header)
-        result["max_error"] = n
+        result["max_error"] = n if header.mode == "near-lossless" else None
         result["roi_max_error"] = m if mask is not None else None
         result["roi"] = None if mask is None else {
             "pixels": int(np.count_nonzero(mask)),

@@ -22,7 +22,8 @@ def main():
 
     \b
       roimc encode scan.png scan.rmc      lossless by default
-      roimc decode scan.rmc back.png      bit-exact
+      roimc encode scan.png scan.rmc --mode hybrid      ROI exact, background neural
+      roimc decode scan.rmc back.png      bit-exact (lossless modes)
       roimc info scan.rmc [--json]
       roimc batch scans/ out/             a whole folder tree, resumable
     """
@@ -31,20 +32,32 @@ def main():
 @main.command(cls=Command)
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
-@click.option("--mode", type=click.Choice(["lossless", "near-lossless"]), default="lossless",
-              show_default=True,
+@click.option("--mode", type=click.Choice(["lossless", "near-lossless", "lossy", "hybrid"]),
+              default="lossless", show_default=True,
               help="Coding mode. lossless: decoded samples equal the input bit for bit. "
                    "near-lossless: every sample within --max-error (the ROI within "
-                   "--roi-max-error).")
+                   "--roi-max-error). lossy: the neural autoencoder at --quality. hybrid: "
+                   "the ROI exact (or within --roi-max-error), the background from the "
+                   "autoencoder.")
 @click.option("--max-error", type=int, default=None, metavar="N",
               help="near-lossless: largest absolute error of any sample outside the ROI "
                    "(0 = lossless).")
 @click.option("--roi", default=None, metavar="MASK|RECTS|auto",
-              help="near-lossless: region of interest, a mask image (non-zero = ROI, values "
-                   "0/1 or 0/255, the image's size), rectangles \"x,y,w,h[;x,y,w,h...]\" "
-                   "or auto (detected: see roimc roi).")
+              help="Region of interest, a mask image (non-zero = ROI, values 0/1 or 0/255, "
+                   "the image's size), rectangles \"x,y,w,h[;x,y,w,h...]\" or auto "
+                   "(detected: see roimc roi). near-lossless: coded within --roi-max-error; "
+                   "hybrid (default auto): coded exactly; lossy: where the encoder spends "
+                   "its bits.")
 @click.option("--roi-max-error", type=int, default=None, metavar="M",
-              help="near-lossless: largest absolute error inside the ROI (default 0: exact).")
+              help="near-lossless and hybrid: largest absolute error inside the ROI "
+                   "(default 0: exact).")
+@click.option("--quality", type=click.IntRange(1, 8), default=None,
+              help="lossy and hybrid: 1 (smallest file) to 8 (best image)  [default: 6]")
+@click.option("--model", default=None, metavar="ID|PATH",
+              help="lossy and hybrid: the codec model, a registry id (default roimc-ae-v1) "
+                   "or a weight file from roimc train-codec.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="lossy and hybrid: where the network runs.")
 @click.option("--effort", type=click.IntRange(1, 9), default=5, show_default=True,
               help="Encode time traded for size. 1: fastest (Golomb-Rice coder, fastest "
                    "decode). 2-9: context-modelling coder; 3+: a linear predictor fitted per "
@@ -65,8 +78,8 @@ def main():
               help="Read a 3-D array of shape (N, M, K<=4) as frames or as channels "
                    "(default: channels).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def encode(source, output, mode, max_error, roi, roi_max_error, effort, coder, tile_size,
-           threads, bits, frames, force):
+def encode(source, output, mode, max_error, roi, roi_max_error, quality, model, device, effort,
+           coder, tile_size, threads, bits, frames, force):
     """Compress SOURCE (.png, .tif/.tiff, .npy, .dcm) into OUTPUT (.rmc).
 
     A DICOM source keeps its whole data set (all but Pixel Data) in the file, so that
@@ -80,6 +93,7 @@ def encode(source, output, mode, max_error, roi, roi_max_error, effort, coder, t
     options = dict(mode=mode, effort=effort, coder=coder, tile_size=tile_size, threads=threads,
                    bits=bits)
     options.update(_near_options(mode, max_error, roi, roi_max_error))
+    options.update(_neural_options(mode, roi, roi_max_error, quality, model, device))
     if is_dicom_path(source):
         if frames is not None:
             fail("--frames/--channels do not apply to DICOM: its data set gives the layout")
@@ -93,11 +107,29 @@ def encode(source, output, mode, max_error, roi, roi_max_error, effort, coder, t
                f"{info_of(data)['bpp']:.3f} bits per pixel")
 
 
+def _neural_options(mode, roi, roi_max_error, quality, model, device):
+    """The lossy and hybrid options of roimc.encode."""
+    if mode not in ("lossy", "hybrid"):
+        if quality is not None or model is not None or device != "auto":
+            fail("--quality, --model and --device need --mode lossy or hybrid")
+        return {}
+    if mode == "lossy" and roi_max_error is not None:
+        fail("--roi-max-error needs --mode near-lossless or hybrid")
+    options = dict(quality=quality, model=model, device=device)
+    if roi is not None:
+        options["roi"] = roi
+    if roi_max_error is not None:
+        options["roi_max_error"] = roi_max_error
+    return options
+
+
 def _near_options(mode, max_error, roi, roi_max_error):
     """The near-lossless options of roimc.encode, with the command line's own messages."""
     if mode != "near-lossless":
-        if max_error is not None or roi is not None or roi_max_error is not None:
-            fail("--max-error, --roi and --roi-max-error need --mode near-lossless")
+        if max_error is not None:
+            fail("--max-error needs --mode near-lossless")
+        if mode == "lossless" and (roi is not None or roi_max_error is not None):
+            fail("--roi and --roi-max-error need --mode near-lossless, lossy or hybrid")
         return {}
     if max_error is None:
         fail("--mode near-lossless needs --max-error N (0 = lossless)")
@@ -116,8 +148,13 @@ def _near_options(mode, max_error, roi, roi_max_error):
               help="Worker threads (default: all cores).")
 @click.option("--roi-out", type=click.Path(dir_okay=False), default=None, metavar="MASK.png",
               help="Also write the file's ROI mask (255 = ROI) as a PNG.")
+@click.option("--model", default=None, metavar="PATH",
+              help="lossy and hybrid: the weight file of the decoder the file names, when it "
+                   "is not installed (its SHA-256 must match).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="lossy and hybrid: where the network runs.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def decode(source, output, threads, roi_out, force):
+def decode(source, output, threads, roi_out, model, device, force):
     """Decompress SOURCE (.rmc) into OUTPUT (.png, .tif/.tiff, .npy or .dcm, by extension).
 
     .dcm needs a file encoded from DICOM; .png holds one frame (use .tif or .npy for
@@ -146,7 +183,7 @@ def decode(source, output, threads, roi_out, force):
         return
     if ext == ".png" and info_of(data)["frames_axis"]:
         fail(f"{source} holds a stack of frames: PNG cannot hold it (use .tif or .npy)")
-    array = decode_bytes(data, threads=threads)
+    array = decode_bytes(data, threads=threads, model=model, device=device)
     write_image(output, array)
     click.echo(f"{source} -> {output}: {'x'.join(map(str, array.shape))} {array.dtype}")
     _write_roi_out(roi_out, mask)
@@ -188,6 +225,14 @@ def info(source, as_json):
     click.echo(f"  frames    {d['frames']}   channels {d['channels']}   transform {d['transform']}")
     click.echo(f"  tiles     {d['tiles']} of {d['tile'][0]} x {d['tile'][1]}")
     click.echo(f"  size      {d['bytes']} bytes, {d['bpp']:.3f} bits per pixel")
+    if d["mode"] in ("lossy", "hybrid"):
+        click.echo(f"  decoder   {d['model']} (SHA-256 {d['model_sha256'][:16]}...), "
+                   f"quality {d['quality']}")
+    if d["mode"] == "hybrid":
+        roi = d["roi"]
+        click.echo(f"  bounds    ROI within {d['roi_max_error']}, background from the network")
+        click.echo(f"  roi       {roi['pixels']} of {d['width'] * d['height']} pixels "
+                   f"({100 * roi['fraction']:.1f}%)")
     if d["mode"] == "near-lossless":
         roi = d["roi"]
         if roi is None:
@@ -214,6 +259,10 @@ from .cli_roi import roi_command, train_roi_command  # noqa: E402
 
 main.add_command(roi_command)
 main.add_command(train_roi_command)
+
+from .cli_codec import train_codec_command  # noqa: E402
+
+main.add_command(train_codec_command)
 
 if __name__ == "__main__":
     main()

@@ -6,15 +6,15 @@ from dataclasses import dataclass, field
 from .errors import CorruptDataError, FormatError, LimitError, UnsupportedError
 
 SIGNATURE = b"\x89RMC\r\n\x1a\n"
-VERSION = (1, 1)   # the newest version this module reads and writes
+VERSION = (1, 2)   # the newest version this module reads and writes
 
 # critical chunks (first letter upper case)
 HEAD = b"HEAD"   # header, first chunk
 TILE = b"TILE"   # one coded tile of one frame
 MASK = b"MASK"   # ROI mask (near-lossless)
 NEAR = b"NEAR"   # error bounds of a near-lossless file
-LATN = b"LATN"   # quantized latent (reserved)
-DCID = b"DCID"   # decoder-id of the neural decoder (reserved)
+LATN = b"LATN"   # quantized latent of one frame (lossy, hybrid)
+DCID = b"DCID"   # decoder-id of the neural decoder (lossy, hybrid)
 PRED = b"PRED"   # predictor weights (reserved)
 PLTE = b"PLTE"   # palette table of transform 2
 IEND = b"IEND"   # end of file, empty
@@ -22,7 +22,7 @@ IEND = b"IEND"   # end of file, empty
 DSUM = b"dsum"   # CRC-32 of the decoded samples
 META = b"meta"   # brotli-compressed JSON metadata
 
-KNOWN_CRITICAL = {HEAD, TILE, PLTE, IEND, NEAR, MASK}
+KNOWN_CRITICAL = {HEAD, TILE, PLTE, IEND, NEAR, MASK, LATN, DCID}
 MAX_CHUNK = 1 << 31
 
 MODES = ("lossless", "near-lossless", "lossy", "hybrid")
@@ -54,7 +54,7 @@ class Header:
     tile_width: int = 1024
     tile_height: int = 1024
     dims: int = 0
-    version: tuple = (1, 0)   # the writer raises it to 1.1 for 1.1 features
+    version: tuple = (1, 0)   # the writer raises it for the features of later versions
 
     @property
     def samples(self):

@@ -1,0 +1,302 @@
+"""Rate-distortion of roimc's lossy and hybrid modes beside JPEG 2000, JPEG XL and AVIF.
+
+    python benchmarks/lossy.py [--data ../shared/corpus/val] [--out benchmarks/results/lossy]
+
+For every image of the folder (masks `*.roi.png` are ROIs, not images):
+- roimc lossy at qualities 1-8, JPEG 2000 (OpenJPEG) at PSNR targets, JPEG XL (libjxl, effort 7)
+  at distances and AVIF (libavif) at qualities: bits per pixel, PSNR with peak = the image's
+  maximum, SSIM (Gaussian window 11, sigma 1.5), and for images with a mask the PSNR inside and
+  outside the ROI; encode and decode seconds (one thread for the anchors, the CPU for roimc);
+- the Bjontegaard delta rate (BD-rate, cubic fit of log rate against PSNR over the PSNR range
+  both curves cover) of roimc against JPEG 2000: negative means smaller files at equal PSNR;
+- hybrid mode with the image's mask (ROI exact): the lowest quality whose background PSNR is at
+  least 40 dB, its size and its ratio to JPEG XL lossless (effort 7) of the whole image; and the
+  same with the automatic ROI.
+Writes results.json, a Markdown table (table.md) and, with matplotlib, one bpp-PSNR plot per
+image and a summary plot (PNG) into --out. Gray images go to AVIF as three equal channels
+(imagecodecs codes gray AVIF losslessly only); 13-16-bit images have no AVIF point."""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import roimc  # noqa: E402
+from roimc.io import read_image  # noqa: E402
+
+J2K_LEVELS = (25, 30, 35, 40, 45, 50, 55)
+JXL_DISTANCES = (8.0, 4.0, 2.0, 1.0, 0.5, 0.25, 0.1)
+AVIF_LEVELS = (20, 40, 60, 75, 85, 95)
+BG_TARGET = 40.0
+
+
+def psnr(a, b, peak, where=None):
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if where is not None:
+        if not where.any():
+            return None
+        a, b = a[where], b[where]
+    mse = np.mean((a - b) ** 2)
+    return 99.0 if mse == 0 else float(10 * np.log10(peak ** 2 / mse))
+
+
+def ssim(a, b, peak):
+    from scipy.ndimage import gaussian_filter
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if a.ndim == 3:
+        return float(np.mean([ssim(a[..., c], b[..., c], peak) for c in range(a.shape[-1])]))
+    g = lambda x: gaussian_filter(x, 1.5, truncate=3.5)
+    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
+    ma, mb = g(a), g(b)
+    va, vb, cov = g(a * a) - ma ** 2, g(b * b) - mb ** 2, g(a * b) - ma * mb
+    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))
+    return float(s.mean())
+
+
+def bd_rate(r1, p1, r2, p2):
+    """BD-rate (%) of curve 2 against curve 1 (rates in bpp, PSNR in dB); None without a
+    common PSNR range of at least 0.5 dB or enough points."""
+    def prep(r, p):
+        pts = sorted(zip(p, r))
+        p = np.array([x[0] for x in pts])
+        r = np.log10(np.array([x[1] for x in pts]))
+        return p, r
+    p1, lr1 = prep(r1, p1)
+    p2, lr2 = prep(r2, p2)
+    if len(p1) < 4 or len(p2) < 4:
+        return None
+    lo, hi = max(p1.min(), p2.min()), min(p1.max(), p2.max())
+    if hi - lo < 0.5:
+        return None
+    f1, f2 = np.polyint(np.polyfit(p1, lr1, 3)), np.polyint(np.polyfit(p2, lr2, 3))
+    d = ((np.polyval(f2, hi) - np.polyval(f2, lo)) - (np.polyval(f1, hi) - np.polyval(f1, lo)))
+    return float((10 ** (d / (hi - lo)) - 1) * 100)
+
+
+def timed(fn, *args, **kw):
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t
+
+
+def point(name, a, data_len, back, peak, mask, t_enc, t_dec, **extra):
+    pixels = a.shape[0] * a.shape[1]
+    p = {"codec": name, "bpp": 8 * data_len / pixels, "psnr": psnr(a, back, peak),
+         "ssim": ssim(a, back, peak), "enc_s": t_enc, "dec_s": t_dec}
+    if mask is not None:
+        m = mask if a.ndim == 2 else np.broadcast_to(mask[..., None], a.shape)
+        p["psnr_roi"] = psnr(a, back, peak, m)
+        p["psnr_bg"] = psnr(a, back, peak, ~m)
+    p.update(extra)
+    return p
+
+
+def anchors(a, bits, peak, mask):
+    import imagecodecs as ic
+    pts = []
+    kw = {} if bits in (8, 16) else {"bitspersample": bits}
+    for level in J2K_LEVELS:
+        d, te = timed(ic.jpeg2k_encode, a, level=level, numthreads=1, **kw)
+        b, td = timed(ic.jpeg2k_decode, d, numthreads=1)
+        pts.append(point("J2K", a, len(d), b, peak, mask, te, td, setting=level))
+    for dist in JXL_DISTANCES:
+        d, te = timed(ic.jpegxl_encode, a, distance=dist, effort=7, numthreads=1, **kw)
+        b, td = timed(ic.jpegxl_decode, d, numthreads=1)
+        pts.append(point("JXL e7", a, len(d), b, peak, mask, te, td, setting=dist))
+    if bits <= 12:
+        src = a if a.ndim == 3 else np.repeat(a[..., None], 3, -1)
+        akw = {} if a.dtype == np.uint8 else {"bitspersample": 10 if bits <= 10 else 12}
+        for level in AVIF_LEVELS:
+            try:
+                d, te = timed(ic.avif_encode, src, level=level, speed=6, numthreads=1, **akw)
+                b, td = timed(ic.avif_decode, d, numthreads=1)
+            except Exception as exc:   # an AVIF build without this depth
+                print(f"  AVIF: {exc}", file=sys.stderr)
+                break
+            b = b if a.ndim == 3 else b[..., 0]
+            pts.append(point("AVIF", a, len(d), b, peak, mask, te, td, setting=level))
+    return pts
+
+
+def lossless_size(a, bits):
+    import imagecodecs as ic
+    kw = {} if bits in (8, 16) else {"bitspersample": bits}
+    return len(ic.jpegxl_encode(a, lossless=True, effort=7, numthreads=1, **kw))
+
+
+def roimc_points(a, bits, peak, mask, device):
+    pts = []
+    for q in range(1, 9):
+        d, te = timed(roimc.encode, a, mode="lossy", quality=q, bits=bits, device=device)
+        b, td = timed(roimc.decode, d, device=device)
+        pts.append(point("roimc", a, len(d), b, peak, mask, te, td, setting=q))
+    return pts
+
+
+def hybrid_points(a, bits, peak, mask, device, label):
+    """Hybrid at each quality with `mask` exact: size, background PSNR."""
+    out = []
+    for q in range(1, 9):
+        d, te = timed(roimc.encode, a, mode="hybrid", roi=mask, quality=q, bits=bits,
+                      device=device)
+        b, td = timed(roimc.decode, d, device=device)
+        m = mask if a.ndim == 2 else np.broadcast_to(mask[..., None], a.shape)
+        assert np.array_equal(b[m], a[m]), "hybrid ROI not exact"
+        out.append({"roi": label, "quality": q, "bytes": len(d), "bpp": 8 * len(d) / mask.size,
+                    "psnr_bg": psnr(a, b, peak, ~m), "ssim": ssim(a, b, peak),
+                    "enc_s": te, "dec_s": td})
+        if out[-1]["psnr_bg"] is None or out[-1]["psnr_bg"] >= BG_TARGET:
+            break
+    return out
+
+
+def plot(results, out):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plots", file=sys.stderr)
+        return []
+    paths = []
+    colours = {"roimc": "C3", "J2K": "C0", "JXL e7": "C2", "AVIF": "C1"}
+    for name, r in results.items():
+        fig, ax = plt.subplots(figsize=(5, 3.6), dpi=110)
+        for codec, colour in colours.items():
+            pts = sorted((p["bpp"], p["psnr"]) for p in r["points"] if p["codec"] == codec)
+            if pts:
+                ax.plot(*zip(*pts), "o-", color=colour, label=codec, ms=3)
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel("PSNR (dB, peak = image max)")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        path = os.path.join(out, f"rd_{os.path.splitext(name)[0]}.png")
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "corpus", "val"))
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "lossy"))
+    ap.add_argument("--device", default="cpu", help="where roimc's network runs")
+    ap.add_argument("--only", nargs="*", default=None, help="image names to run")
+    ap.add_argument("--no-hybrid", action="store_true")
+    args = ap.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    names = sorted(n for n in os.listdir(args.data) if n.endswith(".png")
+                   and not n.endswith(".roi.png"))
+    if args.only:
+        names = [n for n in names if n in args.only or os.path.splitext(n)[0] in args.only]
+    results = {}
+    for name in names:
+        a = read_image(os.path.join(args.data, name))
+        bits = max(1, int(a.max()).bit_length())
+        peak = float(max(a.max(), 1))
+        mpath = os.path.join(args.data, name[:-4] + ".roi.png")
+        mask = (read_image(mpath) > 0) if os.path.exists(mpath) else None
+        if mask is not None and mask.ndim == 3:
+            mask = mask.any(-1)
+        t0 = time.perf_counter()
+        pts = roimc_points(a, bits, peak, mask, args.device) + anchors(a, bits, peak, mask)
+        r = {"bits": bits, "shape": list(a.shape), "points": pts}
+        curves = {c: ([p["bpp"] for p in pts if p["codec"] == c],
+                      [p["psnr"] for p in pts if p["codec"] == c])
+                  for c in ("roimc", "J2K", "JXL e7", "AVIF")}
+        r["bd_rate_vs_j2k"] = {c: bd_rate(*curves["J2K"], *curves[c])
+                               for c in ("roimc", "JXL e7", "AVIF") if curves[c][0]}
+        if not args.no_hybrid:
+            r["jxl_lossless_bytes"] = lossless_size(a, bits)
+            r["hybrid"] = []
+            if mask is not None:
+                r["hybrid"] += hybrid_points(a, bits, peak, mask, args.device, "mask")
+            from roimc.roi import auto_roi
+            auto = auto_roi(a) > 0
+            r["hybrid"] += hybrid_points(a, bits, peak, auto, args.device, "auto")
+            r["roi_fraction"] = {"mask": None if mask is None else float(mask.mean()),
+                                 "auto": float(auto.mean())}
+        results[name] = r
+        bd = r["bd_rate_vs_j2k"]
+        print(f"{name}: BD-rate vs J2K roimc {_f(bd.get('roimc'))} %, JXL {_f(bd.get('JXL e7'))} %, "
+              f"AVIF {_f(bd.get('AVIF'))} %  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    table = report(results)
+    with open(os.path.join(args.out, "table.md"), "w") as f:
+        f.write(table)
+    print(table)
+    for p in plot(results, args.out):
+        print("plot:", os.path.relpath(p))
+
+
+def _f(v, digits=1):
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
+
+
+def report(results):
+    lines = ["## Rate-distortion (bpp / PSNR dB at roimc qualities 1, 4, 8; BD-rate vs J2K)", "",
+             "| image | q1 | q4 | q8 | BD roimc | BD JXL e7 | BD AVIF |", "|---|---|---|---|---|---|---|"]
+    bds = {"roimc": [], "JXL e7": [], "AVIF": []}
+    for name, r in results.items():
+        q = {p["setting"]: p for p in r["points"] if p["codec"] == "roimc"}
+        cells = [f"{q[k]['bpp']:.3f} / {q[k]['psnr']:.1f}" for k in (1, 4, 8)]
+        bd = r["bd_rate_vs_j2k"]
+        for c in bds:
+            if bd.get(c) is not None:
+                bds[c].append(bd[c])
+        lines.append(f"| {name} | " + " | ".join(cells) + " | " +
+                     " | ".join(f"{_f(bd.get(c))} %" for c in bds) + " |")
+    lines.append("| **mean BD-rate** | | | | " + " | ".join(
+        f"**{_f(np.mean(v) if v else None)} %**" for v in bds.values()) + " |")
+    enc = {c: [] for c in ("roimc", "J2K", "JXL e7", "AVIF")}
+    dec = {c: [] for c in enc}
+    for r in results.values():
+        mp = np.prod(r["shape"][:2]) / 1e6
+        for p in r["points"]:
+            enc[p["codec"]].append(mp / p["enc_s"])
+            dec[p["codec"]].append(mp / p["dec_s"])
+    lines += ["", "Median MP/s (encode / decode): " + ", ".join(
+        f"{c} {_f(_median(enc[c]), 2)} / {_f(_median(dec[c]), 2)}" for c in enc if enc[c])]
+    hy = [(n, r) for n, r in results.items() if r.get("hybrid")]
+    if hy:
+        lines += ["", f"## Hybrid: ROI exact, lowest quality with background PSNR >= {BG_TARGET} dB",
+                  "", "| image | ROI | ROI area | quality | bpp | bg PSNR | size / JXL lossless |",
+                  "|---|---|---|---|---|---|---|"]
+        ratios = {"mask": [], "auto": []}
+        for name, r in hy:
+            for label in ("mask", "auto"):
+                pts = [p for p in r["hybrid"] if p["roi"] == label]
+                if not pts:
+                    continue
+                best = pts[-1]
+                ratio = best["bytes"] / r["jxl_lossless_bytes"]
+                ok = best["psnr_bg"] is None or best["psnr_bg"] >= BG_TARGET
+                if ok:
+                    ratios[label].append(ratio)
+                lines.append(f"| {name} | {label} | {100 * r['roi_fraction'][label]:.0f} % | "
+                             f"{best['quality']} | {best['bpp']:.3f} | {_f(best['psnr_bg'])} "
+                             f"{'' if ok else '(< target)'} | {ratio:.3f} |")
+        for label, v in ratios.items():
+            if v:
+                lines.append(f"| **mean** | {label} | | | | | **{np.mean(v):.3f}** |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Neural lossy coding: the autoencoder, its training, the latent streams (torch is imported lazily)."""

@@ -1,0 +1,283 @@
+"""Lossy and hybrid modes: the autoencoder's latent in LATN chunks, its decoder named in DCID
+(spec/rmc-v1.md, 8.5, 8.6, 14.10, 14.11).
+
+Lossy: each frame is scaled by its range, split into planes (roimc.neural.planes), analysed at
+the plane's quality (the encoder's second input is the ROI, or ones without one), rounded to
+integers and entropy coded (roimc.neural.latent). Hybrid: the ROI is coded by the exact layer
+(near-lossless tiles with the ROI bound and an unbounded background, roimc.codecs.near_lossless)
+and the network, given the background as its mask, renders the rest; the decoder writes the
+network's samples only outside the ROI, so the ROI never depends on floating point.
+
+Large planes are analysed and synthesised in overlapping tiles (a halo wider than the
+network's receptive field, cropped away), so the result does not depend on the tiling: no
+seams, bounded memory."""
+import functools
+import os
+import struct
+
+import numpy as np
+
+from ..container import DCID, LATN
+from ..errors import CorruptDataError, InputError, MissingModelError
+from . import latent as latent_mod
+from .models import DEFAULT_MODEL, MODELS, WEIGHTS_DIR, sha256_of
+from .planes import frame_range, from_planes, to_planes
+
+ANALYSIS_TILE, ANALYSIS_HALO = 512, 64          # pixels, multiples of 8
+SYNTHESIS_TILE, SYNTHESIS_HALO = 64, 6          # latent samples
+HYBRID_KEEP = 4   # hybrid: latents further than this (latent samples) from the background are 0
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise MissingModelError("lossy and hybrid modes need PyTorch: "
+                                "pip install 'roimc[neural]'") from None
+    return torch
+
+
+def pick_device(device="auto"):
+    torch = _torch()
+    if device not in DEVICES:
+        raise InputError(f"unknown device {device!r}: choose from {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' was asked for but PyTorch sees no CUDA device")
+    return device
+
+
+# ---------------------------------------------------------------- models and decoder ids
+
+def pack_dcid(name, digest):
+    raw = name.encode("ascii")
+    return bytes([len(raw)]) + raw + bytes.fromhex(digest)
+
+
+def unpack_dcid(payload):
+    """(name, sha256 hex) of a DCID payload."""
+    if len(payload) < 1 or len(payload) != 1 + payload[0] + 32 or payload[0] == 0:
+        raise CorruptDataError("DCID chunk is malformed")
+    raw = bytes(payload[1:1 + payload[0]])
+    if not all(33 <= c < 127 for c in raw):
+        raise CorruptDataError("DCID model name is not printable ASCII")
+    return raw.decode("ascii"), bytes(payload[1 + payload[0]:]).hex()
+
+
+def model_file(model=None):
+    """(name, path, sha256) of the model to encode with: a registry id (default the shipped
+    model) or the path of a weight file written by `roimc train-codec`."""
+    model = model or DEFAULT_MODEL
+    if model in MODELS:
+        entry = MODELS[model]
+        path = os.path.join(WEIGHTS_DIR, entry["file"])
+        if not os.path.exists(path):
+            raise MissingModelError(f"codec model {model}: weight file {entry['file']} is not "
+                                    f"installed")
+        digest = sha256_of(path)
+        if digest != entry["sha256"]:
+            raise MissingModelError(f"codec model {model}: {entry['file']} has SHA-256 "
+                                    f"{digest[:16]}..., the registry expects "
+                                    f"{entry['sha256'][:16] or '(none)'}...")
+        return model, path, digest
+    if not os.path.isfile(model):
+        raise MissingModelError(f"codec model {model!r} is neither a known id "
+                                f"({', '.join(MODELS)}) nor a weight file")
+    name = os.path.splitext(os.path.basename(model))[0][:64]
+    name = "".join(c if 33 <= ord(c) < 127 else "_" for c in name) or "model"
+    return name, model, sha256_of(model)
+
+
+def decoder_file(name, digest, model=None):
+    """Path of the weight file that decodes a file whose DCID is (name, digest): `model` (a
+    path or id) when given, else the registry's entry for `name`; the hash must match."""
+    if model is None:
+        entry = MODELS.get(name)
+        if entry is None or entry["sha256"] != digest:
+            raise MissingModelError(f"this file needs decoder model {name} (SHA-256 "
+                                    f"{digest[:16]}...), which is not installed: pass its "
+                                    f"weight file with --model PATH")
+    _, path, have = model_file(model or name)
+    if have != digest:
+        raise MissingModelError(f"this file needs decoder model {name} (SHA-256 "
+                                f"{digest[:16]}...); {path} has SHA-256 {have[:16]}...")
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path, digest, device):
+    torch = _torch()
+    from .net import build
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        net = build(state["config"])
+        net.load_state_dict(state["state_dict"])
+    except (KeyError, TypeError, RuntimeError, ValueError, OSError) as exc:
+        raise MissingModelError(f"{path} is not a roimc codec model: {exc}") from None
+    return net.eval().to(device)
+
+
+def load(path, digest, device="auto"):
+    return _load(path, digest, pick_device(device))
+
+
+# ---------------------------------------------------------------- tiled inference
+
+def _spans(n, tile, halo):
+    """(outer start, outer end, inner start, inner end) along an axis of length n."""
+    if n <= tile + 2 * halo:
+        return [(0, n, 0, n)]
+    return [(max(0, s - halo), min(n, s + tile + halo), s, min(n, s + tile))
+            for s in range(0, n, tile)]
+
+
+def analyse(net, plane, weight, quality, device):
+    """Integer latent (M, h, w) of one [0, 1] plane (H, W) at quality 1..8."""
+    torch = _torch()
+    h, w = plane.shape
+    ph, pw = -h % 8, -w % 8
+    x = np.pad(plane, ((0, ph), (0, pw)), mode="edge")
+    m = np.pad(weight, ((0, ph), (0, pw)), mode="edge")
+    H, W = x.shape
+    out = np.empty((net.config["latent"], H // 8, W // 8), np.int32)
+    with torch.no_grad():
+        for y0, y1, iy0, iy1 in _spans(H, ANALYSIS_TILE, ANALYSIS_HALO):
+            for x0, x1, ix0, ix1 in _spans(W, ANALYSIS_TILE, ANALYSIS_HALO):
+                xt = torch.from_numpy(np.ascontiguousarray(x[y0:y1, x0:x1]))[None, None]
+                mt = torch.from_numpy(np.ascontiguousarray(m[y0:y1, x0:x1]))[None, None]
+                y = net.analyse(xt.to(device), mt.to(device), quality - 1)[0]
+                y = torch.round(y).clamp(-latent_mod.LIMIT, latent_mod.LIMIT).cpu().numpy()
+                out[:, iy0 // 8:iy1 // 8, ix0 // 8:ix1 // 8] = \
+                    y[:, (iy0 - y0) // 8:(iy1 - y0) // 8, (ix0 - x0) // 8:(ix1 - x0) // 8]
+    return out
+
+
+def synthesise(net, latent, quality, height, width, device):
+    """The (height, width) plane, clamped to [0, 1], of an integer latent (M, h, w)."""
+    torch = _torch()
+    _, h, w = latent.shape
+    out = np.empty((h * 8, w * 8), np.float32)
+    y_all = latent.astype(np.float32)
+    with torch.no_grad():
+        for y0, y1, iy0, iy1 in _spans(h, SYNTHESIS_TILE, SYNTHESIS_HALO):
+            for x0, x1, ix0, ix1 in _spans(w, SYNTHESIS_TILE, SYNTHESIS_HALO):
+                yt = torch.from_numpy(np.ascontiguousarray(y_all[:, y0:y1, x0:x1]))[None]
+                r = net.synthesise(yt.to(device), quality - 1)[0, 0].clamp(0, 1).cpu().numpy()
+                out[iy0 * 8:iy1 * 8, ix0 * 8:ix1 * 8] = \
+                    r[(iy0 - y0) * 8:(iy1 - y0) * 8, (ix0 - x0) * 8:(ix1 - x0) * 8]
+    return out[:height, :width]
+
+
+# ---------------------------------------------------------------- modes
+
+def plane_qualities(channels, quality):
+    """Quality of each plane: the chroma planes of colour images one step lower."""
+    if channels < 3:
+        return [quality] * channels
+    low = max(1, quality - 1)
+    return [quality, low, low] + [quality] * (channels - 3)
+
+
+def _keep_near_background(latent, roi):
+    """Hybrid: zero the latents further than HYBRID_KEEP latent samples from any background
+    pixel; the synthesis of the background does not reach them, and zeros cost little."""
+    from scipy import ndimage as ndi
+    h, w = latent.shape[-2:]
+    bg = np.pad(~roi, ((0, h * 8 - roi.shape[0]), (0, w * 8 - roi.shape[1])),
+                constant_values=False)
+    small = bg.reshape(h, 8, w, 8).any(axis=(1, 3))
+    near = ndi.binary_dilation(small, iterations=HYBRID_KEEP) if small.any() else small
+    latent[..., ~near] = 0
+    return latent
+
+
+def encode(samples, header, quality, roi=None, hybrid=False, model=None, device="auto",
+           threads=None):
+    """DCID and LATN chunks of (F, H, W, C) coded samples. roi: (H, W) bool or None. Lossy:
+    the encoder weights the ROI (ones without one); hybrid: the background."""
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) \
+            or not 1 <= quality <= latent_mod.QUALITIES:
+        raise InputError(f"quality must be an integer from 1 to 8, got {quality!r}")
+    name, path, digest = model_file(model)
+    dev = pick_device(device)
+    net = load(path, digest, dev)
+    if threads:
+        _torch().set_num_threads(max(1, int(threads)))
+    shape = (header.height, header.width)
+    if roi is None:
+        weight = np.ones(shape, np.float32)
+    else:
+        weight = (~roi if hybrid else roi).astype(np.float32)
+    qualities = plane_qualities(header.channels, int(quality))
+    chunks = [(DCID, pack_dcid(name, digest))]
+    for f in range(header.frames):
+        frame = samples[f]
+        lo, hi = frame_range(frame)
+        planes = to_planes(frame, lo, hi)
+        lat = np.stack([analyse(net, p, weight, q, dev) for p, q in zip(planes, qualities)])
+        if hybrid and roi is not None:
+            lat = _keep_near_background(lat, roi)
+        chunks.append((LATN, latent_mod.pack(f, lo, hi, qualities, lat)))
+    return chunks
+
+
+def read_dcid(chunks):
+    found = [c for c in chunks if c.ctype == DCID]
+    if len(found) != 1:
+        raise CorruptDataError(f"a lossy or hybrid file needs one DCID chunk, found "
+                               f"{len(found)}")
+    return unpack_dcid(found[0].payload)
+
+
+def read_latents(chunks, header, latent_channels):
+    """[(lo, hi, qualities, latent)] of each frame, every LATN field checked."""
+    found = [c for c in chunks if c.ctype == LATN]
+    if len(found) != header.frames:
+        raise CorruptDataError(f"file has {len(found)} LATN chunks, its header declares "
+                               f"{header.frames} frames")
+    top = (1 << header.bits) - 1
+    return [latent_mod.unpack(c.payload, f, top, header.channels, latent_channels,
+                              header.height, header.width) for f, c in enumerate(found)]
+
+
+def check_layout(chunks, header):
+    """Structure checks that need no model: one DCID, one LATN per frame, before IEND."""
+    read_dcid(chunks)
+    n = sum(c.ctype == LATN for c in chunks)
+    if n != header.frames:
+        raise CorruptDataError(f"file has {n} LATN chunks, its header declares "
+                               f"{header.frames} frames")
+
+
+def decode(chunks, header, view, roi=None, model=None, device="auto", threads=None):
+    """Write the network's samples into `view` ((F, H, W, C) of the output type): everywhere
+    for lossy files, outside `roi` (H, W bool) for hybrid files."""
+    name, digest = read_dcid(chunks)
+    path = decoder_file(name, digest, model)
+    dev = pick_device(device)
+    net = load(path, digest, dev)
+    if threads:
+        _torch().set_num_threads(max(1, int(threads)))
+    top = (1 << header.bits) - 1
+    for f, (lo, hi, qualities, lat) in enumerate(read_latents(chunks, header,
+                                                              net.config["latent"])):
+        planes = np.stack([synthesise(net, lat[k], qualities[k], header.height, header.width,
+                                      dev) for k in range(len(qualities))])
+        out = from_planes(planes, header.channels, lo, hi, top) + header.offset
+        if roi is None:
+            view[f] = out
+        else:
+            view[f][~roi] = out[~roi]
+
+
+def info(chunks):
+    """{model, sha256, quality} of a lossy or hybrid file, without decoding."""
+    name, digest = read_dcid(chunks)
+    qualities = []
+    for c in chunks:
+        if c.ctype == LATN and len(c.payload) > latent_mod._FIXED.size:
+            qualities.append(int(c.payload[latent_mod._FIXED.size]))
+    return {"model": name, "model_sha256": digest,
+            "quality": qualities[0] if qualities else None}

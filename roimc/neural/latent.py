@@ -1,0 +1,128 @@
+"""The LATN chunk: one frame's quantized latent, entropy coded (spec/rmc-v1.md, 8.5). numpy
+and the C core only: the latent's integers decode identically on every machine.
+
+Two methods, the smaller kept per chunk: 0 codes each latent channel as a one-plane image with
+the C core (the context-modelling coder 3 or adaptive Golomb-Rice, whichever is smaller for
+that channel; a constant channel costs three bytes), 1 is brotli on the raw int16 values."""
+import struct
+
+import numpy as np
+
+from .. import core
+from ..errors import CorruptDataError
+
+_FIXED = struct.Struct(">IHHBHII")   # frame, lo, hi, planes, latent channels, height, width
+_CHANNEL = struct.Struct(">hB")      # minimum, bits (0: constant channel)
+_STREAM = struct.Struct(">BI")       # coder, stream length
+METHOD_CORE, METHOD_BROTLI = 0, 1
+QUALITIES = 8
+LIMIT = 32767                        # latents are clamped to [-LIMIT, LIMIT]
+
+
+def _channel_stream(v):
+    """Bytes of one latent channel (h, w) int32 for method 0."""
+    lo, hi = int(v.min()), int(v.max())
+    if lo == hi:
+        return _CHANNEL.pack(lo, 0)
+    bits = (hi - lo).bit_length()
+    t = (v - lo)[None].astype(np.int32)
+    best = None
+    for coder in (core.CODER_CM, core.CODER_GOLOMB):
+        s = core.encode_tile_cm(t, [bits]) if coder == core.CODER_CM else \
+            core.encode_tile(t, [bits], coder)
+        if best is None or len(s) < len(best[1]):
+            best = (coder, s)
+    return _CHANNEL.pack(lo, bits) + _STREAM.pack(best[0], len(best[1])) + best[1]
+
+
+def pack(frame, lo, hi, qualities, latent):
+    """LATN payload of frame `frame`: coded-sample range [lo, hi], one quality (1..8) per
+    plane and the (planes, channels, h, w) integer latent."""
+    import brotli
+    p, m, h, w = latent.shape
+    if len(qualities) != p or not all(1 <= q <= QUALITIES for q in qualities):
+        raise ValueError("one quality from 1 to 8 per plane")
+    v = np.clip(latent, -LIMIT, LIMIT).astype(np.int32)
+    head = _FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities)
+    body = b"".join(_channel_stream(c) for c in v.reshape(p * m, h, w))
+    raw = brotli.compress(v.astype(">i2").tobytes(), quality=11)
+    if len(raw) + 4 < len(body):
+        return head + bytes([METHOD_BROTLI]) + struct.pack(">I", len(raw)) + raw
+    return head + bytes([METHOD_CORE]) + body
+
+
+def unpack(payload, frame, lo_hi_top, planes, channels, height, width):
+    """(lo, hi, qualities, latent (planes, channels, h, w) int32) of a LATN payload, every
+    field checked against what the header and the model declare."""
+    mv = memoryview(payload)
+    if len(mv) < _FIXED.size + planes + 1:
+        raise CorruptDataError(f"LATN chunk of frame {frame} is too short")
+    f, lo, hi, p, m, h, w = _FIXED.unpack_from(mv)
+    if f != frame:
+        raise CorruptDataError(f"LATN chunk is frame {f}, expected frame {frame}")
+    if hi < lo or hi > lo_hi_top:
+        raise CorruptDataError(f"LATN chunk declares the range [{lo}, {hi}] outside "
+                               f"[0, {lo_hi_top}]")
+    if (p, m, h, w) != (planes, channels, -(-height // 8), -(-width // 8)):
+        raise CorruptDataError(f"LATN chunk declares a {p}x{m}x{h}x{w} latent, the header and "
+                               f"the model need {planes}x{channels}x{-(-height // 8)}x"
+                               f"{-(-width // 8)}")
+    pos = _FIXED.size
+    qualities = list(mv[pos:pos + p])
+    if not all(1 <= q <= QUALITIES for q in qualities):
+        raise CorruptDataError(f"LATN chunk declares qualities {qualities} (1 to 8 allowed)")
+    pos += p
+    method = mv[pos]
+    pos += 1
+    count = p * m
+    if method == METHOD_BROTLI:
+        import brotli
+        if len(mv) - pos < 4:
+            raise CorruptDataError("LATN chunk is truncated")
+        (n,) = struct.unpack_from(">I", mv, pos)
+        pos += 4
+        if n != len(mv) - pos:
+            raise CorruptDataError("LATN brotli stream length does not match the chunk")
+        want = count * h * w * 2
+        try:
+            d = brotli.Decompressor()
+            raw = d.process(bytes(mv[pos:]), output_buffer_limit=want + 1)
+            done = d.is_finished()
+        except brotli.error as exc:
+            raise CorruptDataError(f"LATN brotli stream is damaged: {exc}") from None
+        if len(raw) != want or not done:
+            raise CorruptDataError(f"LATN brotli stream does not hold the {want} bytes of the "
+                                   f"latent")
+        v = np.frombuffer(raw, ">i2").astype(np.int32)
+        if np.abs(v).max(initial=0) > LIMIT:
+            raise CorruptDataError("LATN latent value out of range")
+        return lo, hi, qualities, v.reshape(p, m, h, w)
+    if method != METHOD_CORE:
+        raise CorruptDataError(f"LATN chunk uses unknown method {method}")
+    out = np.empty((count, h, w), np.int32)
+    for k in range(count):
+        if len(mv) - pos < _CHANNEL.size:
+            raise CorruptDataError("LATN chunk is truncated")
+        vmin, bits = _CHANNEL.unpack_from(mv, pos)
+        pos += _CHANNEL.size
+        if bits == 0:
+            out[k] = vmin
+            continue
+        if bits > 16 or vmin + (1 << bits) - 1 > LIMIT + (1 << 16) or vmin < -LIMIT:
+            raise CorruptDataError(f"LATN channel {k} declares {bits} bits from {vmin}")
+        if len(mv) - pos < _STREAM.size:
+            raise CorruptDataError("LATN chunk is truncated")
+        coder, n = _STREAM.unpack_from(mv, pos)
+        pos += _STREAM.size
+        if coder not in (core.CODER_CM, core.CODER_GOLOMB):
+            raise CorruptDataError(f"LATN channel {k} uses coder {coder}")
+        if n > len(mv) - pos:
+            raise CorruptDataError("LATN chunk is truncated")
+        t = core.decode_tile(mv[pos:pos + n], w, h, [bits], coder)
+        pos += n
+        out[k] = t[0] + vmin
+    if pos != len(mv):
+        raise CorruptDataError(f"LATN chunk has {len(mv) - pos} bytes after its streams")
+    if np.abs(out).max(initial=0) > LIMIT:
+        raise CorruptDataError("LATN latent value out of range")
+    return lo, hi, qualities, out.reshape(p, m, h, w)

@@ -1,0 +1,27 @@
+"""The registry of shipped codec models: id -> weight file and SHA-256 (models are data).
+
+A lossy or hybrid file names its decoder in chunk DCID (id and SHA-256 of the weight file);
+decoding resolves the id here, or takes a user's weight file (`--model PATH`) whose hash must
+match the file's. A missing or different model is an error that names the id."""
+import hashlib
+import os
+
+from ..errors import MissingModelError
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+DEFAULT_MODEL = "roimc-ae-v1"
+
+MODELS = {
+    DEFAULT_MODEL: {
+        "file": "roimc_ae_v1.pt",
+        "sha256": "42aec8869070bf0d6b6f1d2a16608b8c3e79586b2352d34a704162bedfd55e71",
+    },
+}
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,436 @@
+"""Lossy and hybrid modes: shapes, bit depths and layouts come back; the 8 qualities give 8
+distinct, increasing rates; hybrid ROIs are exact (or within their bound) on every sample and
+never depend on the network's output; decoder ids are resolved and checked; damaged LATN and
+DCID chunks are refused; the latent streams round-trip; tiled inference matches one pass;
+training runs on the CPU."""
+import os
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+import roimc  # noqa: E402
+from roimc import container  # noqa: E402
+from roimc.container import DCID, DSUM, HEAD, IEND, LATN, TILE  # noqa: E402
+from roimc.errors import (CorruptDataError, InputError, MissingModelError,  # noqa: E402
+                          RmcError, UnsupportedError)
+from roimc.neural import codec, latent  # noqa: E402
+from roimc.neural.models import DEFAULT_MODEL, MODELS  # noqa: E402
+
+from test_near_lossless import make_mask  # noqa: E402
+from test_roundtrip import PRIMES, make_values  # noqa: E402
+
+FEW = settings(max_examples=25, deadline=None,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SAMPLE = os.path.join(os.path.dirname(roimc.__file__), "samples", "ct_small.png")
+
+
+def psnr(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mse = np.mean((a - b) ** 2)
+    return np.inf if mse == 0 else 10 * np.log10(max(a.max(), 1) ** 2 / mse)
+
+
+def chunks_of(data):
+    return [(c.ctype, c.payload) for c in container.parse(data)]
+
+
+def rebuild(chunks):
+    return container.pack(chunks)
+
+
+@pytest.fixture(scope="module")
+def ct():
+    from roimc.io import read_image
+    return read_image(SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def smooth16():
+    yy, xx = np.mgrid[0:70, 0:90]
+    img = 1800 + 900 * np.sin(yy / 9.0) * np.cos(xx / 13.0)
+    img[20:50, 30:60] += 600
+    return img.astype(np.uint16)
+
+
+# ------------------------------------------------------------------ lossy round trips
+
+@pytest.mark.parametrize("shape,dtype,bits", [
+    ((1, 1), np.uint8, 8), ((1, 37), np.uint8, 8), ((37, 1), np.uint16, 12),
+    ((13, 7), np.uint8, 3), ((29, 31), np.uint16, 16), ((64, 48, 3), np.uint8, 8),
+    ((3, 20, 24), np.uint16, 10), ((17, 19, 4), np.uint8, 8), ((11, 13, 2), np.uint16, 9),
+    ((12, 12), np.int16, 12), ((9, 8), np.uint8, 1)])
+def test_lossy_keeps_shape_dtype_and_range(shape, dtype, bits):
+    values = make_values("smooth", shape, bits, 7)
+    if np.dtype(dtype).kind == "i":
+        values = values - (1 << (bits - 1))
+    a = values.astype(dtype)
+    data = roimc.encode(a, mode="lossy", quality=5, bits=bits)
+    out = roimc.decode(data)
+    assert out.shape == a.shape and out.dtype == a.dtype
+    assert out.min() >= a.min() and out.max() <= a.max()   # within the frame's range
+    info = roimc.info(data)
+    assert info["mode"] == "lossy" and info["version"] == "1.2"
+    assert info["model"] == DEFAULT_MODEL and info["quality"] == 5
+    assert "dsum" not in info["chunks"]
+
+
+@pytest.mark.parametrize("value", [0, 1, 200, 255])
+def test_lossy_constant_image_is_exact(value):
+    a = np.full((33, 21), value, np.uint8)
+    assert np.array_equal(roimc.decode(roimc.encode(a, mode="lossy", quality=1)), a)
+
+
+def test_lossy_qualities_give_eight_increasing_rates(ct):
+    sizes, quality = [], []
+    for q in range(1, 9):
+        data = roimc.encode(ct, mode="lossy", quality=q)
+        sizes.append(len(data))
+        quality.append(psnr(ct, roimc.decode(data)))
+    assert sizes == sorted(sizes) and len(set(sizes)) == 8, sizes
+    assert quality[-1] > quality[0] + 6, quality
+    assert quality[-1] > 38, quality
+
+
+def test_lossy_reconstruction_is_close(smooth16):
+    out = roimc.decode(roimc.encode(smooth16, mode="lossy", quality=8))
+    assert psnr(smooth16, out) > 30
+
+
+def test_lossy_roi_weights_the_encoder(ct):
+    h, w = ct.shape
+    mask = np.zeros(ct.shape, bool)
+    mask[h // 4:h // 2, w // 3:3 * w // 4] = True
+    plain = roimc.decode(roimc.encode(ct, mode="lossy", quality=3))
+    weighted = roimc.decode(roimc.encode(ct, mode="lossy", quality=3, roi=mask))
+    assert psnr(ct[mask], weighted[mask]) > psnr(ct[mask], plain[mask])
+
+
+def test_lossy_frames_are_coded_one_by_one():
+    a = np.stack([make_values("smooth", (24, 40), 8, s) for s in range(3)]).astype(np.uint8)
+    data = roimc.encode(a, mode="lossy", quality=6)
+    assert roimc.info(data)["chunks"]["LATN"]["count"] == 3
+    out = roimc.decode(data)
+    assert out.shape == a.shape
+    for f in range(3):   # each frame is its own image, not its neighbour's
+        assert psnr(a[f], out[f]) > psnr(a[f], out[(f + 1) % 3])
+
+
+# ------------------------------------------------------------------ hybrid
+
+@FEW
+@given(h=st.sampled_from(PRIMES[:12] + [40]), w=st.sampled_from(PRIMES[:12] + [33]),
+       bits=st.integers(1, 16), colour=st.booleans(),
+       pattern=st.sampled_from(["noise", "constant", "smooth", "extremes"]),
+       mask_kind=st.sampled_from(["random", "blob", "one", "rects", "full", "empty"]),
+       m=st.integers(0, 3), seed=st.integers(0, 2**32 - 1))
+def test_hybrid_roi_within_bound_on_every_sample(h, w, bits, colour, pattern, mask_kind, m,
+                                                 seed):
+    shape = (h, w, 3) if colour else (h, w)
+    a = make_values(pattern, shape, bits, seed).astype(np.uint8 if bits <= 8 else np.uint16)
+    mask = make_mask(mask_kind, h, w, seed)
+    data = roimc.encode(a, mode="hybrid", roi=mask, roi_max_error=m, quality=4, bits=bits)
+    out = roimc.decode(data)
+    assert out.shape == a.shape and out.dtype == a.dtype
+    diff = np.abs(out.astype(np.int64) - a)
+    inside = diff[mask]
+    assert inside.size == 0 or inside.max() <= min(m, (1 << bits) - 1)
+    assert np.array_equal(roimc.read_mask(data), mask)
+
+
+def test_hybrid_roi_never_reads_the_network(ct, monkeypatch):
+    """The exact layer decodes bit-exactly whatever the synthesis returns (design note 1)."""
+    mask = ct > np.percentile(ct, 60)
+    data = roimc.encode(ct, mode="hybrid", roi=mask, quality=2)
+    good = roimc.decode(data)
+    assert np.array_equal(good[mask], ct[mask])
+    rng = np.random.default_rng(1)
+    monkeypatch.setattr(codec, "synthesise",
+                        lambda net, lat, q, h, w, dev: rng.random((h, w), np.float32))
+    other = roimc.decode(data)
+    assert np.array_equal(other[mask], ct[mask])
+    assert not np.array_equal(other[~mask], good[~mask])
+
+
+def test_hybrid_background_is_from_the_network(ct):
+    h, w = ct.shape
+    mask = np.zeros(ct.shape, bool)
+    mask[h // 4:3 * h // 4, w // 4:3 * w // 4] = True
+    data = roimc.encode(ct, mode="hybrid", roi=mask, quality=8)
+    out = roimc.decode(data)
+    assert np.array_equal(out[mask], ct[mask])
+    assert psnr(ct[~mask], out[~mask]) > 30
+    info = roimc.info(data)
+    assert info["mode"] == "hybrid" and info["roi_max_error"] == 0
+    assert info["roi"]["pixels"] == mask.sum()
+
+
+def test_hybrid_defaults_to_the_automatic_roi(ct):
+    data = roimc.encode(ct, mode="hybrid")
+    mask = roimc.read_mask(data)
+    from roimc.roi import auto_roi
+    assert np.array_equal(mask, auto_roi(ct) > 0)
+    assert np.array_equal(roimc.decode(data)[mask], ct[mask])
+    assert roimc.info(data)["quality"] == roimc.api.DEFAULT_QUALITY
+
+
+def test_hybrid_is_smaller_than_lossless_for_a_small_roi(ct):
+    h, w = ct.shape
+    mask = np.zeros(ct.shape, bool)
+    mask[h // 3:h // 2, w // 3:w // 2] = True
+    hybrid = roimc.encode(ct, mode="hybrid", roi=mask, quality=4)
+    assert len(hybrid) < 0.5 * len(roimc.encode(ct))
+
+
+# ------------------------------------------------------------------ options
+
+@pytest.mark.parametrize("options,error", [
+    (dict(mode="lossy", quality=0), InputError),
+    (dict(mode="lossy", quality=9), InputError),
+    (dict(mode="lossy", quality=2.5), InputError),
+    (dict(mode="lossless", quality=3), InputError),
+    (dict(mode="near-lossless", max_error=1, model="x"), InputError),
+    (dict(mode="lossy", max_error=2), InputError),
+    (dict(mode="lossy", roi_max_error=2), InputError),
+    (dict(mode="lossy", coder="cm"), InputError),
+    (dict(mode="lossy", device="tpu"), InputError),
+    (dict(mode="lossy", model="no-such-model"), MissingModelError),
+    (dict(mode="hybrid", roi=np.ones((3, 3), bool)), InputError),
+])
+def test_bad_options_are_refused(options, error):
+    with pytest.raises(error):
+        roimc.encode(np.zeros((8, 8), np.uint8), **options)
+
+
+def test_user_model_is_named_and_required(ct, tmp_path):
+    path = tmp_path / "my_model.pt"
+    path.write_bytes(open(codec.model_file()[1], "rb").read())
+    data = roimc.encode(ct, mode="lossy", quality=3, model=str(path))
+    assert roimc.info(data)["model"] == "my_model"
+    with pytest.raises(MissingModelError, match="my_model"):
+        roimc.decode(data)
+    out = roimc.decode(data, model=str(path))
+    assert np.array_equal(out, roimc.decode(roimc.encode(ct, mode="lossy", quality=3)))
+    other = tmp_path / "other.pt"
+    other.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(MissingModelError, match="my_model"):
+        roimc.decode(data, model=str(other))
+
+
+def test_registry_hash_is_checked(monkeypatch):
+    monkeypatch.setitem(MODELS, DEFAULT_MODEL, dict(MODELS[DEFAULT_MODEL], sha256="0" * 64))
+    with pytest.raises(MissingModelError, match=DEFAULT_MODEL):
+        codec.model_file()
+
+
+def test_missing_decoder_names_the_id(ct):
+    data = roimc.encode(ct, mode="lossy", quality=1)
+    chunks = chunks_of(data)
+    chunks = [(t, codec.pack_dcid("ct-model-v9", "ab" * 32) if t == DCID else p)
+              for t, p in chunks]
+    with pytest.raises(MissingModelError, match="ct-model-v9"):
+        roimc.decode(rebuild(chunks))
+
+
+# ------------------------------------------------------------------ damage
+
+@pytest.fixture(scope="module")
+def lossy_file():
+    a = make_values("smooth", (40, 56), 12, 3).astype(np.uint16)
+    return roimc.encode(a, mode="lossy", quality=4)
+
+
+@pytest.fixture(scope="module")
+def hybrid_file():
+    a = make_values("smooth", (40, 56), 8, 4).astype(np.uint8)
+    mask = make_mask("blob", 40, 56, 4)
+    return roimc.encode(a, mode="hybrid", roi=mask, quality=4)
+
+
+def test_every_latn_truncation_is_refused(lossy_file):
+    chunks = chunks_of(lossy_file)
+    k = next(i for i, (t, _) in enumerate(chunks) if t == LATN)
+    payload = chunks[k][1]
+    for n in range(len(payload)):
+        damaged = list(chunks)
+        damaged[k] = (LATN, payload[:n])
+        with pytest.raises(CorruptDataError):
+            roimc.decode(rebuild(damaged))
+
+
+def test_latn_byte_flips_never_crash(lossy_file):
+    chunks = chunks_of(lossy_file)
+    k = next(i for i, (t, _) in enumerate(chunks) if t == LATN)
+    payload = chunks[k][1]
+    rng = np.random.default_rng(5)
+    for pos in list(range(min(len(payload), 40))) + list(rng.integers(0, len(payload), 60)):
+        damaged = list(chunks)
+        b = bytearray(payload)
+        b[pos] ^= 1 << int(rng.integers(8))
+        damaged[k] = (LATN, bytes(b))
+        try:
+            out = roimc.decode(rebuild(damaged))
+        except RmcError:
+            continue
+        assert out.shape == (40, 56)
+
+
+@pytest.mark.parametrize("edit", ["no_dcid", "two_dcid", "bad_dcid", "no_latn", "extra_latn",
+                                  "tile", "dsum", "old_version", "rct"])
+def test_lossy_structure_damage_is_refused(lossy_file, edit):
+    chunks = chunks_of(lossy_file)
+    head = container.Header.unpack(chunks[0][1])
+    if edit == "no_dcid":
+        chunks = [c for c in chunks if c[0] != DCID]
+    elif edit == "two_dcid":
+        chunks.insert(1, next(c for c in chunks if c[0] == DCID))
+    elif edit == "bad_dcid":
+        chunks = [(t, p[:-1] if t == DCID else p) for t, p in chunks]
+    elif edit == "no_latn":
+        chunks = [c for c in chunks if c[0] != LATN]
+    elif edit == "extra_latn":
+        chunks.insert(-1, next(c for c in chunks if c[0] == LATN))
+    elif edit == "tile":
+        chunks.insert(-1, (TILE, bytes(12)))
+    elif edit == "dsum":
+        chunks.insert(-1, (DSUM, bytes(4)))
+    elif edit in ("old_version", "rct"):
+        if edit == "old_version":
+            head.version = (1, 1)
+        else:
+            head.transform, head.channels, head.dims = "rct", 3, container.DIM_CHANNELS
+        chunks[0] = (HEAD, head.pack())
+    with pytest.raises(CorruptDataError):
+        roimc.decode(rebuild(chunks))
+
+
+@pytest.mark.parametrize("edit", ["no_mask", "bounded", "no_tiles"])
+def test_hybrid_structure_damage_is_refused(hybrid_file, edit):
+    chunks = chunks_of(hybrid_file)
+    if edit == "no_mask":
+        chunks = [c for c in chunks if c[0] != container.MASK]
+        chunks = [(t, p[:2] + p[:2] if t == container.NEAR else p) for t, p in chunks]
+    elif edit == "bounded":
+        chunks = [(t, struct.pack(">HH", 3, 0) if t == container.NEAR else p)
+                  for t, p in chunks]
+    else:
+        chunks = [c for c in chunks if c[0] != TILE]
+    with pytest.raises(CorruptDataError):
+        roimc.decode(rebuild(chunks))
+
+
+def test_hybrid_exact_layer_checksum(hybrid_file):
+    chunks = chunks_of(hybrid_file)
+    chunks = [(t, bytes(4) if t == DSUM else p) for t, p in chunks]
+    with pytest.raises(CorruptDataError, match="checksum"):
+        roimc.decode(rebuild(chunks))
+
+
+@pytest.mark.parametrize("ctype", [LATN, DCID])
+def test_neural_chunks_in_lossless_files_are_unsupported(ctype):
+    data = roimc.encode(np.zeros((4, 4), np.uint8))
+    chunks = chunks_of(data)
+    chunks.insert(1, (ctype, b"\x01\x02"))
+    with pytest.raises(UnsupportedError):
+        roimc.decode(rebuild(chunks))
+
+
+# ------------------------------------------------------------------ the latent streams
+
+@settings(max_examples=60, deadline=None)
+@given(p=st.integers(1, 3), m=st.integers(1, 5), h=st.integers(1, 9), w=st.integers(1, 9),
+       spread=st.sampled_from([0, 1, 3, 40, 3000, 32767]), seed=st.integers(0, 2**32 - 1))
+def test_latent_pack_round_trip(p, m, h, w, spread, seed):
+    rng = np.random.default_rng(seed)
+    lat = rng.integers(-spread, spread + 1, size=(p, m, h, w)).astype(np.int32)
+    q = [int(v) for v in rng.integers(1, 9, p)]
+    payload = latent.pack(2, 5, 900, q, lat)
+    lo, hi, qq, back = latent.unpack(payload, 2, 1023, p, m, h * 8, w * 8)
+    assert (lo, hi, qq) == (5, 900, q) and np.array_equal(back, lat)
+
+
+def test_latent_brotli_method_round_trip():
+    lat = np.tile(np.arange(-3, 4, dtype=np.int32), (2, 4, 7, 1))   # brotli wins on this
+    payload = latent.pack(0, 0, 255, [3, 3], lat)
+    assert payload[latent._FIXED.size + 2] == latent.METHOD_BROTLI
+    assert np.array_equal(latent.unpack(payload, 0, 255, 2, 4, 56, 56)[3], lat)
+    with pytest.raises(CorruptDataError):
+        latent.unpack(payload[:-1], 0, 255, 2, 4, 56, 56)
+
+
+def test_latent_fields_are_checked():
+    lat = np.zeros((1, 2, 3, 4), np.int32)
+    payload = latent.pack(0, 0, 255, [1], lat)
+    with pytest.raises(CorruptDataError):
+        latent.unpack(payload, 1, 255, 1, 2, 24, 32)      # wrong frame
+    with pytest.raises(CorruptDataError):
+        latent.unpack(payload, 0, 255, 1, 3, 24, 32)      # model has 3 channels
+    with pytest.raises(CorruptDataError):
+        latent.unpack(payload, 0, 255, 1, 2, 25, 32)      # wrong latent height
+    with pytest.raises(CorruptDataError):
+        latent.unpack(payload, 0, 100, 1, 2, 24, 32)      # hi above the bits
+
+
+# ------------------------------------------------------------------ tiled inference
+
+def test_tiled_inference_matches_one_pass(monkeypatch):
+    net = codec.load(*codec.model_file()[1:], device="cpu")
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:200, 0:264]
+    plane = (0.5 + 0.3 * np.sin(yy / 11) * np.cos(xx / 7)
+             + 0.05 * rng.random((200, 264))).astype(np.float32)
+    weight = np.ones_like(plane)
+    whole = codec.analyse(net, plane, weight, 5, "cpu")
+    whole_out = codec.synthesise(net, whole, 5, 200, 264, "cpu")
+    monkeypatch.setattr(codec, "ANALYSIS_TILE", 64)
+    monkeypatch.setattr(codec, "SYNTHESIS_TILE", 8)
+    tiled = codec.analyse(net, plane, weight, 5, "cpu")
+    assert np.mean(tiled == whole) > 0.999
+    tiled_out = codec.synthesise(net, whole, 5, 200, 264, "cpu")
+    assert np.abs(tiled_out - whole_out).max() < 1e-3
+
+
+# ------------------------------------------------------------------ CLI and training
+
+def test_cli_lossy_and_hybrid(tmp_path):
+    from test_cli import assert_ok, assert_one_line_error, cli
+    out = tmp_path / "ct.rmc"
+    assert_ok(cli("encode", SAMPLE, out, "--mode", "lossy", "--quality", "3"))
+    assert_ok(cli("decode", out, tmp_path / "back.png", "--device", "cpu"))
+    r = cli("info", out)
+    assert_ok(r)
+    assert "decoder   roimc-ae-v1" in r.stdout and "quality 3" in r.stdout
+    hy = tmp_path / "hy.rmc"
+    assert_ok(cli("encode", SAMPLE, hy, "--mode", "hybrid", "--roi", "20,30,60,50"))
+    assert_ok(cli("decode", hy, tmp_path / "hy.png", "--roi-out", tmp_path / "m.png"))
+    assert "background from the network" in cli("info", hy).stdout
+    assert_one_line_error(cli("encode", SAMPLE, tmp_path / "x.rmc", "--quality", "3"))
+    r = cli("encode", SAMPLE, tmp_path / "x.rmc", "--mode", "lossy", "--quality", "9")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "--quality" in r.stderr
+    assert_one_line_error(cli("encode", SAMPLE, tmp_path / "x.rmc", "--mode", "lossy",
+                              "--model", "nope"))
+    assert not (tmp_path / "x.rmc").exists()
+
+
+def test_train_codec_on_the_cpu(tmp_path):
+    from PIL import Image
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (40, 48), dtype=np.uint8)).save(data / f"a{i}.png")
+    out = tmp_path / "tiny.pt"
+    from roimc.neural.train import train
+    train(str(data), str(out), steps=3, batch=2, size=16, threads=1,
+          config={"channels": 8, "latent": 4, "qualities": 8}, log=lambda m: None)
+    a = rng.integers(0, 255, (20, 30), dtype=np.uint8)
+    encoded = roimc.encode(a, mode="lossy", quality=8, model=str(out))
+    assert roimc.decode(encoded, model=str(out)).shape == a.shape
+    # resumable: a second run of more steps continues from the checkpoint
+    train(str(data), str(out), steps=4, batch=2, size=16, threads=1,
+          config={"channels": 8, "latent": 4, "qualities": 8}, log=lambda m: None)
+    assert os.path.exists(str(out) + ".json")
