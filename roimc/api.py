@@ -88,20 +88,24 @@ def _near_options(mode, coder, max_error, roi, roi_max_error):
         raise InputError("mode 'near-lossless' needs max_error (0 = lossless)")
     if roi is None and roi_max_error:
         raise InputError("roi_max_error needs an roi")
-    if coder not in ("golomb", "raw"):
-        raise InputError(f"coder {coder!r} has no near-lossless form: use golomb or raw")
+    if coder not in ("cm", "golomb", "raw"):
+        raise InputError(f"coder {coder!r} has no near-lossless form: use cm, golomb or raw")
 
 
-def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error):
+def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error,
+                 fit_samples=0):
     """NEAR, MASK and TILE chunks, and the decoded array (for dsum). Bounds above the
-    largest difference of the stored bits are stored as that difference: same promise."""
+    largest difference of the stored bits are stored as that difference: same promise.
+    Sets header.version: 1.2 when a tile uses coder 3's near-lossless form, else 1.0."""
     top = (1 << (8 if header.sample_type.endswith("8") else 16)) - 1
     most = (1 << header.bits) - 1
     n = min(_bound(max_error, "max_error", top), most)
     mask = parse_roi(roi, header.height, header.width)
     m = n if mask is None else min(_bound(roi_max_error, "roi_max_error", top), most)
     chunks, recon = near_lossless.encode(samples, header, core.CODERS[coder], mask, n, m,
-                                         threads)
+                                         threads, fit_samples)
+    uses_cm = any(ctype == TILE and payload[8] == core.CODER_CM for ctype, payload in chunks)
+    header.version = near_lossless.CM_VERSION if uses_cm else (1, 0)
     decoded = (recon + header.offset).astype(header.sample_type).reshape(header.shape())
     return chunks, decoded
 
@@ -144,8 +148,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or effort not in _EFFORT:
         raise InputError(f"effort must be an integer from 1 to 9, got {effort!r}")
     default_coder, fit_samples, try_palette, try_plain = _EFFORT[int(effort)]
-    if coder is None:   # near-lossless has a Golomb-Rice form only
-        coder = default_coder if mode == "lossless" else "golomb"
+    if coder is None:   # near-lossless: coder 3 from effort 2 on, as lossless
+        coder = default_coder
     if coder not in core.CODERS:
         raise InputError(f"unknown coder {coder!r}: choose from {', '.join(core.CODERS)}")
     _near_options(mode, coder, max_error, roi, roi_max_error)
@@ -162,8 +166,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         roi = auto_roi(array, channels_last=channels_last)
     if mode == "near-lossless":
         near_chunks, original = _encode_near(samples, header, coder, threads, max_error, roi,
-                                             roi_max_error)
-        chunks += near_chunks
+                                             roi_max_error, fit_samples)
+        chunks = [(HEAD, header.pack())] + near_chunks
     else:
         candidates = [(header.transform, None)]
         if try_plain and header.transform == "rct":
