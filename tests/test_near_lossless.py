@@ -3,6 +3,9 @@ roi_max_error inside) on every sample, for random images, masks, bounds, layouts
 tilings, with coder 3 (the default, format 1.2) and coder 0; bound 0 is bit-exact (coder 0
 writes the lossless coder-0 stream); the spec's own decoder (tests/spec_cm_near.py) agrees
 with the C core; damaged NEAR/MASK chunks and near-lossless tiles are refused."""
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -618,3 +621,59 @@ def test_damaged_coder_0_near_tiles_are_refused():
         bad[i] = (TILE, bytes(p))
         with pytest.raises(roimc.FormatError):
             roimc.decode(_rebuild(bad))
+
+
+# --- golden near-lossless vectors (tests/golden/near, made by tests/golden/make_golden.py) ---
+
+NEAR_GOLDEN = Path(__file__).resolve().parent / "golden" / "near"
+NEAR_VECTORS = json.loads((NEAR_GOLDEN / "vectors.json").read_text())
+
+
+def _golden(name):
+    def load(suffix):
+        return np.load(NEAR_GOLDEN / f"{name}{suffix}", allow_pickle=False)
+    mask = load(".mask.npy") if NEAR_VECTORS[name]["mask"] else None
+    return load(".npy"), load(".decoded.npy"), mask, (NEAR_GOLDEN / f"{name}.rmc").read_bytes()
+
+
+def test_near_golden_set_is_complete():
+    assert sorted(p.stem for p in NEAR_GOLDEN.glob("*.rmc")) == sorted(NEAR_VECTORS)
+    versions = {v["version"] for v in NEAR_VECTORS.values()}
+    assert versions == {"1.0", "1.2"}
+
+
+@pytest.mark.parametrize("name", sorted(NEAR_VECTORS))
+def test_near_golden_file_decodes_to_its_reconstruction(name):
+    array, decoded, mask, data = _golden(name)
+    meta = NEAR_VECTORS[name]
+    assert len(data) == meta["bytes"] and roimc.info(data)["version"] == meta["version"]
+    for threads in (1, 2):
+        out = roimc.decode(data, threads=threads)
+        assert out.dtype == decoded.dtype and np.array_equal(out, decoded)
+    opts = meta["options"]
+    n, m = opts["max_error"], opts.get("roi_max_error", opts["max_error"])
+    bound = bounds_of(mask, n, m, array.shape, channels=array.ndim == 3)
+    assert np.all(np.abs(decoded.astype(int) - array) <= bound)
+    if mask is not None:
+        assert np.array_equal(roimc.read_mask(data), mask)
+
+
+@pytest.mark.parametrize("name", sorted(NEAR_VECTORS))
+def test_near_encoder_reproduces_golden_bytes(name):
+    array, _, mask, data = _golden(name)
+    options = dict(NEAR_VECTORS[name]["options"])
+    if mask is not None:
+        options["roi"] = mask
+    for threads in (1, 2):
+        assert roimc.encode(array, threads=threads, **options) == data
+
+
+def test_near_golden_covers_both_coders_weights_and_masks():
+    coders, weighted = set(), False
+    for name in NEAR_VECTORS:
+        for c in container.parse(_golden(name)[3]):
+            if c.ctype == TILE:
+                coders.add(c.payload[8])
+                weighted |= c.payload[8] == core.CODER_CM and c.payload[9] != 0
+    assert {core.CODER_GOLOMB, core.CODER_CM} <= coders and weighted
+    assert any(v["mask"] for v in NEAR_VECTORS.values())
