@@ -1,12 +1,12 @@
 """Near-lossless mode: every decoded sample within a bound of the original, the bound being
 `max_error` (N) outside the ROI and `roi_max_error` (M) inside it (spec/rmc-v1.md, 8.1, 8.2,
-14.9).
+14.9, 16A.10).
 
 The bound is enforced inside the C core's prediction loop: residuals are quantised with step
 2 * bound + 1 and prediction and contexts use the decoded samples, in coder 3's form (blended
 prediction with a fitted linear predictor, context mixing; format version 1.2) or coder 0's
-(JPEG-LS near-lossless). Channels are coded without the colour transform, which would not keep a bound per
-channel, so the bound holds on every channel. A tile that the coder would expand is stored
+(JPEG-LS near-lossless). Channels are coded without the colour transform, which would not
+keep a bound per channel, so the bound holds on every channel. A tile that the coder would expand is stored
 raw (coder 2: exact samples). The bounds go into the NEAR chunk, the mask into MASK; both are
 coder-agnostic: the TILE coder byte says which coder's near-lossless form a tile uses.
 """

@@ -5,7 +5,8 @@ vectors.json). tests/test_golden.py checks that every committed .rmc still decod
 bit for bit and that encoding the .npy with the recorded options gives the same bytes.
 Only regenerate on purpose: a changed .rmc means a format or encoder change.
 The near-lossless vectors live in tests/golden/near (NAME.npy the original, NAME.rmc,
-NAME.decoded.npy what it decodes to, NAME.mask.npy for files with an ROI, vectors.json) and are checked by tests/test_near_lossless.py."""
+NAME.decoded.npy what it decodes to, NAME.mask.npy for files with an ROI, vectors.json) and
+are checked by tests/test_near_lossless.py."""
 import json
 import sys
 from pathlib import Path
