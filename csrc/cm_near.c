@@ -135,6 +135,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
         if (qv > top) return RMC_ERR_CORRUPT;
         s00 = qv * m->s;
         if (s00 > maxval) s00 = maxval;
+        if (src && abs(s00 - src[0]) > m->n) return RMC_ERR_CORRUPT;   /* cannot happen */
     }
     for (y = 0; y < PAD; y++)
         for (x = 0; x < S; x++) pl[y * S + x] = s00;
@@ -310,6 +311,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             v = Px + q * s;
             if (v < 0) v = 0;
             else if (v > maxval) v = maxval;
+            if (!io->dec && abs(v - src[(size_t)y * w + x]) > n) return RMC_ERR_CORRUPT;
             row[x] = v;
             erow[x] = v - Px;
             for (i = 0; i < npred; i++) {

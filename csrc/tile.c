@@ -115,7 +115,8 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
     return st;
 }
 
-/* Near-lossless tiles: bounds checked against every plane, coder 0 near path or raw. */
+/* Near-lossless tiles: bounds checked against every plane; coder 0 or coder 3 near path,
+ * or raw. */
 static int check_near_args(uint32_t width, uint32_t height, int planes, const int *bits,
                            int coder, int near_bg, int near_roi) {
     int p, st = check_args(width, height, planes, bits, coder);
