@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cm_coder.h"
-#include "rangecoder.h"
+#include "cm_common.h"
 
 #define NPRED_MAX 8
 #define NQ 48            /* error-energy classes */
@@ -22,12 +22,6 @@
 #define PAD 2            /* padding columns each side and rows above */
 
 #define NPAT 144         /* small neighbour-residual patterns */
-#define NMIX 3           /* model inputs per mixed decision */
-#define MIX_WMAX (1 << 20)
-
-typedef struct {
-    int32_t w[NMIX];
-} cm_mixer;
 
 typedef struct {
     rc_ctx zero[NQ][2][NFRAC];
@@ -54,8 +48,8 @@ typedef struct {
 static const int16_t squash_points[33] = {
     1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994,
     3348, 3607, 3785, 3901, 3975, 4024, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094};
-static int16_t stretch_tab[4096];
-static int16_t squash_tab[4096];
+int16_t rmc_cm_stretch_tab[4096];
+int16_t rmc_cm_squash_tab[4096];
 
 static int squash_calc(int d) {
     int i, f;
@@ -67,63 +61,18 @@ static int squash_calc(int d) {
     return (squash_points[i] * (128 - f) + squash_points[i + 1] * f + 64) >> 7;
 }
 
-static void tables_init(void) {
+void rmc_cm_tables_init(void) {
     static volatile int done = 0;
     int x, v, pi = 0, i;
     if (done) return;
-    for (x = -2048; x < 2048; x++) squash_tab[x + 2048] = (int16_t)squash_calc(x);
+    for (x = -2048; x < 2048; x++) rmc_cm_squash_tab[x + 2048] = (int16_t)squash_calc(x);
     for (x = -2047; x <= 2047; x++) {
         v = squash_calc(x);
-        for (i = pi; i <= v; i++) stretch_tab[i] = (int16_t)x;
+        for (i = pi; i <= v; i++) rmc_cm_stretch_tab[i] = (int16_t)x;
         pi = v + 1;
     }
-    for (i = pi; i < 4096; i++) stretch_tab[i] = 2047;
+    for (i = pi; i < 4096; i++) rmc_cm_stretch_tab[i] = 2047;
     done = 1;
-}
-
-/* floor(a / 2^s) for signed a, without relying on the sign behaviour of >>. */
-static inline int32_t asr32(int32_t a, int s) { return a >= 0 ? a >> s : ~((~a) >> s); }
-
-typedef struct {
-    int dec;
-    rc_encoder enc;
-    rc_decoder d;
-} cm_io;
-
-static inline int code_bit(cm_io *io, rc_ctx *c, int bit) {
-    if (io->dec) return rc_decode(&io->d, c);
-    rc_encode(&io->enc, c, bit);
-    return bit;
-}
-
-static inline int code_direct(cm_io *io, int bit) {
-    if (io->dec) return rc_decode_direct(&io->d);
-    rc_encode_direct(&io->enc, bit);
-    return bit;
-}
-
-/* Code a bit from NMIX adaptive contexts mixed in the logistic domain (spec: "Mixing"). */
-static inline int code_mixed(cm_io *io, rc_ctx *c0, rc_ctx *c1, rc_ctx *c2, cm_mixer *mx,
-                             int bit) {
-    int32_t st0 = stretch_tab[c0->p >> 4], st1 = stretch_tab[c1->p >> 4],
-            st2 = stretch_tab[c2->p >> 4];
-    int64_t d64 = (int64_t)mx->w[0] * st0 + (int64_t)mx->w[1] * st1 + (int64_t)mx->w[2] * st2;
-    int32_t dot, p12, err;
-    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
-    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
-    p12 = squash_tab[dot + 2048];
-    if (io->dec) bit = rc_decode_p(&io->d, (uint32_t)p12 << 4);
-    else rc_encode_p(&io->enc, (uint32_t)p12 << 4, bit);
-    err = (bit << 12) - p12;
-    mx->w[0] += asr32(st0 * err, 10);
-    mx->w[1] += asr32(st1 * err, 10);
-    mx->w[2] += asr32(st2 * err, 10);
-    for (err = 0; err < NMIX; err++)
-        mx->w[err] = mx->w[err] > MIX_WMAX ? MIX_WMAX : (mx->w[err] < -MIX_WMAX ? -MIX_WMAX : mx->w[err]);
-    rc_ctx_update(c0, bit);
-    rc_ctx_update(c1, bit);
-    rc_ctx_update(c2, bit);
-    return bit;
 }
 
 static void model_init(cm_model *m) {
@@ -147,27 +96,7 @@ static void model_init(cm_model *m) {
     }
 }
 
-/* Error-energy class: E below 4 is its own class, then two classes per octave. */
-static inline int energy_class(uint32_t e) {
-    int l, q;
-    if (e < 4) return (int)e;
-    l = 31 - __builtin_clz(e);
-    q = 2 * l + (int)((e >> (l - 1)) & 1);
-    return q < NQ ? q : NQ - 1;
-}
-
-static inline int sgn3(int32_t d) { return (d > 0) - (d < 0); }
-
-static inline int32_t clampi(int64_t v, int32_t hi) {
-    return v < 0 ? 0 : (v > hi ? hi : (int32_t)v);
-}
-
-/* floor(a / 2^s) for a signed 64-bit a. */
-static inline int64_t floor_shift(int64_t a, int s) {
-    return a >= 0 ? (a >> s) : -((-a + ((int64_t)1 << s) - 1) >> s);
-}
-
-static inline int bit_length(uint32_t v) { return v ? 32 - __builtin_clz(v) : 0; }
+static inline int energy_class(uint32_t e) { return energy_class_n(e, NQ); }
 
 /* Code one plane. `pl` is the padded plane (stride w + 2*PAD, rows h + PAD): the decoder
  * fills it, the encoder has it filled. `ref` is the padded reference plane or NULL; `err`
@@ -387,7 +316,7 @@ static int run_planes(cm_io *io, const int32_t *samples, uint32_t w, uint32_t h,
     uint32_t y;
     st = alloc_buffers(&b, w, h, planes);
     if (st != RMC_OK) return st;
-    tables_init();
+    rmc_cm_tables_init();
     m = (cm_model *)malloc(sizeof *m);
     if (!m) { free_buffers(&b); return RMC_ERR_NOMEM; }
     for (p = 0; p < planes && st == RMC_OK; p++) {

@@ -59,12 +59,20 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
  * the original: sample i of every plane (i = y * width + x) has the bound near_roi where
  * mask != NULL and mask[i] != 0, else near_bg; 0 <= bound <= 2^bits[p] - 1 for every plane.
  * mask: width*height bytes shared by all planes, or NULL. Coders: RMC_CODER_GOLOMB (its
- * near-lossless form; with every bound 0 it writes the lossless stream) and RMC_CODER_RAW
- * (exact samples); any other coder is RMC_ERR_UNSUPPORTED. recon: NULL, or planes*width*height
+ * near-lossless form; with every bound 0 it writes the lossless stream), RMC_CODER_CM (coder
+ * 3's near-lossless form, here without stored predictors) and RMC_CODER_RAW (exact samples);
+ * RMC_CODER_HUFFMAN is RMC_ERR_UNSUPPORTED. recon: NULL, or planes*width*height
  * int32 that receive the samples the decoder will produce. */
 int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                          const int *bits, int coder, const uint8_t *mask, int near_bg,
                          int near_roi, int32_t *recon, rmc_buffer *out);
+/* Near-lossless tile with coder 3 and stored linear predictors (weights as for
+ * rmc_encode_tile_cm); rmc_encode_tile_near with RMC_CODER_CM codes without them. Decoded by
+ * rmc_decode_tile_near with RMC_CODER_CM. */
+int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                            const int *bits, const int16_t *weights, const int *nweights,
+                            const uint8_t *mask, int near_bg, int near_roi, int32_t *recon,
+                            rmc_buffer *out);
 int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                          int planes, const int *bits, int coder, const uint8_t *mask,
                          int near_bg, int near_roi, int32_t *samples);

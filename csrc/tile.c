@@ -115,12 +115,14 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
     return st;
 }
 
-/* Near-lossless tiles: bounds checked against every plane, coder 0 near path or raw. */
+/* Near-lossless tiles: bounds checked against every plane; coder 0 or coder 3 near path,
+ * or raw. */
 static int check_near_args(uint32_t width, uint32_t height, int planes, const int *bits,
                            int coder, int near_bg, int near_roi) {
     int p, st = check_args(width, height, planes, bits, coder);
     if (st != RMC_OK) return st;
-    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_RAW) return RMC_ERR_UNSUPPORTED;
+    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_RAW && coder != RMC_CODER_CM)
+        return RMC_ERR_UNSUPPORTED;
     for (p = 0; p < planes; p++) {
         int32_t maxval = ((int32_t)1 << bits[p]) - 1;
         if (near_bg < 0 || near_bg > maxval || near_roi < 0 || near_roi > maxval)
@@ -143,6 +145,11 @@ int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height
         int32_t maxval = ((int32_t)1 << bits[p]) - 1;
         for (i = 0; i < plane_size; i++)
             if (s[i] < 0 || s[i] > maxval) return RMC_ERR_ARGUMENT;
+    }
+    if (coder == RMC_CODER_CM) {
+        static const int none[RMC_MAX_PLANES] = {0, 0, 0, 0};
+        return rmc_cm_encode_near(samples, width, height, planes, bits, NULL, none, mask,
+                                  near_bg, near_roi, recon, out);
     }
     if (!recon) {
         own = (int32_t *)malloc(sizeof(int32_t) * plane_size * (size_t)planes);
@@ -175,6 +182,9 @@ int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint3
     int p, st = check_near_args(width, height, planes, bits, coder, near_bg, near_roi);
     if (st != RMC_OK) return st;
     if ((!data && size) || !samples) return RMC_ERR_ARGUMENT;
+    if (coder == RMC_CODER_CM)
+        return rmc_cm_decode_near(data, size, width, height, planes, bits, mask, near_bg,
+                                  near_roi, samples);
     rmc_br_init(&r, data, size);
     for (p = 0; p < planes && st == RMC_OK; p++) {
         int32_t *s = samples + plane_size * (size_t)p;
@@ -185,4 +195,26 @@ int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint3
     }
     if (st == RMC_OK) st = rmc_br_finish(&r);
     return st;
+}
+
+int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                            const int *bits, const int16_t *weights, const int *nweights,
+                            const uint8_t *mask, int near_bg, int near_roi, int32_t *recon,
+                            rmc_buffer *out) {
+    size_t plane_size = (size_t)width * height, i;
+    int p, total = 0;
+    int st = check_near_args(width, height, planes, bits, RMC_CODER_CM, near_bg, near_roi);
+    if (st != RMC_OK) return st;
+    if (!samples || !nweights || !out) return RMC_ERR_ARGUMENT;
+    for (p = 0; p < planes; p++) {
+        const int32_t *s = samples + plane_size * (size_t)p;
+        int32_t maxval = ((int32_t)1 << bits[p]) - 1;
+        for (i = 0; i < plane_size; i++)
+            if (s[i] < 0 || s[i] > maxval) return RMC_ERR_ARGUMENT;
+        if (nweights[p] < 0) return RMC_ERR_ARGUMENT;
+        total += nweights[p];
+    }
+    if (total && !weights) return RMC_ERR_ARGUMENT;
+    return rmc_cm_encode_near(samples, width, height, planes, bits, weights, nweights, mask,
+                              near_bg, near_roi, recon, out);
 }

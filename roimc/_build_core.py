@@ -5,7 +5,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.relpath(os.path.join(HERE, os.pardir, "csrc"))
-SOURCES = ["bitio.c", "context_coder.c", "huffman.c", "huffman_coder.c", "cm_coder.c", "tile.c"]
+SOURCES = ["bitio.c", "context_coder.c", "huffman.c", "huffman_coder.c", "cm_coder.c", "cm_near.c", "tile.c"]
 
 CDEF = """
 typedef struct { uint8_t *data; size_t size; } rmc_buffer;
@@ -21,6 +21,10 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
 int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                          const int *bits, int coder, const uint8_t *mask, int near_bg,
                          int near_roi, int32_t *recon, rmc_buffer *out);
+int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                            const int *bits, const int16_t *weights, const int *nweights,
+                            const uint8_t *mask, int near_bg, int near_roi, int32_t *recon,
+                            rmc_buffer *out);
 int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                          int planes, const int *bits, int coder, const uint8_t *mask,
                          int near_bg, int near_roi, int32_t *samples);

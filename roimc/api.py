@@ -94,26 +94,30 @@ def _near_options(mode, coder, max_error, roi, roi_max_error):
         raise InputError("mode 'near-lossless' needs max_error (0 = lossless)")
     if roi is None and roi_max_error:
         raise InputError("roi_max_error needs an roi")
-    if coder not in ("golomb", "raw"):
-        raise InputError(f"coder {coder!r} has no near-lossless form: use golomb or raw")
+    if coder not in ("cm", "golomb", "raw"):
+        raise InputError(f"coder {coder!r} has no near-lossless form: use cm, golomb or raw")
 
 
-def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error):
+def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error,
+                 fit_samples=0):
     """NEAR, MASK and TILE chunks, and the decoded array (for dsum). Bounds above the
-    largest difference of the stored bits are stored as that difference: same promise."""
+    largest difference of the stored bits are stored as that difference: same promise.
+    Sets header.version: 1.2 when a tile uses coder 3's near-lossless form, else 1.0."""
     top = (1 << (8 if header.sample_type.endswith("8") else 16)) - 1
     most = (1 << header.bits) - 1
     n = min(_bound(max_error, "max_error", top), most)
     mask = parse_roi(roi, header.height, header.width)
     m = n if mask is None else min(_bound(roi_max_error, "roi_max_error", top), most)
     chunks, recon = near_lossless.encode(samples, header, core.CODERS[coder], mask, n, m,
-                                         threads)
+                                         threads, fit_samples)
+    uses_cm = any(ctype == TILE and payload[8] == core.CODER_CM for ctype, payload in chunks)
+    header.version = near_lossless.CM_VERSION if uses_cm else (1, 0)
     decoded = (recon + header.offset).astype(header.sample_type).reshape(header.shape())
     return chunks, decoded
 
 
 def _encode_neural(samples, header, coder, threads, roi, roi_max_error, quality, model,
-                   device):
+                   device, fit_samples=0):
     """Chunks of a lossy or hybrid file after HEAD, and the exact layer (hybrid) for dsum.
     Hybrid: the exact layer is near-lossless coding with the ROI bound inside the ROI and the
     largest difference outside (the background then costs almost nothing), and the network
@@ -130,7 +134,7 @@ def _encode_neural(samples, header, coder, threads, roi, roi_max_error, quality,
         raise InputError("hybrid mode needs an roi (a mask, rectangles or 'auto')")
     latents = neural.encode(samples, header, quality, mask, True, model, device, threads)
     near_chunks, recon = near_lossless.encode(samples, header, core.CODERS[coder], mask,
-                                              (1 << header.bits) - 1, m, threads)
+                                              (1 << header.bits) - 1, m, threads, fit_samples)
     exact = (recon + header.offset).astype(header.sample_type).reshape(header.shape())
     return latents[:1] + near_chunks[:2] + latents[1:] + near_chunks[2:], exact
 
@@ -182,12 +186,12 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or effort not in _EFFORT:
         raise InputError(f"effort must be an integer from 1 to 9, got {effort!r}")
     default_coder, fit_samples, try_palette, try_plain = _EFFORT[int(effort)]
-    if coder is None:   # near-lossless (and the exact layer of hybrid) is Golomb-Rice only
-        coder = default_coder if mode == "lossless" else "golomb"
+    if coder is None:   # the effort's coder; near-lossless and hybrid use its bounded form
+        coder = default_coder
     if mode in ("lossy", "hybrid"):
-        if coder not in ("golomb", "raw"):
+        if coder not in ("cm", "golomb", "raw"):
             raise InputError(f"coder {coder!r} has no near-lossless form for the exact layer: "
-                             f"use golomb or raw")
+                             f"use cm, golomb or raw")
         if mode == "hybrid" and roi is None:
             roi = "auto"
     elif quality is not None or model is not None:
@@ -210,11 +214,11 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         roi = auto_roi(array, channels_last=channels_last)
     if mode == "near-lossless":
         near_chunks, original = _encode_near(samples, header, coder, threads, max_error, roi,
-                                             roi_max_error)
-        chunks += near_chunks
+                                             roi_max_error, fit_samples)
+        chunks = [(HEAD, header.pack())] + near_chunks
     elif mode in ("lossy", "hybrid"):
         body, original = _encode_neural(samples, header, coder, threads, roi, roi_max_error,
-                                        quality, model, device)
+                                        quality, model, device, fit_samples)
         chunks += body
     else:
         candidates = [(header.transform, None)]

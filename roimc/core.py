@@ -104,6 +104,35 @@ def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi):
     return _take(out), recon
 
 
+def _weights_arg(weights, planes):
+    """(flat int16 weights, per-plane counts) for the coder-3 entry points."""
+    weights = list(weights) if weights is not None else [None] * planes
+    counts = [0 if wt is None else len(wt) for wt in weights]
+    flat = np.concatenate([np.asarray(wt, dtype=np.int16) for wt in weights if wt is not None]
+                          or [np.zeros(1, np.int16)])
+    return flat, counts
+
+
+def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi):
+    """Near-lossless tile with coder 3 and stored linear predictors (``weights`` as for
+    encode_tile_cm). Returns (stream, decoded planes)."""
+    planes = np.ascontiguousarray(planes, dtype=np.int32)
+    p, h, w = planes.shape
+    cmask, keep = _tile_mask(mask, h, w)
+    flat, counts = _weights_arg(weights, p)
+    recon = np.empty_like(planes)
+    out = ffi.new("rmc_buffer *")
+    status = lib.rmc_encode_tile_near_cm(ffi.from_buffer("int32_t[]", planes), w, h, p,
+                                         ffi.new("int[]", list(bits)),
+                                         ffi.from_buffer("int16_t[]", flat),
+                                         ffi.new("int[]", counts), cmask, int(near_bg),
+                                         int(near_roi), ffi.from_buffer("int32_t[]", recon), out)
+    del keep
+    if status:
+        _raise(status, "near-lossless tile encoder")
+    return _take(out), recon
+
+
 def decode_tile_near(data, width, height, bits, coder, mask, near_bg, near_roi):
     """Decode a near-lossless tile stream into a (P, H, W) int32 array."""
     planes = np.empty((len(bits), height, width), dtype=np.int32)

@@ -1,7 +1,11 @@
 """Near-lossless mode: every decoded sample within its bound (max_error outside the ROI,
 roi_max_error inside) on every sample, for random images, masks, bounds, layouts and
-tilings; bound 0 is bit-exact (and writes the lossless coder-0 stream); damaged NEAR/MASK
-chunks and near-lossless tiles are refused."""
+tilings, with coder 3 (the default, format 1.2) and coder 0; bound 0 is bit-exact (coder 0
+writes the lossless coder-0 stream); the spec's own decoder (tests/spec_cm_near.py) agrees
+with the C core; damaged NEAR/MASK chunks and near-lossless tiles are refused."""
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +15,7 @@ import roimc
 from roimc import container, core
 from roimc.container import HEAD, MASK, NEAR, TILE
 
+import spec_cm_near
 from test_roundtrip import make_values, PRIMES
 
 FAST = settings(max_examples=150, deadline=None,
@@ -22,6 +27,7 @@ sides = st.one_of(st.sampled_from(PRIMES), st.integers(1, 47))
 patterns = st.sampled_from(["noise", "constant", "ramp", "smooth", "extremes", "sparse",
                             "stripes"])
 mask_kinds = st.sampled_from(["none", "random", "blob", "empty", "full", "one", "rects"])
+near_coders = st.sampled_from(["cm", "cm", "golomb"])
 tile_sizes = st.sampled_from([512, 16, (7, 5), (1, 64), 3])
 seeds = st.integers(0, 2**32 - 1)
 
@@ -90,12 +96,12 @@ bits_and_bounds = st.integers(1, 16).flatmap(lambda b: st.tuples(
 
 @FAST
 @given(h=sides, w=sides, bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds,
-       tile=tile_sizes, seed=seeds)
-def test_bound_holds_on_every_sample_gray(h, w, bnm, pattern, kind, tile, seed):
+       tile=tile_sizes, seed=seeds, coder=near_coders)
+def test_bound_holds_on_every_sample_gray(h, w, bnm, pattern, kind, tile, seed, coder):
     bits, n, m = bnm
     a = make_values(pattern, (h, w), bits, seed).astype(np.uint8 if bits <= 8 else np.uint16)
     check_bounded(a, n, m, make_mask(kind, h, w, seed + 1), tile_size=tile,
-                  bits=bits if seed % 2 else None)
+                  bits=bits if seed % 2 else None, coder=coder)
 
 
 @FEW
@@ -107,7 +113,8 @@ def test_bound_holds_on_every_channel_and_frame(h, w, channels, bnm, pattern, ki
     bits, n, m = bnm
     shape = (h, w, channels) if not frames else (frames, h, w, channels)
     a = make_values(pattern, shape, bits, seed).astype(np.uint8 if bits <= 8 else np.uint16)
-    data, _ = check_bounded(a, n, m, make_mask(kind, h, w, seed + 1), tile_size=16)
+    data, _ = check_bounded(a, n, m, make_mask(kind, h, w, seed + 1), tile_size=16,
+                            effort=[2, 5][seed % 2])
     assert roimc.info(data)["transform"] == "none"
 
 
@@ -128,10 +135,10 @@ def test_bound_holds_for_stacks_and_signed(h, w, bnm, pattern, kind, seed, signe
 
 @FAST
 @given(h=sides, w=sides, bits=st.integers(1, 16), pattern=patterns, kind=mask_kinds,
-       seed=seeds)
-def test_bound_zero_is_bit_exact(h, w, bits, pattern, kind, seed):
+       seed=seeds, coder=near_coders)
+def test_bound_zero_is_bit_exact(h, w, bits, pattern, kind, seed, coder):
     a = make_values(pattern, (h, w), bits, seed).astype(np.uint8 if bits <= 8 else np.uint16)
-    _, out = check_bounded(a, 0, 0, make_mask(kind, h, w, seed + 1))
+    _, out = check_bounded(a, 0, 0, make_mask(kind, h, w, seed + 1), coder=coder)
     assert np.array_equal(out, a)
 
 
@@ -148,13 +155,14 @@ def test_core_near_zero_writes_the_lossless_stream(h, w, bits, planes, pattern, 
 
 @FAST
 @given(h=st.integers(1, 30), w=st.integers(1, 30), bnm=bits_and_bounds, pattern=patterns,
-       kind=mask_kinds, seed=seeds)
-def test_core_decoder_reproduces_the_encoders_reconstruction(h, w, bnm, pattern, kind, seed):
+       kind=mask_kinds, seed=seeds, coder=st.sampled_from([core.CODER_GOLOMB, core.CODER_CM]))
+def test_core_decoder_reproduces_the_encoders_reconstruction(h, w, bnm, pattern, kind, seed,
+                                                             coder):
     bits, n, m = bnm
     v = make_values(pattern, (1, h, w), bits, seed).astype(np.int32)
     mask = make_mask(kind, h, w, seed + 1)
-    stream, recon = core.encode_tile_near(v, [bits], core.CODER_GOLOMB, mask, n, m)
-    out = core.decode_tile_near(stream, w, h, [bits], core.CODER_GOLOMB, mask, n, m)
+    stream, recon = core.encode_tile_near(v, [bits], coder, mask, n, m)
+    out = core.decode_tile_near(stream, w, h, [bits], coder, mask, n, m)
     assert np.array_equal(out, recon)
     assert np.all(np.abs(out - v)[0] <= bounds_of(mask, n, m, (h, w)))
 
@@ -241,6 +249,7 @@ def test_raw_coder_and_raw_fallback_are_exact():
     (dict(mode="near-lossless", max_error=2, roi_max_error=1), roimc.InputError),
     (dict(mode="near-lossless", max_error=2, roi="0,0,2,2", roi_max_error=-3), roimc.InputError),
     (dict(mode="near-lossless", max_error=2, coder="huffman"), roimc.InputError),
+    (dict(mode="near-lossless", max_error=2, coder="lz"), roimc.InputError),
     (dict(max_error=2), roimc.InputError),
     (dict(roi="0,0,2,2"), roimc.InputError),
 ])
@@ -391,3 +400,280 @@ def test_c_core_refuses_bad_near_arguments():
         core.encode_tile_near(v, [3], core.CODER_HUFFMAN, None, 1, 1)
     with pytest.raises(roimc.InputError):
         core.encode_tile_near(v, [3], 0, np.zeros((3, 4)), 1, 1)
+
+
+# --- coder 3's near-lossless form (spec 16A.10, format 1.2) -----------------------------------
+
+SPEC = settings(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _weights(kind, planes, rng, t=None):
+    if kind == "none":
+        return None
+    if kind == "fit":
+        from roimc.codecs import predictor
+        return [predictor.fit(t, p) for p in range(planes)]
+    return [rng.integers(-32768, 32768, size=10 if p == 0 else 15).astype(np.int16)
+            for p in range(planes)]
+
+
+@SPEC
+@given(h=st.integers(1, 11), w=st.integers(1, 11), planes=st.integers(1, 3),
+       bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
+       weights=st.sampled_from(["none", "random"]))
+def test_spec_decoder_agrees_with_the_c_core(h, w, planes, bnm, pattern, kind, seed, weights):
+    """tests/spec_cm_near.py, written from spec/rmc-v1.md alone, decodes every stream the C
+    encoder writes to the C encoder's reconstruction."""
+    bits, n, m = bnm
+    rng = np.random.default_rng(seed)
+    v = make_values(pattern, (planes, h, w), bits, seed).astype(np.int32)
+    mask = make_mask(kind, h, w, seed + 1)
+    stream, recon = core.encode_tile_near_cm(v, [bits] * planes, _weights(weights, planes, rng),
+                                             mask, n, m)
+    out = spec_cm_near.decode_tile(stream, w, h, [bits] * planes,
+                                   None if mask is None else mask.astype(int).tolist(), n, m)
+    assert np.array_equal(np.array(out, dtype=np.int32), recon)
+
+
+def test_spec_worked_example_21_7():
+    v = np.array([[[0, 0], [0, 5]]], np.int32)
+    stream, recon = core.encode_tile_near(v, [3], core.CODER_CM, None, 1, 1)
+    assert stream == bytes.fromhex("0000D21505FE") and recon.tolist() == [[[0, 0], [0, 6]]]
+    mask = np.array([[0, 0], [0, 1]], bool)
+    stream, recon = core.encode_tile_near(v, [3], core.CODER_CM, mask, 1, 0)
+    assert stream == bytes.fromhex("0000CD2B8A3E00") and recon.tolist() == v.tolist()
+    assert spec_cm_near.decode_tile(stream, 2, 2, [3], [[0, 0], [0, 1]], 1, 0) == [[[0, 0], [0, 5]]]
+
+
+@FAST
+@given(h=st.integers(1, 40), w=st.integers(1, 40), planes=st.integers(1, 4),
+       bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
+       weights=st.sampled_from(["none", "random", "fit"]))
+def test_cm_core_bound_holds_with_any_weights(h, w, planes, bnm, pattern, kind, seed, weights):
+    """The bound never depends on the predictor: fitted, absent or random weights."""
+    bits, n, m = bnm
+    rng = np.random.default_rng(seed)
+    v = make_values(pattern, (planes, h, w), bits, seed).astype(np.int32)
+    mask = make_mask(kind, h, w, seed + 1)
+    stream, recon = core.encode_tile_near_cm(v, [bits] * planes,
+                                             _weights(weights, planes, rng, v), mask, n, m)
+    out = core.decode_tile_near(stream, w, h, [bits] * planes, core.CODER_CM, mask, n, m)
+    assert np.array_equal(out, recon)
+    bound = bounds_of(mask, n, m, (h, w)) if n != m else np.full((h, w), n)
+    assert np.all(np.abs(out - v) <= bound[None])
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 8, 12, 16, 17])
+def test_cm_extreme_bounds_and_constant_and_noise_images(bits):
+    """Bounds 0, 1, MAXVAL/2, MAXVAL - 1, MAXVAL on noise, extremes, constants; with the ROI
+    exact or loose; 1x1, 1xN, Nx1 and prime shapes."""
+    top = (1 << bits) - 1
+    rng = np.random.default_rng(bits)
+    for shape in [(1, 1), (1, 37), (37, 1), (13, 17)]:
+        for pattern in ("noise", "extremes", "constant", "smooth"):
+            v = make_values(pattern, (1,) + shape, bits, bits).astype(np.int32)
+            for n, m in [(0, 0), (1, 0), (top // 2, 0), (max(top - 1, 0), top), (top, top),
+                         (top, 0), (0, top)]:
+                mask = rng.random(shape) < 0.5
+                stream, recon = core.encode_tile_near(v, [bits], core.CODER_CM, mask, n, m)
+                out = core.decode_tile_near(stream, shape[1], shape[0], [bits], core.CODER_CM,
+                                            mask, n, m)
+                assert np.array_equal(out, recon)
+                bound = np.where(mask, m, n)
+                assert np.all(np.abs(out[0] - v[0]) <= bound), (shape, pattern, n, m)
+                assert out.min() >= 0 and out.max() <= top
+
+
+def test_cm_bound_of_the_whole_range_codes_almost_nothing():
+    v = make_values("noise", (1, 64, 64), 8, 3).astype(np.int32)
+    stream, recon = core.encode_tile_near(v, [8], core.CODER_CM, None, 255, 255)
+    assert len(stream) <= 7                       # n[0], and the range coder's 5 bytes
+    assert np.all(recon == 0)
+    stream, _ = core.encode_tile_near(v, [8], core.CODER_CM, None, 128, 128)
+    assert len(stream) < 700
+
+
+def test_cm_bound_zero_is_exact_and_as_small_as_lossless():
+    a = make_values("smooth", (64, 64), 10, 4).astype(np.uint16)
+    near = roimc.encode(a, mode="near-lossless", max_error=0)
+    assert np.array_equal(roimc.decode(near), a)
+    assert len(near) < 1.03 * len(roimc.encode(a)) + 40
+
+
+def test_near_lossless_defaults_to_coder_3_and_version_1_2():
+    a = make_values("smooth", (40, 40), 8, 6).astype(np.uint8)
+    data = roimc.encode(a, mode="near-lossless", max_error=2)
+    assert roimc.info(data)["version"] == "1.2"
+    assert {t.payload[8] for t in container.parse(data) if t.ctype == TILE} == {core.CODER_CM}
+    golomb = roimc.encode(a, mode="near-lossless", max_error=2, coder="golomb")
+    assert roimc.info(golomb)["version"] == "1.0"
+    assert {t.payload[8] for t in container.parse(golomb) if t.ctype == TILE} == {0}
+    assert roimc.info(roimc.encode(a, mode="near-lossless", max_error=2, effort=1))[
+        "version"] == "1.0"
+    raw = roimc.encode(a, mode="near-lossless", max_error=2, coder="raw")
+    assert roimc.info(raw)["version"] == "1.0" and np.array_equal(roimc.decode(raw), a)
+
+
+def test_coder_3_near_tile_in_an_older_version_is_refused():
+    """E27c: coder 3 in a mode-1 file whose version_minor is below 2."""
+    from roimc.container import Header
+    a = make_values("smooth", (20, 20), 8, 6).astype(np.uint8)
+    chunks = _chunks(roimc.encode(a, mode="near-lossless", max_error=2))
+    for minor in (0, 1):
+        h = Header.unpack(chunks[0][1])
+        h.version = (1, minor)
+        with pytest.raises(roimc.CorruptDataError, match="coder 3"):
+            roimc.decode(_rebuild([(HEAD, h.pack())] + chunks[1:]))
+
+
+def test_coder_3_is_smaller_than_coder_0_on_real_images(corpus_dir):
+    from PIL import Image
+    for name in ("mr_ch2_ax100.png", "ct_small.png"):
+        path = corpus_dir / "val" / name
+        if not path.exists():
+            continue
+        a = np.asarray(Image.open(path))
+        for n in (1, 4):
+            cm = len(roimc.encode(a, mode="near-lossless", max_error=n))
+            golomb = len(roimc.encode(a, mode="near-lossless", max_error=n, coder="golomb"))
+            assert cm < 0.95 * golomb, (name, n, cm, golomb)
+
+
+def _cm_stream():
+    v = make_values("smooth", (2, 23, 19), 9, 11).astype(np.int32)
+    mask = make_mask("blob", 23, 19, 4)
+    stream, recon = core.encode_tile_near(v, [9, 9], core.CODER_CM, mask, 3, 1)
+    return v, mask, stream, recon
+
+
+def test_cm_every_truncation_and_trailing_byte_is_refused():
+    v, mask, stream, _ = _cm_stream()
+    for cut in range(len(stream)):
+        with pytest.raises(roimc.CorruptDataError):
+            core.decode_tile_near(stream[:cut], 19, 23, [9, 9], core.CODER_CM, mask, 3, 1)
+    for extra in (b"\x00", b"\x01", b"\xff\xff"):
+        with pytest.raises(roimc.CorruptDataError):
+            core.decode_tile_near(stream + extra, 19, 23, [9, 9], core.CODER_CM, mask, 3, 1)
+
+
+def test_cm_byte_flips_are_refused_or_stay_in_range():
+    v, mask, stream, recon = _cm_stream()
+    rng = np.random.default_rng(8)
+    refused = 0
+    for _ in range(300):
+        b = bytearray(stream)
+        b[int(rng.integers(len(b)))] ^= 1 << int(rng.integers(8))
+        try:
+            out = core.decode_tile_near(bytes(b), 19, 23, [9, 9], core.CODER_CM, mask, 3, 1)
+        except roimc.CorruptDataError:
+            refused += 1
+        else:
+            assert out.min() >= 0 and out.max() < 512
+    assert refused >= 250
+
+
+def test_cm_random_streams_and_wrong_parameters_do_not_crash():
+    rng = np.random.default_rng(9)
+    v, mask, stream, _ = _cm_stream()
+    for _ in range(200):
+        data = rng.integers(0, 256, size=int(rng.integers(0, 64))).astype(np.uint8).tobytes()
+        try:
+            core.decode_tile_near(data, 7, 5, [int(rng.integers(1, 17))], core.CODER_CM, None,
+                                  int(rng.integers(0, 2)), 0)
+        except roimc.CorruptDataError:
+            pass
+    for bits, n, m in [([8, 8], 3, 1), ([9, 9], 1, 3), ([9, 9], 3, 3), ([10, 10], 3, 1)]:
+        try:
+            out = core.decode_tile_near(stream, 19, 23, bits, core.CODER_CM, mask, n, m)
+        except roimc.CorruptDataError:
+            pass
+        else:
+            assert out.min() >= 0 and out.max() < (1 << bits[0])
+
+
+def test_cm_near_weight_checks():
+    v = np.zeros((1, 4, 4), np.int32)
+    with pytest.raises(roimc.InputError):
+        core.encode_tile_near_cm(v, [8], [np.zeros(9, np.int16)], None, 1, 1)
+    with pytest.raises(roimc.InputError):
+        core.encode_tile_near_cm(v, [3], None, None, 8, 8)
+    stream, _ = core.encode_tile_near_cm(v, [8], [np.zeros(10, np.int16)], None, 1, 1)
+    bad = bytearray(stream)
+    bad[0] = 9                                        # E32b
+    with pytest.raises(roimc.CorruptDataError):
+        core.decode_tile_near(bytes(bad), 4, 4, [8], core.CODER_CM, None, 1, 1)
+
+
+def test_damaged_coder_0_near_tiles_are_refused():
+    a = make_values("smooth", (23, 19), 8, 2).astype(np.uint8)
+    data = roimc.encode(a, mode="near-lossless", max_error=3, coder="golomb")
+    chunks = _chunks(data)
+    i = next(k for k, c in enumerate(chunks) if c[0] == TILE)
+    rng = np.random.default_rng(6)
+    for trial in range(40):
+        p = bytearray(chunks[i][1])
+        if trial % 2:
+            p = p[:int(rng.integers(9, len(p)))]
+        else:
+            p[int(rng.integers(9, len(p)))] ^= 1 << int(rng.integers(8))
+        bad = list(chunks)
+        bad[i] = (TILE, bytes(p))
+        with pytest.raises(roimc.FormatError):
+            roimc.decode(_rebuild(bad))
+
+
+# --- golden near-lossless vectors (tests/golden/near, made by tests/golden/make_golden.py) ---
+
+NEAR_GOLDEN = Path(__file__).resolve().parent / "golden" / "near"
+NEAR_VECTORS = json.loads((NEAR_GOLDEN / "vectors.json").read_text())
+
+
+def _golden(name):
+    def load(suffix):
+        return np.load(NEAR_GOLDEN / f"{name}{suffix}", allow_pickle=False)
+    mask = load(".mask.npy") if NEAR_VECTORS[name]["mask"] else None
+    return load(".npy"), load(".decoded.npy"), mask, (NEAR_GOLDEN / f"{name}.rmc").read_bytes()
+
+
+def test_near_golden_set_is_complete():
+    assert sorted(p.stem for p in NEAR_GOLDEN.glob("*.rmc")) == sorted(NEAR_VECTORS)
+    versions = {v["version"] for v in NEAR_VECTORS.values()}
+    assert versions == {"1.0", "1.2"}
+
+
+@pytest.mark.parametrize("name", sorted(NEAR_VECTORS))
+def test_near_golden_file_decodes_to_its_reconstruction(name):
+    array, decoded, mask, data = _golden(name)
+    meta = NEAR_VECTORS[name]
+    assert len(data) == meta["bytes"] and roimc.info(data)["version"] == meta["version"]
+    for threads in (1, 2):
+        out = roimc.decode(data, threads=threads)
+        assert out.dtype == decoded.dtype and np.array_equal(out, decoded)
+    opts = meta["options"]
+    n, m = opts["max_error"], opts.get("roi_max_error", opts["max_error"])
+    bound = bounds_of(mask, n, m, array.shape, channels=array.ndim == 3)
+    assert np.all(np.abs(decoded.astype(int) - array) <= bound)
+    if mask is not None:
+        assert np.array_equal(roimc.read_mask(data), mask)
+
+
+@pytest.mark.parametrize("name", sorted(NEAR_VECTORS))
+def test_near_encoder_reproduces_golden_bytes(name):
+    array, _, mask, data = _golden(name)
+    options = dict(NEAR_VECTORS[name]["options"])
+    if mask is not None:
+        options["roi"] = mask
+    for threads in (1, 2):
+        assert roimc.encode(array, threads=threads, **options) == data
+
+
+def test_near_golden_covers_both_coders_weights_and_masks():
+    coders, weighted = set(), False
+    for name in NEAR_VECTORS:
+        for c in container.parse(_golden(name)[3]):
+            if c.ctype == TILE:
+                coders.add(c.payload[8])
+                weighted |= c.payload[8] == core.CODER_CM and c.payload[9] != 0
+    assert {core.CODER_GOLOMB, core.CODER_CM} <= coders and weighted
+    assert any(v["mask"] for v in NEAR_VECTORS.values())

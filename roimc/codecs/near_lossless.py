@@ -1,11 +1,12 @@
 """Near-lossless mode: every decoded sample within a bound of the original, the bound being
 `max_error` (N) outside the ROI and `roi_max_error` (M) inside it (spec/rmc-v1.md, 8.1, 8.2,
-14.9).
+14.9, 16A.10).
 
-The bound is enforced inside the C core's prediction loop (coder 0, JPEG-LS near-lossless:
-residuals quantised with step 2 * bound + 1, prediction and contexts from the decoded
-samples). Channels are coded without the colour transform, which would not keep a bound per
-channel, so the bound holds on every channel. A tile that the coder would expand is stored
+The bound is enforced inside the C core's prediction loop: residuals are quantised with step
+2 * bound + 1 and prediction and contexts use the decoded samples, in coder 3's form (blended
+prediction with a fitted linear predictor, context mixing; format version 1.2) or coder 0's
+(JPEG-LS near-lossless). Channels are coded without the colour transform, which would not
+keep a bound per channel, so the bound holds on every channel. A tile that the coder would expand is stored
 raw (coder 2: exact samples). The bounds go into the NEAR chunk, the mask into MASK; both are
 coder-agnostic: the TILE coder byte says which coder's near-lossless form a tile uses.
 """
@@ -17,10 +18,12 @@ from .. import core
 from ..container import MASK, NEAR, TILE, Header
 from ..errors import CorruptDataError, RmcError, UnsupportedError
 from ..roi_mask import pack_mask, unpack_mask
+from . import predictor
 from .lossless import _TILE_HEAD, _run, _tiles, tile_stream
 
 _NEAR = struct.Struct(">HH")
-CODERS = (core.CODER_GOLOMB, core.CODER_RAW)
+CODERS = (core.CODER_GOLOMB, core.CODER_RAW, core.CODER_CM)
+CM_VERSION = (1, 2)     # files with a coder-3 near-lossless tile (spec 9, 16A.10)
 
 
 def pack_bounds(max_error, roi_max_error):
@@ -66,9 +69,12 @@ def refuse_chunks(chunks, header: Header):
                                    f"{header.mode} files")
 
 
-def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threads=None):
+def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threads=None,
+           fit_samples=predictor.DEFAULT_SAMPLES):
     """Encode (F, H, W, C) coded samples with the bounds (N outside the mask, M inside).
-    Returns (chunks: NEAR, MASK if any, the TILE chunks; the decoded coded samples)."""
+    Coder 3 fits a linear predictor per tile and plane on the original samples (up to
+    `fit_samples` of them, 0: none). Returns (chunks: NEAR, MASK if any, the TILE chunks;
+    the decoded coded samples)."""
     if coder not in CODERS:
         raise UnsupportedError(f"coder {coder} has no near-lossless form")
     bits = [header.bits] * header.channels
@@ -80,7 +86,14 @@ def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threa
             t = np.ascontiguousarray(samples[f, y0:y1, x0:x1, :].transpose(2, 0, 1),
                                      dtype=np.int32)
             tm = None if m8 is None else m8[y0:y1, x0:x1]
-            stream, rec = core.encode_tile_near(t, bits, coder, tm, max_error, roi_max_error)
+            if coder == core.CODER_CM:
+                weights = [predictor.fit(t, p, fit_samples) if fit_samples else None
+                           for p in range(t.shape[0])]
+                stream, rec = core.encode_tile_near_cm(t, bits, weights, tm, max_error,
+                                                       roi_max_error)
+            else:
+                stream, rec = core.encode_tile_near(t, bits, coder, tm, max_error,
+                                                    roi_max_error)
             used = coder
             if len(stream) > -(-t.shape[1] * t.shape[2] * sum(bits) // 8):
                 stream, rec = core.encode_tile_near(t, bits, core.CODER_RAW, tm, max_error,
@@ -113,6 +126,10 @@ def decode(chunks, header: Header, view, bounds, threads=None):
     def job(chunk, f, index, y0, y1, x0, x1):
         def run():
             coder, stream = tile_stream(chunk, f, index)
+            if coder == core.CODER_CM and header.version < CM_VERSION:
+                raise CorruptDataError(f"tile chunk at byte {chunk.offset} uses coder 3 in a "
+                                       f"near-lossless file of version "
+                                       f"{header.version[0]}.{header.version[1]}")
             tm = None if m8 is None else m8[y0:y1, x0:x1]
             t = core.decode_tile_near(stream, x1 - x0, y1 - y0, bits, coder, tm, n, m)
             if header.offset:

@@ -168,17 +168,19 @@ static void roundtrip(uint32_t w, uint32_t h, int planes, const int *bits, int c
 /* Near-lossless: a random mask (exact-size copy) and bounds; every decoded sample within its
  * bound, the decoder equal to the encoder's reconstruction, damaged streams refused or in range. */
 static int near_decode_copy(const uint8_t *data, size_t size, uint32_t w, uint32_t h,
-                            int planes, const int *bits, const uint8_t *mask, int nb, int nr,
-                            int32_t *samples) {
+                            int planes, const int *bits, int coder, const uint8_t *mask, int nb,
+                            int nr, int32_t *samples) {
     uint8_t *copy = (uint8_t *)xmalloc(size);
     int st;
     if (size) memcpy(copy, data, size);
-    st = rmc_decode_tile_near(copy, size, w, h, planes, bits, 0, mask, nb, nr, samples);
+    st = rmc_decode_tile_near(copy, size, w, h, planes, bits, coder, mask, nb, nr, samples);
     free(copy);
     return st;
 }
 
-static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pattern) {
+/* coder 0 or 3 (with, for coder 3, random stored weights half of the time) */
+static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pattern,
+                           int coder) {
     size_t n = (size_t)w * h, i;
     int b[4] = {bits, bits, bits, bits}, p, st, k;
     int32_t maxval = ((int32_t)1 << bits) - 1;
@@ -191,15 +193,27 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
     uint8_t *mask = below(4) ? (uint8_t *)xmalloc(n) : NULL;
     uint32_t density = below(101);
     rmc_buffer buf = {NULL, 0};
+    int16_t weights[4 * 15];
+    int nw[4] = {0, 0, 0, 0}, total = 0;
     for (p = 0; p < planes; p++) fill(in + n * (size_t)p, w, h, bits, pattern);
     if (mask) for (i = 0; i < n; i++) mask[i] = below(100) < density ? (uint8_t)(1 + below(255)) : 0;
-    st = rmc_encode_tile_near(in, w, h, planes, b, 0, mask, nb, nr, rec, &buf);
+    if (coder == RMC_CODER_CM && below(2)) {
+        for (p = 0; p < planes; p++) {
+            nw[p] = below(4) == 0 ? 0 : (p ? 15 : 10);
+            for (k = 0; k < nw[p]; k++) weights[total + k] = (int16_t)rnd();
+            total += nw[p];
+        }
+        st = rmc_encode_tile_near_cm(in, w, h, planes, b, weights, nw, mask, nb, nr, rec, &buf);
+    } else {
+        st = rmc_encode_tile_near(in, w, h, planes, b, coder, mask, nb, nr, rec, &buf);
+    }
     roundtrips++;
     if (st != RMC_OK) {
-        FAIL("near encode %ux%u bits %d bounds %d/%d: status %d", w, h, bits, nb, nr, st);
+        FAIL("near encode %ux%u bits %d bounds %d/%d coder %d: status %d", w, h, bits, nb, nr,
+             coder, st);
         goto done;
     }
-    st = near_decode_copy(buf.data, buf.size, w, h, planes, b, mask, nb, nr, out);
+    st = near_decode_copy(buf.data, buf.size, w, h, planes, b, coder, mask, nb, nr, out);
     if (st != RMC_OK) FAIL("near decode %ux%u bits %d: status %d", w, h, bits, st);
     else if (memcmp(rec, out, sizeof(int32_t) * n * (size_t)planes) != 0)
         FAIL("near decode differs from the encoder's reconstruction %ux%u bits %d", w, h, bits);
@@ -217,11 +231,11 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
         for (k = 0; k < 8; k++) {
             memcpy(dam, buf.data, buf.size);
             if (k < 3) {
-                st = near_decode_copy(dam, below((uint32_t)buf.size), w, h, planes, b, mask, nb,
-                                      nr, out);
+                st = near_decode_copy(dam, below((uint32_t)buf.size), w, h, planes, b, coder,
+                                      mask, nb, nr, out);
             } else {
                 dam[below((uint32_t)buf.size)] ^= (uint8_t)(1u << below(8));
-                st = near_decode_copy(dam, buf.size, w, h, planes, b, mask, nb, nr, out);
+                st = near_decode_copy(dam, buf.size, w, h, planes, b, coder, mask, nb, nr, out);
             }
             damaged++;
             if (st == RMC_OK) {
@@ -250,6 +264,31 @@ static void near_argument_checks(void) {
     if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 2, mask, 1, 1, NULL, &buf) != RMC_OK)
         FAIL("near raw refused");
     rmc_free(buf.data);
+    buf.data = NULL;
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, RMC_CODER_CM, mask, 1, 0, NULL, &buf) != RMC_OK)
+        FAIL("near coder 3 refused");
+    rmc_free(buf.data);
+    buf.data = NULL;
+    {
+        int nw9[1] = {9}, nw10[1] = {10};
+        int16_t wt[10] = {0};
+        int32_t big[4] = {0, 1, 2, 8};
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw9, mask, 1, 0, NULL, &buf) !=
+            RMC_ERR_ARGUMENT)
+            FAIL("near cm: 9 weights accepted");
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, NULL, nw10, mask, 1, 0, NULL, &buf) !=
+            RMC_ERR_ARGUMENT)
+            FAIL("near cm: missing weights accepted");
+        if (rmc_encode_tile_near_cm(big, 2, 2, 1, bits3, wt, nw10, mask, 1, 0, NULL, &buf) !=
+            RMC_ERR_ARGUMENT)
+            FAIL("near cm: sample above maxval accepted");
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, mask, 8, 0, NULL, &buf) !=
+            RMC_ERR_ARGUMENT)
+            FAIL("near cm: bound above maxval accepted");
+        if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM, mask, 1, 0, big) !=
+            RMC_ERR_TRUNCATED)
+            FAIL("near cm: empty stream not truncated");
+    }
 }
 
 static void encoder_argument_checks(void) {
@@ -314,6 +353,23 @@ static void random_streams(long iterations) {
         for (i = 0; i < size; i++)
             data[i] = fillbyte == 0 ? (uint8_t)rnd() : (fillbyte == 1 ? 0 : 0xFF);
         check_damaged(data, size, w, h, planes, bits, coder, "random stream");
+        {   /* the same bytes as a near-lossless tile of coder 0 or 3 */
+            int32_t *out = (int32_t *)xmalloc(sizeof(int32_t) * w * h * (size_t)planes);
+            uint8_t *mask = below(2) ? (uint8_t *)xmalloc((size_t)w * h) : NULL;
+            int nb = (int)below(4), nr = (int)below(2), st, ncoder = below(2) ? 0 : 3;
+            for (p = 0; p < planes; p++) if (bits[p] < 2) bits[p] = 2;
+            if (mask) for (i = 0; i < (size_t)w * h; i++) mask[i] = (uint8_t)below(2);
+            st = near_decode_copy(data, size, w, h, planes, bits, ncoder, mask, nb, nr, out);
+            damaged++;
+            if (st == RMC_OK) {
+                damaged_ok++;
+                if (!in_range(out, w, h, planes, bits)) FAIL("near random stream: out of range");
+            } else if (st < 0 || st > RMC_ERR_UNSUPPORTED || st == RMC_ERR_NOMEM) {
+                FAIL("near random stream: unexpected status %d", st);
+            }
+            free(out);
+            free(mask);
+        }
         free(data);
     }
 }
@@ -433,11 +489,17 @@ int main(int argc, char **argv) {
     near_argument_checks();
     for (b = 1; b <= 16; b++)
         for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++) {
-            near_roundtrip(sizes[s][1], sizes[s][0], 1 + (int)below(3), b, pattern++ % 7);
-            near_roundtrip(sizes[s][1], sizes[s][0], 1, b, pattern++ % 7);
+            near_roundtrip(sizes[s][1], sizes[s][0], 1 + (int)below(3), b, pattern++ % 7, 0);
+            near_roundtrip(sizes[s][1], sizes[s][0], 1, b, pattern++ % 7, 0);
+            near_roundtrip(sizes[s][1], sizes[s][0], 1 + (int)below(4), b, pattern++ % 7,
+                           RMC_CODER_CM);
+            near_roundtrip(sizes[s][1], sizes[s][0], 1, b, pattern++ % 7, RMC_CODER_CM);
         }
-    near_roundtrip(70001, 2, 1, 8, 5);
-    near_roundtrip(300, 200, 1, 16, 0);
+    near_roundtrip(70001, 2, 1, 8, 5, 0);
+    near_roundtrip(300, 200, 1, 16, 0, 0);
+    near_roundtrip(70001, 2, 1, 8, 5, RMC_CODER_CM);
+    near_roundtrip(300, 200, 1, 16, 0, RMC_CODER_CM);
+    near_roundtrip(257, 129, 3, 12, 3, RMC_CODER_CM);
     random_streams(iterations);
     huffman_checks(iterations / 4);
     printf("roundtrips %ld, damaged %ld (%ld decoded), failures %ld\n", roundtrips, damaged,

@@ -3,7 +3,10 @@
 Each vector is NAME.npy (the array) and NAME.rmc (its encoding with the options recorded in
 vectors.json). tests/test_golden.py checks that every committed .rmc still decodes to its .npy
 bit for bit and that encoding the .npy with the recorded options gives the same bytes.
-Only regenerate on purpose: a changed .rmc means a format or encoder change."""
+Only regenerate on purpose: a changed .rmc means a format or encoder change.
+The near-lossless vectors live in tests/golden/near (NAME.npy the original, NAME.rmc,
+NAME.decoded.npy what it decodes to, NAME.mask.npy for files with an ROI, vectors.json) and
+are checked by tests/test_near_lossless.py."""
 import json
 import sys
 from pathlib import Path
@@ -76,7 +79,61 @@ def vectors():
     }
 
 
+def near_vectors():
+    """Near-lossless vectors (tests/golden/near): coder 3's near-lossless form (format 1.2)
+    and coder 0's, with and without an ROI mask (stored beside them as NAME.mask.npy)."""
+    rng = np.random.default_rng(2024)
+    y, x = np.mgrid[0:21, 0:18]
+    gray8 = ((x * 9 + y * 6) + rng.integers(0, 14, size=x.shape)).astype(np.uint8)
+    y, x = np.mgrid[0:26, 0:23]
+    gray12 = ((x * 120 + y * 70 + rng.integers(0, 50, size=x.shape)) % 4096).astype(np.uint16)
+    roi12 = (y - 12) ** 2 + (x - 10) ** 2 <= 64
+    y, x = np.mgrid[0:19, 0:17]
+    rgb8 = np.stack([x * 11 + rng.integers(0, 7, size=x.shape), y * 12,
+                     (x + y) * 6 + rng.integers(0, 9, size=x.shape)], axis=-1).astype(np.uint8)
+    rect = np.zeros((21, 18), bool)
+    rect[4:15, 3:11] = True
+    noise = rng.integers(0, 256, size=(9, 10)).astype(np.uint8)
+    near = dict(mode="near-lossless", tile_size=1024)
+    return {
+        "near_cm_gray8": (gray8, None, dict(near, max_error=2, effort=5)),
+        "near_cm_roi12": (gray12, roi12, dict(near, max_error=5, roi_max_error=0, effort=5)),
+        "near_cm_rgb8_multitile": (rgb8, None, dict(near, max_error=1, effort=2,
+                                                    tile_size=[16, 12])),
+        "near_cm_roi_loose8": (gray8, rect, dict(near, max_error=0, roi_max_error=7, effort=5)),
+        "near_cm_whole_range8": (noise, None, dict(near, max_error=255, effort=5)),
+        "near_golomb_roi8": (gray8, rect, dict(near, max_error=3, roi_max_error=1,
+                                               coder="golomb")),
+    }
+
+
+def write_near(folder):
+    folder.mkdir(exist_ok=True)
+    table = {}
+    for name, (array, mask, options) in near_vectors().items():
+        kwargs = dict(options)
+        if mask is not None:
+            kwargs["roi"] = mask
+            np.save(folder / f"{name}.mask.npy", mask, allow_pickle=False)
+        data = roimc.encode(array, threads=1, **kwargs)
+        decoded = roimc.decode(data)
+        n, m = options["max_error"], options.get("roi_max_error", options["max_error"])
+        bound = np.where(mask, m, n) if mask is not None else n
+        if array.ndim == 3:
+            bound = np.asarray(bound)[..., None] if mask is not None else bound
+        assert np.all(np.abs(decoded.astype(int) - array) <= bound)
+        np.save(folder / f"{name}.npy", array, allow_pickle=False)
+        np.save(folder / f"{name}.decoded.npy", decoded, allow_pickle=False)
+        (folder / f"{name}.rmc").write_bytes(data)
+        table[name] = {"options": options, "mask": mask is not None,
+                       "shape": list(array.shape), "dtype": str(array.dtype),
+                       "bytes": len(data), "version": roimc.info(data)["version"]}
+    (folder / "vectors.json").write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+    print(f"{len(table)} near-lossless vectors written to {folder}")
+
+
 def main():
+    write_near(HERE / "near")
     table = {}
     for name, (array, options) in vectors().items():
         data = roimc.encode(array, threads=1, **options)

@@ -1,0 +1,90 @@
+/* Shared pieces of coder 3's lossless (cm_coder.c) and near-lossless (cm_near.c) forms:
+ * the logistic squash/stretch tables, the encode-or-decode switch, mixed decisions and the
+ * small integer helpers (spec/rmc-v1.md, 16A.2-16A.4). Private to csrc/. */
+#ifndef RMC_CM_COMMON_H
+#define RMC_CM_COMMON_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include "rangecoder.h"
+
+#define NMIX 3           /* model inputs per mixed decision */
+#define MIX_WMAX (1 << 20)
+
+typedef struct {
+    int32_t w[NMIX];
+} cm_mixer;
+
+/* SQUASH and STRETCH of 16A.4, filled by rmc_cm_tables_init (idempotent). */
+extern int16_t rmc_cm_stretch_tab[4096];
+extern int16_t rmc_cm_squash_tab[4096];
+void rmc_cm_tables_init(void);
+
+/* floor(a / 2^s) for signed a, without relying on the sign behaviour of >>. */
+static inline int32_t asr32(int32_t a, int s) { return a >= 0 ? a >> s : ~((~a) >> s); }
+
+typedef struct {
+    int dec;
+    rc_encoder enc;
+    rc_decoder d;
+} cm_io;
+
+static inline int code_bit(cm_io *io, rc_ctx *c, int bit) {
+    if (io->dec) return rc_decode(&io->d, c);
+    rc_encode(&io->enc, c, bit);
+    return bit;
+}
+
+static inline int code_direct(cm_io *io, int bit) {
+    if (io->dec) return rc_decode_direct(&io->d);
+    rc_encode_direct(&io->enc, bit);
+    return bit;
+}
+
+/* Code a bit from NMIX adaptive contexts mixed in the logistic domain (spec: "Mixing"). */
+static inline int code_mixed(cm_io *io, rc_ctx *c0, rc_ctx *c1, rc_ctx *c2, cm_mixer *mx,
+                             int bit) {
+    int32_t st0 = rmc_cm_stretch_tab[c0->p >> 4], st1 = rmc_cm_stretch_tab[c1->p >> 4],
+            st2 = rmc_cm_stretch_tab[c2->p >> 4];
+    int64_t d64 = (int64_t)mx->w[0] * st0 + (int64_t)mx->w[1] * st1 + (int64_t)mx->w[2] * st2;
+    int32_t dot, p12, err;
+    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
+    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
+    p12 = rmc_cm_squash_tab[dot + 2048];
+    if (io->dec) bit = rc_decode_p(&io->d, (uint32_t)p12 << 4);
+    else rc_encode_p(&io->enc, (uint32_t)p12 << 4, bit);
+    err = (bit << 12) - p12;
+    mx->w[0] += asr32(st0 * err, 10);
+    mx->w[1] += asr32(st1 * err, 10);
+    mx->w[2] += asr32(st2 * err, 10);
+    for (err = 0; err < NMIX; err++)
+        mx->w[err] = mx->w[err] > MIX_WMAX ? MIX_WMAX : (mx->w[err] < -MIX_WMAX ? -MIX_WMAX : mx->w[err]);
+    rc_ctx_update(c0, bit);
+    rc_ctx_update(c1, bit);
+    rc_ctx_update(c2, bit);
+    return bit;
+}
+
+/* Error-energy class: E below 4 is its own class, then two classes per octave, up to nq-1. */
+static inline int energy_class_n(uint32_t e, int nq) {
+    int l, q;
+    if (e < 4) return (int)e;
+    l = 31 - __builtin_clz(e);
+    q = 2 * l + (int)((e >> (l - 1)) & 1);
+    return q < nq ? q : nq - 1;
+}
+
+static inline int sgn3(int32_t d) { return (d > 0) - (d < 0); }
+
+static inline int32_t clampi(int64_t v, int32_t hi) {
+    return v < 0 ? 0 : (v > hi ? hi : (int32_t)v);
+}
+
+/* floor(a / 2^s) for a signed 64-bit a. */
+static inline int64_t floor_shift(int64_t a, int s) {
+    return a >= 0 ? (a >> s) : -((-a + ((int64_t)1 << s) - 1) >> s);
+}
+
+static inline int bit_length(uint32_t v) { return v ? 32 - __builtin_clz(v) : 0; }
+
+#endif

@@ -1,0 +1,444 @@
+/* Coder 3, near-lossless form (spec/rmc-v1.md, 16A.10): the blended prediction of coder 3
+ * with the residual quantised in the prediction loop, JPEG-LS style.
+ *
+ * Every sample has a bound n (the ROI bound where the mask is set, else the background
+ * bound) and a step s = 2n + 1. The prediction error e = x - Px is quantised to
+ * q = sign(e) * floor((|e| + n) / s) and the sample is reconstructed as
+ * clamp(Px + q * s, 0, MAXVAL), within n of x. Neighbours, sub-predictor errors, bias
+ * sums and contexts all use the reconstructed samples, so encoder and decoder model every
+ * sample identically. Each region (background, ROI) has its own model; activity contexts are
+ * measured in units of the sample's own step, so they mean the same at every bound.
+ * Everything is integer arithmetic. */
+#include <stdlib.h>
+#include <string.h>
+#include "cm_coder.h"
+#include "cm_common.h"
+
+#define NPRED_MAX 8
+#define NQ 48            /* error-energy classes */
+#define NTEX 27          /* texture classes: three neighbour-difference signs */
+#define NBIAS ((NQ / 2) * NTEX)
+#define NFRAC 5          /* |prediction fraction| in eighths: 0..4 */
+#define KMAX 18          /* bit lengths of magnitudes: 0..17 */
+#define BIAS_LIMIT 64
+#define PAD 2
+#define NPAT 144
+#define NFLAT 3          /* 0: textured, 1: every gradient within the bound, 2: equal */
+#define NRUN 12          /* classes of the run of zero residuals to the left */
+#define NZIN 4           /* inputs of the zero-flag mixer */
+#define NMIXN 4
+
+typedef struct {
+    int32_t w[NMIXN];
+} nm_mixer;
+
+typedef struct {
+    rc_ctx zero[NQ][NFLAT][NFRAC];
+    rc_ctx zero2[NQ][NFRAC];
+    rc_ctx zero3[NPAT][NFRAC];
+    rc_ctx zero4[NRUN][8][NFLAT];
+    rc_ctx sign[NQ][NFRAC];
+    rc_ctx sign2[9][NFRAC];
+    rc_ctx sign3[NTEX][NFRAC];
+    rc_ctx kbit[NQ][KMAX];
+    rc_ctx kbit2[NQ][KMAX];
+    rc_ctx kbit3[KMAX][KMAX][KMAX];
+    rc_ctx mant1[NQ][KMAX];
+    rc_ctx mant2[KMAX][2];
+    rc_ctx mrest[KMAX][KMAX];
+    int32_t bsum[NBIAS];
+    int32_t bcnt[NBIAS];
+    nm_mixer mzero[NQ];
+    nm_mixer msign[NFRAC];
+    nm_mixer mkbit[KMAX];
+    /* parameters of the region */
+    int32_t n, s;
+} nm_model;
+
+/* A decision from `k` adaptive contexts mixed in the logistic domain (16A.4 with k inputs). */
+static inline int mixed_n(cm_io *io, rc_ctx **c, int k, nm_mixer *mx, int bit) {
+    int32_t st[NMIXN], p12, err;
+    int64_t d64 = 0;
+    int32_t dot;
+    int i;
+    for (i = 0; i < k; i++) {
+        st[i] = rmc_cm_stretch_tab[c[i]->p >> 4];
+        d64 += (int64_t)mx->w[i] * st[i];
+    }
+    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
+    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
+    p12 = rmc_cm_squash_tab[dot + 2048];
+    if (io->dec) bit = rc_decode_p(&io->d, (uint32_t)p12 << 4);
+    else rc_encode_p(&io->enc, (uint32_t)p12 << 4, bit);
+    err = (bit << 12) - p12;
+    for (i = 0; i < k; i++) {
+        int32_t w = mx->w[i] + asr32(st[i] * err, 10);
+        mx->w[i] = w > MIX_WMAX ? MIX_WMAX : (w < -MIX_WMAX ? -MIX_WMAX : w);
+        rc_ctx_update(c[i], bit);
+    }
+    return bit;
+}
+
+static void model_init(nm_model *m, int32_t n) {
+    int i, j, k;
+    rc_ctx *all = &m->zero[0][0][0];
+    size_t cnt = (size_t)((rc_ctx *)&m->bsum - all);
+    for (i = 0; i < (int)cnt; i++) rc_ctx_init(&all[i], 6);
+    for (i = 0; i < KMAX; i++)
+        for (j = 0; j < KMAX; j++) m->mrest[i][j].lim = 7;
+    memset(m->bsum, 0, sizeof m->bsum);
+    memset(m->bcnt, 0, sizeof m->bcnt);
+    for (i = 0; i < NQ; i++)
+        for (k = 0; k < NMIXN; k++) m->mzero[i].w[k] = 16384;
+    for (i = 0; i < NFRAC; i++)
+        for (k = 0; k < NMIXN; k++) m->msign[i].w[k] = k < 3 ? 22000 : 0;
+    for (i = 0; i < KMAX; i++)
+        for (k = 0; k < NMIXN; k++) m->mkbit[i].w[k] = k < 3 ? 22000 : 0;
+    m->n = n;
+    m->s = 2 * n + 1;
+}
+
+static inline int energy_class(uint32_t e) { return energy_class_n(e, NQ); }
+
+static inline int run_class(uint32_t r) {
+    if (r < 6) return (int)r;
+    if (r < 8) return 6;
+    if (r < 12) return 7;
+    if (r < 16) return 8;
+    if (r < 32) return 9;
+    if (r < 64) return 10;
+    return 11;
+}
+
+/* Code one plane of a tile. `pl` is the padded plane (stride w + 2*PAD, rows h + PAD); the
+ * encoder passes the original samples in `src` and gets the reconstruction in `pl`, the
+ * decoder gets it there too. `err` holds the reconstructed residual v - Px per sample. */
+static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
+                           const int32_t *ref, const int32_t *referr, const int32_t *src,
+                           const uint8_t *mask, uint32_t w, uint32_t h, int bits,
+                           const int16_t *wt, int nwt, uint32_t *perr) {
+    const ptrdiff_t S = (ptrdiff_t)w + 2 * PAD;
+    const int32_t maxval = (int32_t)((1u << bits) - 1);
+    const int32_t max8 = maxval * 8;
+    const int npred = ref ? 8 : 6;
+    ptrdiff_t x, y;
+    int i, b;
+    int32_t s00;
+
+    /* first sample: floor((x + n) / s) in the bits of floor((MAXVAL + n) / s) */
+    {
+        nm_model *m = &mods[mask ? mask[0] != 0 : 0];
+        int32_t top = (maxval + m->n) / m->s, qv = 0;
+        int nb = bit_length((uint32_t)top);
+        int32_t want = src ? (src[0] + m->n) / m->s : 0;
+        for (b = nb - 1; b >= 0; b--) qv |= code_direct(io, (int)((want >> b) & 1)) << b;
+        if (qv > top) return RMC_ERR_CORRUPT;
+        s00 = qv * m->s;
+        if (s00 > maxval) s00 = maxval;
+        if (src && abs(s00 - src[0]) > m->n) return RMC_ERR_CORRUPT;   /* cannot happen */
+    }
+    for (y = 0; y < PAD; y++)
+        for (x = 0; x < S; x++) pl[y * S + x] = s00;
+    pl[PAD * S + 0] = pl[PAD * S + 1] = pl[PAD * S + PAD] = s00;
+    err[PAD * S + PAD] = 0;
+    memset(perr, 0, sizeof(uint32_t) * 2 * NPRED_MAX * (size_t)S);
+
+    for (y = 0; y < (ptrdiff_t)h; y++) {
+        int32_t *row = pl + (y + PAD) * S + PAD;
+        int32_t *erow = err + (y + PAD) * S + PAD;
+        const int32_t *rrow = ref ? ref + (y + PAD) * S + PAD : NULL;
+        const int32_t *rerow = referr ? referr + (y + PAD) * S + PAD : NULL;
+        const uint8_t *mrow = mask ? mask + (size_t)y * w : NULL;
+        uint32_t *pcur = perr + (size_t)(y & 1) * NPRED_MAX * S;
+        const uint32_t *pprev = perr + (size_t)((y + 1) & 1) * NPRED_MAX * S;
+        uint32_t zrun = 0;
+        for (x = (y == 0); x < (ptrdiff_t)w; x++) {
+            nm_model *m = &mods[mrow ? mrow[x] != 0 : 0];
+            const int32_t n = m->n, s = m->s;
+            const int32_t *r = row + x;
+            const int32_t N = r[-S], W = r[-1], NW = r[-S - 1], NE = r[-S + 1];
+            int32_t p[NPRED_MAX];
+            uint64_t wsum = 0, acc = 0;
+            int32_t blend8, P8, Px, frac, fc, q, v, lo, hi;
+            int qc, t, bi, flat, flip, zero, qm, pat, sg, zp;
+            uint32_t E, G;
+            const int32_t *eu = erow + x - S;
+            const uint32_t aN = ((uint32_t)abs(eu[0]) + n) / s,
+                           aW = ((uint32_t)abs(erow[x - 1]) + n) / s,
+                           aNW = ((uint32_t)abs(eu[-1]) + n) / s,
+                           aNE = ((uint32_t)abs(eu[1]) + n) / s;
+            uint32_t esmin = 0xFFFFFFFFu;
+            rc_ctx *in[NMIXN];
+
+            p[0] = N * 8;
+            p[1] = W * 8;
+            p[2] = clampi(8 * ((int64_t)W + NE - N), max8);
+            p[3] = clampi(8 * ((int64_t)N + W - NW), max8);
+            if (nwt) {
+                const int32_t lin[RMC_CM_SPATIAL_INPUTS] = {
+                    N, W, NW, NE, r[-2], r[-2 * S], r[-2 * S + 1], r[-S - 2], r[-S + 2],
+                    r[-2 * S - 1]};
+                int64_t a = 0;
+                for (i = 0; i < RMC_CM_SPATIAL_INPUTS; i++) a += (int64_t)wt[i] * lin[i];
+                if (ref) {
+                    const int32_t *rr = rrow + x;
+                    const int32_t rin[RMC_CM_REF_INPUTS] = {rr[0], rr[-S], rr[-1], rr[-S - 1],
+                                                            rr[-S + 1]};
+                    for (i = 0; i < RMC_CM_REF_INPUTS; i++)
+                        a += (int64_t)wt[RMC_CM_SPATIAL_INPUTS + i] * rin[i];
+                }
+                p[4] = clampi(floor_shift(a, 9), max8);
+            } else {
+                int32_t mx = N > W ? N : W, mn = N > W ? W : N;
+                p[4] = 8 * (NW >= mx ? mn : (NW <= mn ? mx : N + W - NW));
+            }
+            p[5] = 4 * (W + NE);
+            if (ref) {
+                const int32_t *rr = rrow + x;
+                p[6] = clampi(8 * ((int64_t)N + rr[0] - rr[-S]), max8);
+                p[7] = clampi(8 * ((int64_t)W + rr[0] - rr[-1]), max8);
+            }
+            for (i = 0; i < npred; i++) {
+                const uint32_t *pe = pprev + (size_t)i * S + PAD + x;
+                uint32_t es = pe[0] + pe[-1] + pe[1] + pcur[(size_t)i * S + PAD + x - 1];
+                uint64_t wi;
+                if (es < esmin) esmin = es;
+                wi = ((uint64_t)1 << 24) / ((uint64_t)es + 1);
+                wsum += wi;
+                acc += wi * (uint64_t)p[i];
+            }
+            blend8 = (int32_t)((acc + wsum / 2) / wsum);
+
+            G = (uint32_t)abs(N - NW) + (uint32_t)abs(W - NW) + (uint32_t)abs(NE - N);
+            E = 2 * (aN + aW) + aNW + aNE + (2 * G) / (uint32_t)s;
+            if (rerow) E += 2 * (((uint32_t)abs(rerow[x]) + n) / s);
+            qc = energy_class(E);
+            qm = energy_class((esmin >> 3) / (uint32_t)s);
+            pat = (aW < 3 ? aW : 3) + 4 * (aN < 3 ? aN : 3) + 16 * (aNW < 2 ? aNW : 2) +
+                  48 * (aNE < 2 ? aNE : 2);
+            sg = (sgn3(erow[x - 1]) + 1) * 3 + sgn3(eu[0]) + 1;
+            t = (sgn3(N - NW) + 1) * 9 + (sgn3(W - NW) + 1) * 3 + (sgn3(NE - N) + 1);
+            bi = (qc >> 1) * NTEX + t;
+            if (N == W && W == NW && NW == NE) flat = 2;
+            else flat = (abs(NE - N) <= n && abs(N - NW) <= n && abs(NW - W) <= n) ? 1 : 0;
+            zp = (aN == 0) + 2 * (aNE == 0) + 4 * (aNW == 0);
+            {
+                int32_t c = m->bcnt[bi], sm = m->bsum[bi], corr = 0;
+                if (c) corr = sm >= 0 ? (sm + c / 2) / c : -((-sm + c / 2) / c);
+                if (n > 0) corr /= 4;          /* learnt from decoded samples: damped */
+                if (flat == 2) corr = 0;       /* a flat neighbourhood predicts itself */
+                P8 = clampi((int64_t)blend8 + corr, max8);
+            }
+            Px = (P8 + 4) >> 3;
+            frac = P8 - 8 * Px;
+            flip = frac < 0;
+            fc = flip ? -frac : frac;
+            /* the quantised residuals that keep Px + q * s within [-n, MAXVAL + n] */
+            lo = -((Px + n) / s);
+            hi = (maxval - Px + n) / s;
+            if (flip) {
+                int32_t tmp = lo;
+                lo = -hi;
+                hi = -tmp;
+                sg = 8 - sg;
+            }
+            if (!io->dec) {
+                int32_t e = src[(size_t)y * w + x] - Px;
+                q = e > 0 ? (e + n) / s : -((n - e) / s);
+                if (flip) q = -q;
+            } else q = 0;
+            if (lo == 0 && hi == 0) zero = 1;
+            else {
+                in[0] = &m->zero[qc][flat][fc];
+                in[1] = &m->zero2[qm][fc];
+                in[2] = &m->zero3[pat][fc];
+                in[3] = &m->zero4[run_class(zrun)][zp][flat];
+                zero = mixed_n(io, in, NZIN, &m->mzero[qc], q == 0);
+            }
+            if (zero) q = 0;
+            else {
+                int pos, kW = bit_length(aW), kN = bit_length(aN), k, j, kcap;
+                uint32_t a, lim;
+                if (lo == 0) pos = 1;
+                else if (hi == 0) pos = 0;
+                else {
+                    in[0] = &m->sign[qc][fc];
+                    in[1] = &m->sign2[sg][fc];
+                    in[2] = &m->sign3[t][fc];
+                    pos = mixed_n(io, in, 3, &m->msign[fc], q > 0);
+                }
+                lim = (uint32_t)(pos ? hi : -lo);      /* |q| <= lim, lim >= 1 */
+                kcap = bit_length(lim - 1);
+                if (kW >= KMAX) kW = KMAX - 1;
+                if (kN >= KMAX) kN = KMAX - 1;
+                a = io->dec ? 0 : (uint32_t)(q > 0 ? q : -q) - 1;
+                k = bit_length(a);
+                if (io->dec) {
+                    k = 0;
+                    for (;;) {
+                        if (k >= kcap) break;
+                        in[0] = &m->kbit[qc][k];
+                        in[1] = &m->kbit2[qm][k];
+                        in[2] = &m->kbit3[k][kW][kN];
+                        if (!mixed_n(io, in, 3, &m->mkbit[k], 1)) break;
+                        k++;
+                    }
+                } else {
+                    for (j = 0; j <= k && j < kcap; j++) {
+                        in[0] = &m->kbit[qc][j];
+                        in[1] = &m->kbit2[qm][j];
+                        in[2] = &m->kbit3[j][kW][kN];
+                        mixed_n(io, in, 3, &m->mkbit[j], j < k);
+                    }
+                }
+                if (k > 1) {
+                    uint32_t v2 = 1;
+                    int bit = code_bit(io, &m->mant1[qc][k], (int)((a >> (k - 2)) & 1));
+                    v2 = (v2 << 1) | (uint32_t)bit;
+                    if (k > 2) {
+                        int b2 = code_bit(io, &m->mant2[k][bit], (int)((a >> (k - 3)) & 1));
+                        v2 = (v2 << 1) | (uint32_t)b2;
+                        for (j = k - 4; j >= 0; j--)
+                            v2 = (v2 << 1) | (uint32_t)code_bit(io, &m->mrest[k][j],
+                                                                 (int)((a >> j) & 1));
+                    }
+                    a = v2;
+                } else a = (uint32_t)k;
+                if (a >= lim) return RMC_ERR_CORRUPT;
+                q = pos ? (int32_t)a + 1 : -(int32_t)a - 1;
+            }
+            if (flip) q = -q;
+            v = Px + q * s;
+            if (v < 0) v = 0;
+            else if (v > maxval) v = maxval;
+            if (!io->dec && abs(v - src[(size_t)y * w + x]) > n) return RMC_ERR_CORRUPT;
+            row[x] = v;
+            erow[x] = v - Px;
+            for (i = 0; i < npred; i++) {
+                int32_t d = p[i] - 8 * v;
+                pcur[(size_t)i * S + PAD + x] = (uint32_t)(d < 0 ? -d : d);
+            }
+            if (q != 0 || n == 0) {    /* a zero residual says nothing of the bias */
+                m->bsum[bi] += 8 * v - blend8;
+                if (++m->bcnt[bi] == BIAS_LIMIT) {
+                    m->bsum[bi] /= 2;
+                    m->bcnt[bi] = BIAS_LIMIT / 2;
+                }
+            }
+            zrun = q == 0 ? zrun + 1 : 0;
+            if (io->dec && (x & 1023) == 0 && io->d.zero_fill > 16) return RMC_ERR_TRUNCATED;
+        }
+        row[w] = row[w + 1] = row[w - 1];
+        if (y + 1 < (ptrdiff_t)h) row[S - 2] = row[S - 1] = row[0];
+        if (!io->dec && io->enc.err) return io->enc.err;
+    }
+    return RMC_OK;
+}
+
+static int expected_weights(int plane) {
+    return plane ? RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS : RMC_CM_SPATIAL_INPUTS;
+}
+
+static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32_t h,
+                           int planes, const int *bits, const int16_t *weights,
+                           const int *nweights, const uint8_t *mask, int32_t near_bg,
+                           int32_t near_roi, int32_t *out) {
+    size_t plane_size = (size_t)w * h, S = (size_t)w + 2 * PAD, n = S * ((size_t)h + PAD);
+    int32_t *pl[RMC_MAX_PLANES] = {NULL}, *err[RMC_MAX_PLANES] = {NULL};
+    uint32_t *perr;
+    nm_model *mods;
+    const int16_t *wt = weights;
+    const uint8_t *m = near_bg != near_roi ? mask : NULL;
+    int p, st = RMC_OK;
+    uint32_t y;
+    rmc_cm_tables_init();
+    perr = (uint32_t *)malloc(sizeof(uint32_t) * 2 * NPRED_MAX * S);
+    mods = (nm_model *)malloc(2 * sizeof *mods);
+    for (p = 0; p < planes; p++) {
+        pl[p] = (int32_t *)malloc(n * sizeof(int32_t));
+        err[p] = (int32_t *)calloc(n, sizeof(int32_t));
+        if (!pl[p] || !err[p]) st = RMC_ERR_NOMEM;
+    }
+    if (!perr || !mods) st = RMC_ERR_NOMEM;
+    for (p = 0; p < planes && st == RMC_OK; p++) {
+        const int32_t *src = samples ? samples + plane_size * (size_t)p : NULL;
+        model_init(&mods[0], near_bg);
+        model_init(&mods[1], near_roi);
+        st = code_plane_near(io, mods, pl[p], err[p], p ? pl[p - 1] : NULL,
+                             p ? err[p - 1] : NULL, src, m, w, h, bits[p], wt, nweights[p],
+                             perr);
+        wt += nweights[p];
+        if (st == RMC_OK && out)
+            for (y = 0; y < h; y++)
+                memcpy(out + plane_size * (size_t)p + (size_t)y * w,
+                       pl[p] + (y + PAD) * S + PAD, w * sizeof(int32_t));
+    }
+    for (p = 0; p < planes; p++) { free(pl[p]); free(err[p]); }
+    free(perr);
+    free(mods);
+    return st;
+}
+
+int rmc_cm_encode_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                       const int *bits, const int16_t *weights, const int *nweights,
+                       const uint8_t *mask, int near_bg, int near_roi, int32_t *recon,
+                       rmc_buffer *out) {
+    cm_io io;
+    int p, i, total = 0, st;
+    size_t hlen = 0;
+    uint8_t head[RMC_MAX_PLANES * (1 + 2 * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS))];
+    for (p = 0; p < planes; p++) {
+        if (nweights[p] != 0 && nweights[p] != expected_weights(p)) return RMC_ERR_ARGUMENT;
+        head[hlen++] = (uint8_t)nweights[p];
+        for (i = 0; i < nweights[p]; i++) {
+            uint16_t v = (uint16_t)weights[total + i];
+            head[hlen++] = (uint8_t)(v >> 8);
+            head[hlen++] = (uint8_t)v;
+        }
+        total += nweights[p];
+    }
+    memset(&io, 0, sizeof io);
+    io.dec = 0;
+    rc_enc_init(&io.enc);
+    for (i = 0; i < (int)hlen; i++) rc_enc_byte(&io.enc, head[i]);
+    st = run_planes_near(&io, samples, width, height, planes, bits, weights, nweights, mask,
+                         near_bg, near_roi, recon);
+    if (st == RMC_OK) { rc_enc_flush(&io.enc); st = io.enc.err; }
+    if (st != RMC_OK) { free(io.enc.buf); return st; }
+    out->data = io.enc.buf;
+    out->size = io.enc.len;
+    return RMC_OK;
+}
+
+int rmc_cm_decode_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
+                       int planes, const int *bits, const uint8_t *mask, int near_bg,
+                       int near_roi, int32_t *samples) {
+    cm_io io;
+    int16_t weights[RMC_MAX_PLANES * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS)];
+    int nweights[RMC_MAX_PLANES];
+    size_t pos = 0;
+    int p, i, total = 0, st;
+    for (p = 0; p < planes; p++) {
+        if (pos >= size) return RMC_ERR_TRUNCATED;
+        nweights[p] = data[pos++];
+        if (nweights[p] != 0 && nweights[p] != expected_weights(p)) return RMC_ERR_CORRUPT;
+        if (size - pos < 2 * (size_t)nweights[p]) return RMC_ERR_TRUNCATED;
+        for (i = 0; i < nweights[p]; i++, pos += 2)
+            weights[total + i] = (int16_t)(uint16_t)((data[pos] << 8) | data[pos + 1]);
+        total += nweights[p];
+    }
+    memset(&io, 0, sizeof io);
+    io.dec = 1;
+    if (size - pos < 5) return RMC_ERR_TRUNCATED;
+    if (data[pos] != 0) return RMC_ERR_CORRUPT;
+    rc_dec_init(&io.d, data + pos, size - pos);
+    if (io.d.off_interval) return RMC_ERR_CORRUPT;
+    st = run_planes_near(&io, NULL, width, height, planes, bits, weights, nweights, mask,
+                         near_bg, near_roi, samples);
+    if (st != RMC_OK) return st;
+    if (io.d.off_interval) return RMC_ERR_CORRUPT;
+    if (io.d.zero_fill) return RMC_ERR_TRUNCATED;
+    if (io.d.pos != io.d.len) return RMC_ERR_TRAILING;
+    if (io.d.code != 0) return RMC_ERR_CORRUPT;
+    return RMC_OK;
+}

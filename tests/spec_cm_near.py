@@ -1,0 +1,366 @@
+"""A decoder of coder 3's near-lossless tile streams written from spec/rmc-v1.md alone
+(Sections 16A.1-16A.8 and 16A.10), in plain Python integers: slow, for small tiles only.
+tests/test_near_lossless.py checks that it decodes what the C core writes to the same samples,
+so the spec and the reference agree. Errors raise SpecError with the spec's error id."""
+
+
+class SpecError(Exception):
+    pass
+
+
+SP = [1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047,
+      2549, 2994, 3348, 3607, 3785, 3901, 3975, 4024, 4050, 4068, 4079, 4085, 4089, 4092, 4093,
+      4094]
+
+
+def squash(d):
+    if d > 2047:
+        return 4095
+    if d < -2047:
+        return 1
+    d += 2048
+    i, f = d >> 7, d & 127
+    return (SP[i] * (128 - f) + SP[i + 1] * f + 64) >> 7
+
+
+SQUASH = {d: squash(d) for d in range(-2047, 2048)}
+STRETCH = []
+for _i in range(4096):
+    STRETCH.append(next((d for d in range(-2047, 2048) if SQUASH[d] >= _i), 2047))
+
+
+def bit_length(v):
+    return v.bit_length()
+
+
+def energy_class(v):
+    if v < 4:
+        return v
+    lb = bit_length(v) - 1
+    return min(47, 2 * lb + ((v >> (lb - 1)) & 1))
+
+
+def sgn(v):
+    return (v > 0) - (v < 0)
+
+
+def trunc_div(a, b):
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+class RangeDecoder:                                   # 16A.2
+    def __init__(self, data):
+        self.data, self.pos, self.zero_fill = data, 0, 0
+        self.range, self.code = 0xFFFFFFFF, 0
+        for _ in range(5):
+            self.code = ((self.code << 8) | self.byte()) & 0xFFFFFFFF
+        if self.code >= self.range:
+            raise SpecError("E32h")
+
+    def byte(self):
+        if self.pos < len(self.data):
+            self.pos += 1
+            return self.data[self.pos - 1]
+        self.zero_fill += 1
+        return 0
+
+    def normalise(self):
+        while self.range < 1 << 24:
+            self.range <<= 8
+            self.code = ((self.code << 8) | self.byte()) & 0xFFFFFFFF
+
+    def decode(self, p16):
+        bound = (self.range >> 16) * p16
+        if self.code < bound:
+            self.range, bit = bound, 1
+        else:
+            self.code -= bound
+            self.range -= bound
+            bit = 0
+        self.normalise()
+        return bit
+
+    def direct(self):
+        self.range >>= 1
+        if self.code < self.range:
+            bit = 1
+        else:
+            self.code -= self.range
+            bit = 0
+            if self.code >= self.range:
+                raise SpecError("E32h")
+        self.normalise()
+        return bit
+
+
+class Ctx:                                            # 16A.3
+    __slots__ = ("p", "n", "lim")
+
+    def __init__(self, lim=6):
+        self.p, self.n, self.lim = 32768, 0, lim
+
+    def update(self, bit):
+        n = self.n
+        s = 1 if n == 0 else 2 if n <= 2 else 3 if n <= 6 else 4 if n <= 14 else \
+            5 if n <= 30 else 6 if n <= 61 else 7
+        s = min(s, self.lim)
+        self.n = min(n + 1, 255)
+        if bit:
+            self.p += (65536 - self.p) >> s
+        else:
+            self.p -= self.p >> s
+
+
+class Table(dict):
+    """Contexts created on first use, all starting fresh."""
+
+    def __init__(self, lim=6):
+        super().__init__()
+        self.lim = lim
+
+    def __missing__(self, key):
+        c = self[key] = Ctx(self.lim)
+        return c
+
+
+class Mixers(dict):
+    def __init__(self, k, start):
+        super().__init__()
+        self.k, self.start = k, start
+
+    def __missing__(self, key):
+        w = self[key] = [self.start] * self.k
+        return w
+
+
+def mixed(rc, ctxs, w):                               # 16A.4 / 16A.10 mixed_k
+    st = [STRETCH[c.p >> 4] for c in ctxs]
+    dot = sum(wi * si for wi, si in zip(w, st)) >> 16
+    dot = min(max(dot, -2047), 2047)
+    p12 = SQUASH[dot]
+    bit = rc.decode(p12 << 4)
+    err = (bit << 12) - p12
+    for i, c in enumerate(ctxs):
+        w[i] = min(max(w[i] + ((st[i] * err) >> 10), -(1 << 20)), 1 << 20)
+        c.update(bit)
+    return bit
+
+
+class Model:
+    def __init__(self, n):
+        self.n, self.s = n, 2 * n + 1
+        self.zero, self.zero2, self.zero3, self.zero4 = Table(), Table(), Table(), Table()
+        self.sign, self.sign2, self.sign3 = Table(), Table(), Table()
+        self.kbit, self.kbit2, self.kbit3 = Table(), Table(), Table()
+        self.mant1, self.mant2, self.mrest = Table(), Table(), Table(7)
+        self.mzero = Mixers(4, 16384)
+        self.msign = Mixers(3, 22000)
+        self.mkbit = Mixers(3, 22000)
+        self.bsum = [0] * 648
+        self.bcnt = [0] * 648
+
+
+def run_class(z):
+    if z < 6:
+        return z
+    for limit, c in ((8, 6), (12, 7), (16, 8), (32, 9), (64, 10)):
+        if z < limit:
+            return c
+    return 11
+
+
+def decode_tile(stream, w, h, bits, mask, near_bg, near_roi):
+    """Planes (lists of rows) of a coder-3 near-lossless tile stream (16A.1, 16A.10)."""
+    planes_n = len(bits)
+    pos, wts = 0, []
+    for p in range(planes_n):
+        if pos >= len(stream):
+            raise SpecError("E32a")
+        cnt = stream[pos]
+        pos += 1
+        if cnt not in (0, 10 if p == 0 else 15):
+            raise SpecError("E32b")
+        if len(stream) - pos < 2 * cnt:
+            raise SpecError("E32a")
+        wt = []
+        for _ in range(cnt):
+            v = (stream[pos] << 8) | stream[pos + 1]
+            wt.append(v - 65536 if v >= 32768 else v)
+            pos += 2
+        wts.append(wt)
+    if len(stream) - pos < 5:
+        raise SpecError("E32a")
+    if stream[pos] != 0:
+        raise SpecError("E32c")
+    rc = RangeDecoder(bytes(stream[pos:]))
+    planes, resid = [], []
+    for p in range(planes_n):
+        P, E = decode_plane(rc, p, w, h, bits[p], wts[p], mask, near_bg, near_roi,
+                            planes[p - 1] if p else None, resid[p - 1] if p else None)
+        planes.append(P)
+        resid.append(E)
+    if rc.zero_fill > 0:
+        raise SpecError("E32e")
+    if rc.pos != len(rc.data):
+        raise SpecError("E32f")
+    if rc.code != 0:
+        raise SpecError("E32g")
+    return [[row[2:2 + w] for row in P[2:]] for P in planes]
+
+
+def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE):
+    MAXVAL, MAX8 = (1 << B) - 1, 8 * ((1 << B) - 1)
+    NPRED = 8 if p >= 1 else 6
+    models = [Model(near_bg), Model(near_roi)]
+
+    def model_of(y, x):
+        if near_bg == near_roi or mask is None:
+            return models[0]
+        return models[1 if mask[y][x] else 0]
+
+    def clamp8(v):
+        return min(max(v, 0), MAX8)
+
+    # padded arrays: index [y + 2][x + 2]
+    Q = [[0] * (w + 4) for _ in range(h + 2)]
+    e = [[0] * (w + 4) for _ in range(h + 2)]
+    d = [[[0] * (w + 4) for _ in range(h + 2)] for _ in range(NPRED)]
+    m = model_of(0, 0)
+    top = (MAXVAL + m.n) // m.s
+    qv = 0
+    for b in range(bit_length(top) - 1, -1, -1):
+        qv |= rc.direct() << b
+    if qv > top:
+        raise SpecError("E33a")
+    s00 = min(qv * m.s, MAXVAL)
+    Q[0] = [s00] * (w + 4)
+    Q[1] = [s00] * (w + 4)
+    Q[2][0] = Q[2][1] = Q[2][2] = s00
+    for y in range(h):
+        z = 0
+        for x in range(1 if y == 0 else 0, w):
+            m = model_of(y, x)
+            n, s = m.n, m.s
+            Y, X = y + 2, x + 2
+            N, W, NW, NE = Q[Y - 1][X], Q[Y][X - 1], Q[Y - 1][X - 1], Q[Y - 1][X + 1]
+            pr = [8 * N, 8 * W, clamp8(8 * (W + NE - N)), clamp8(8 * (N + W - NW)), 0,
+                  4 * (W + NE)]
+            if wt:
+                inp = [N, W, NW, NE, Q[Y][X - 2], Q[Y - 2][X], Q[Y - 2][X + 1], Q[Y - 1][X - 2],
+                       Q[Y - 1][X + 2], Q[Y - 2][X - 1]]
+                if p >= 1:
+                    inp += [R[Y][X], R[Y - 1][X], R[Y][X - 1], R[Y - 1][X - 1], R[Y - 1][X + 1]]
+                pr[4] = clamp8(sum(a * b for a, b in zip(wt, inp)) >> 9)
+            else:
+                mx, mn = max(N, W), min(N, W)
+                pr[4] = 8 * (mn if NW >= mx else mx if NW <= mn else N + W - NW)
+            if p >= 1:
+                pr.append(clamp8(8 * (N + R[Y][X] - R[Y - 1][X])))
+                pr.append(clamp8(8 * (W + R[Y][X] - R[Y][X - 1])))
+            es = [d[i][Y - 1][X] + d[i][Y - 1][X - 1] + d[i][Y - 1][X + 1] + d[i][Y][X - 1]
+                  for i in range(NPRED)]
+            wgt = [(1 << 24) // (v + 1) for v in es]
+            ws = sum(wgt)
+            blend8 = (sum(a * b for a, b in zip(wgt, pr)) + ws // 2) // ws
+            aN = (abs(e[Y - 1][X]) + n) // s
+            aW = (abs(e[Y][X - 1]) + n) // s
+            aNW = (abs(e[Y - 1][X - 1]) + n) // s
+            aNE = (abs(e[Y - 1][X + 1]) + n) // s
+            G = abs(N - NW) + abs(W - NW) + abs(NE - N)
+            En = 2 * (aN + aW) + aNW + aNE + (2 * G) // s
+            if p >= 1:
+                En += 2 * ((abs(RE[Y][X]) + n) // s)
+            q = energy_class(En)
+            qm = energy_class((min(es) >> 3) // s)
+            pat = min(aW, 3) + 4 * min(aN, 3) + 16 * min(aNW, 2) + 48 * min(aNE, 2)
+            sg = 3 * (sgn(e[Y][X - 1]) + 1) + sgn(e[Y - 1][X]) + 1
+            t = 9 * (sgn(N - NW) + 1) + 3 * (sgn(W - NW) + 1) + sgn(NE - N) + 1
+            bi = 27 * (q >> 1) + t
+            if N == W == NW == NE:
+                flat = 2
+            elif abs(NE - N) <= n and abs(N - NW) <= n and abs(NW - W) <= n:
+                flat = 1
+            else:
+                flat = 0
+            zp = (aN == 0) + 2 * (aNE == 0) + 4 * (aNW == 0)
+            rcl = run_class(z)
+            kW, kN = min(bit_length(aW), 17), min(bit_length(aN), 17)
+            c = m.bcnt[bi]
+            if c == 0:
+                corr = 0
+            elif m.bsum[bi] >= 0:
+                corr = (m.bsum[bi] + c // 2) // c
+            else:
+                corr = -((-m.bsum[bi] + c // 2) // c)
+            if n > 0:
+                corr = trunc_div(corr, 4)
+            if flat == 2:
+                corr = 0
+            P8 = clamp8(blend8 + corr)
+            Px = (P8 + 4) >> 3
+            frac = P8 - 8 * Px
+            flip = frac < 0
+            fc = abs(frac)
+            lo0, hi0 = -((Px + n) // s), (MAXVAL - Px + n) // s
+            lo, hi = (-hi0, -lo0) if flip else (lo0, hi0)
+            if flip:
+                sg = 8 - sg
+            if lo == 0 and hi == 0:
+                zero = 1
+            else:
+                zero = mixed(rc, [m.zero[q, flat, fc], m.zero2[qm, fc], m.zero3[pat, fc],
+                                  m.zero4[rcl, zp, flat]], m.mzero[q])
+            if zero:
+                qp = 0
+            else:
+                if lo == 0:
+                    pos = 1
+                elif hi == 0:
+                    pos = 0
+                else:
+                    pos = mixed(rc, [m.sign[q, fc], m.sign2[sg, fc], m.sign3[t, fc]],
+                                m.msign[fc])
+                lim = hi if pos == 1 else -lo
+                kcap = bit_length(lim - 1)
+                k = 0
+                while k < kcap and mixed(rc, [m.kbit[q, k], m.kbit2[qm, k],
+                                              m.kbit3[k, kW, kN]], m.mkbit[k]) == 1:
+                    k += 1
+                if k <= 1:
+                    mm = k
+                else:
+                    c1 = m.mant1[q, k]
+                    b1 = rc.decode(c1.p)
+                    c1.update(b1)
+                    mm = 2 + b1
+                    if k > 2:
+                        c2 = m.mant2[k, b1]
+                        b2 = rc.decode(c2.p)
+                        c2.update(b2)
+                        mm = 2 * mm + b2
+                        for j in range(k - 4, -1, -1):
+                            c3 = m.mrest[k, j]
+                            bj = rc.decode(c3.p)
+                            c3.update(bj)
+                            mm = 2 * mm + bj
+                if mm >= lim:
+                    raise SpecError("E33b")
+                qp = mm + 1 if pos == 1 else -(mm + 1)
+            qq = -qp if flip else qp
+            v = min(max(Px + qq * s, 0), MAXVAL)
+            Q[Y][X] = v
+            e[Y][X] = v - Px
+            for i in range(NPRED):
+                d[i][Y][X] = abs(pr[i] - 8 * v)
+            if qq != 0 or n == 0:
+                m.bsum[bi] += 8 * v - blend8
+                m.bcnt[bi] += 1
+                if m.bcnt[bi] == 64:
+                    m.bsum[bi] = trunc_div(m.bsum[bi], 2)
+                    m.bcnt[bi] = 32
+            z = z + 1 if qq == 0 else 0
+        Q[y + 2][w + 2] = Q[y + 2][w + 3] = Q[y + 2][w + 1]
+        if y + 1 < h:
+            Q[y + 3][0] = Q[y + 3][1] = Q[y + 2][2]
+    return Q, e
