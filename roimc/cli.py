@@ -66,8 +66,8 @@ def main():
 @click.option("--coder", type=click.Choice(["golomb", "huffman", "cm", "raw"]), default=None,
               help="Override the effort's residual coder: adaptive Golomb-Rice with run mode, "
                    "static Huffman, context modelling with range coding, or raw samples. "
-                   "Tiles the coder would expand are stored raw. near-lossless: golomb "
-                   "(default) or raw.")
+                   "Tiles the coder would expand are stored raw. near-lossless and the exact "
+                   "layer of hybrid: cm, golomb or raw (default: the effort's coder).")
 @click.option("--tile-size", type=click.IntRange(16, 1 << 20), default=512, show_default=True,
               help="Tile edge in pixels; tiles are coded independently and in parallel.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,

@@ -101,14 +101,14 @@ class Codec(nn.Module):
         self.block = nn.Conv2d(1, m, 8, 8)
         self.mask_block = nn.Conv2d(1, m, 8, 8, bias=False)
         self.analysis_refine = nn.Sequential(
-            nn.Conv2d(m + 1, n, 3, 1, 1), nn.LeakyReLU(0.1),
+            nn.Conv2d(m + 2, n, 3, 1, 1), nn.LeakyReLU(0.1),
             nn.Conv2d(n, n, 3, 1, 1), nn.LeakyReLU(0.1), _zero(nn.Conv2d(n, m, 3, 1, 1)))
         self.synthesis_refine = nn.Sequential(
-            nn.Conv2d(m, n, 3, 1, 1), nn.LeakyReLU(0.1),
+            nn.Conv2d(m + 1, n, 3, 1, 1), nn.LeakyReLU(0.1),
             nn.Conv2d(n, n, 3, 1, 1), nn.LeakyReLU(0.1), _zero(nn.Conv2d(n, m, 3, 1, 1)))
         self.unblock = nn.ConvTranspose2d(m, 1, 8, 8)
         self.pixel_refine = nn.Sequential(
-            nn.Conv2d(1, 16, 3, 1, 1), nn.LeakyReLU(0.1),
+            nn.Conv2d(2, 16, 3, 1, 1), nn.LeakyReLU(0.1),
             nn.Conv2d(16, 16, 3, 1, 1), nn.LeakyReLU(0.1), _zero(nn.Conv2d(16, 1, 3, 1, 1)))
         with torch.no_grad():
             self.block.weight.copy_(basis[:m])
@@ -125,24 +125,42 @@ class Codec(nn.Module):
         self.inverse_gain = nn.Parameter(torch.log(step[:, None] * freq[None, :]))
         self.density = FactorizedDensity(qualities, m)
 
+    def _level(self, t, q):
+        """A constant plane of the quality's position in [0, 1], the refinements' third input:
+        they learn how much to change at each rate."""
+        qualities = self.config["qualities"]
+        return torch.full_like(t[:, :1], q / max(qualities - 1, 1))
+
     def analyse(self, x, mask, q):
         """Unrounded latent at quality q (gain applied) of x, mask: (B, 1, H, W), H, W % 8 == 0."""
         t = self.block(x) + self.mask_block(mask)
-        t = t + self.analysis_refine(torch.cat([t, F.avg_pool2d(mask, 8)], 1))
+        t = t + self.analysis_refine(torch.cat([t, F.avg_pool2d(mask, 8), self._level(t, q)], 1))
         return t * torch.exp(self.gain[q]).view(1, -1, 1, 1)
 
     def synthesise(self, y_hat, q):
         """Reconstruction (B, 1, 8h, 8w) in the [0, 1] scale of a (rounded) latent."""
         t = y_hat * torch.exp(self.inverse_gain[q]).view(1, -1, 1, 1)
-        x = self.unblock(t + self.synthesis_refine(t))
-        return x + self.pixel_refine(x)
+        x = self.unblock(t + self.synthesis_refine(torch.cat([t, self._level(t, q)], 1)))
+        return x + self.pixel_refine(torch.cat([x, self._level(x, q)], 1))
 
     def forward(self, x, mask, q):
-        """Training pass: (reconstruction, latent bits per element) with noisy quantisation."""
+        """Training pass: (reconstruction, latent bits per element). The synthesis sees the
+        rounded latent (gradients passed straight through), so it learns the errors it will
+        meet; the rate proxy sees the latent plus uniform noise (Minnen and Singh 2020)."""
         y = self.analyse(x, mask, q)
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        bits = -torch.log2(self.density.likelihood(y_noisy, q))
-        return self.synthesise(y_noisy, q), bits
+        y_round = y + (torch.round(y) - y).detach()   # straight through
+        return self.synthesise(y_round, q), self.bits(y_noisy, q)
+
+    def bits(self, y, q):
+        """Rate proxy of a noisy latent: the first channel (the block means, which the file's
+        coder predicts from their neighbours) as the residual of the mean of its left and
+        upper neighbours, the others as they are."""
+        dc = y[:, :1]
+        left = F.pad(dc, (1, 0, 0, 0), mode="replicate")[..., :, :-1]
+        up = F.pad(dc, (0, 0, 1, 0), mode="replicate")[..., :-1, :]
+        z = torch.cat([dc - (left + up) / 2, y[:, 1:]], 1)
+        return -torch.log2(self.density.likelihood(z, q))
 
 
 def ssim_map(a, b, window=7):

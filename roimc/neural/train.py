@@ -114,8 +114,9 @@ def distortion(x, x_hat, mask, torch):
 
 
 def train(data, out, steps=5000, batch=8, size=128, lr=5e-4, seed=0, threads=2,
-          config=None, device="cpu", log=print):
+          config=None, device="cpu", learn_analysis=False, log=print):
     import torch
+    from torch.nn import functional as F
     from .models import sha256_of
     from .net import DEFAULT_CONFIG, build
     from .codec import pick_device
@@ -136,8 +137,13 @@ def train(data, out, steps=5000, batch=8, size=128, lr=5e-4, seed=0, threads=2,
         f"{time.time() - t0:.1f} s")
     net = build(config).to(device)
     lam = lambdas(config["qualities"])
+    if not learn_analysis:   # the analysis stays the DCT coder it starts as
+        for mod in (net.block, net.mask_block, net.analysis_refine):
+            for p in mod.parameters():
+                p.requires_grad_(False)
+        net.gain.requires_grad_(False)
     dens = list(net.density.parameters())
-    rest = [p for p in net.parameters() if all(p is not d for d in dens)]
+    rest = [p for p in net.parameters() if p.requires_grad and all(p is not d for d in dens)]
     opt = torch.optim.Adam([{"params": rest}, {"params": dens, "lr": 10 * lr}], lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[lr, 10 * lr], total_steps=steps,
                                                 pct_start=0.05, final_div_factor=20)
@@ -152,6 +158,7 @@ def train(data, out, steps=5000, batch=8, size=128, lr=5e-4, seed=0, threads=2,
             ones = torch.ones_like(x)
             for q in range(config["qualities"]):
                 y = net.analyse(x, ones, q)
+                y[:, :1] = y[:, :1] - F.avg_pool2d(y[:, :1], 3, 1, 1, count_include_pad=False)
                 spread[q] = 2 * y.std(dim=(0, 2, 3)).cpu() + y.mean(dim=(0, 2, 3)).abs().cpu()
             net.density.set_scales(spread)
     if os.path.exists(ckpt):
