@@ -14,6 +14,11 @@
 #define PAD 2
 #define KMAX 15
 
+/* Products and sums stay separate roundings (no fused multiply-add) wherever it is built. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define INLINE static inline __attribute__((always_inline))
 #else

@@ -125,18 +125,22 @@ def _encode_best(samples, header, candidates, coder, threads, fit_samples, estim
         return (None, samples) if built is None else built
 
     bands = lossless.row_bands(samples) if estimate and len(candidates) > 1 else None
+    rows, scale = bands if bands is not None else (None, 1.0)
+
+    def part(values):
+        return values if rows is None else lossless.take_rows(values, rows)
+
     if estimate:
         candidates = [(t, b) for t, b in candidates
                       if b is None or b[0].shape[1] > 1
-                      or not palette.cannot_pay(samples, b[1], len(plte(b)), bands)]
+                      or not palette.cannot_pay(part(samples), part(b[1]), len(plte(b)), scale)]
     if bands is not None and len(candidates) > 1:
-        rows, scale = bands
         best = None
         for transform, built in candidates:
             header.transform = transform
             table, values = coded(built)
-            tiles = lossless.encode_tiles(lossless.take_rows(values, rows), header, coder,
-                                          threads, table, fit_samples)
+            tiles = lossless.encode_tiles(part(values), header, coder, threads, table,
+                                          fit_samples)
             size = scale * sum(len(payload) for _, payload in tiles)
             if built is not None:
                 size += len(plte(built))

@@ -143,8 +143,8 @@ def row_bands(samples):
 
 def take_rows(samples, rows):
     """The (1, len(rows), W, C) array of the given rows of the (F * H) rows of `samples`."""
-    f, h, w, c = samples.shape
-    return samples.reshape(f * h, w, c)[rows][None]
+    frame, row = np.divmod(rows, samples.shape[1])
+    return samples[frame, row][None]
 
 
 def read_table(chunks, header: Header):

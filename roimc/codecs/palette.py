@@ -60,21 +60,17 @@ def build(samples, max_entries=MAX_ENTRIES):
 SAVING_BOUND = 8
 
 
-def cannot_pay(samples, indices, table_bytes, rows=None):
+def cannot_pay(samples, indices, table_bytes, scale=1.0):
     """True when the palette of one channel surely costs more (`table_bytes`, its PLTE
     payload) than it saves: `table_bytes` > SAVING_BOUND * step_bytes_saved(...)."""
-    return table_bytes > SAVING_BOUND * step_bytes_saved(samples, indices, rows)
+    return table_bytes > SAVING_BOUND * step_bytes_saved(samples, indices, scale)
 
 
-def step_bytes_saved(samples, indices, rows=None):
+def step_bytes_saved(samples, indices, scale=1.0):
     """How much smaller the steps between neighbours get with table indices in place of the
     (F, H, W, 1) samples: the sum over horizontal and vertical neighbour pairs of
-    log2(1 + |value step|) - log2(1 + |index step|), halved, in bytes. With `rows`
-    (lossless.row_bands), measured on those rows and scaled to the image."""
-    scale = 1.0
-    if rows is not None:
-        rows, scale = rows
-        samples, indices = (a.reshape(-1, *a.shape[2:])[rows][None] for a in (samples, indices))
+    log2(1 + |value step|) - log2(1 + |index step|), halved, in bytes, times `scale` (for
+    rows that stand for an image: lossless.row_bands)."""
     bits = 0.0
     for a, sign in ((samples, 1.0), (indices, -1.0)):
         a = a[..., 0].astype(np.int32, copy=False)
