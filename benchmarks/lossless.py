@@ -24,10 +24,12 @@ roimc's decode peak memory (tracemalloc, which sees numpy's buffers but not mall
 made inside the C core) is reported as a multiple of the decoded image's nbytes.
 
 roimc runs at its default effort (5) as "roimc", and at efforts 1 (Golomb-Rice, the fast
-profile) and 9 as "roimc-e1" and "roimc-e9".
+profile) and 9 as "roimc-e1" and "roimc-e9"; "roimc-e6" (effort 6: every transform candidate
+coded in full rather than judged on bands of rows) can be added with --codecs.
 
-The project targets checked at the end: roimc's mean bpp at or below JPEG XL effort 9's, and
-no image larger than with JPEG-LS (ratio <= 1.0 on gray and RGB images).
+The project targets checked at the end: roimc's mean bpp at or below JPEG XL effort 9's, no
+image larger than with JPEG-LS (ratio <= 1.0 on gray and RGB images), and roimc's default
+encode at least as fast as JPEG XL effort 7 (median MP/s; images faster are counted).
 
 Results go to --out (default benchmarks/results/): lossless.json (per image, per codec,
 summary and machine info) and lossless.csv (one row per image).
@@ -62,6 +64,7 @@ REFERENCE = "jpegls"          # the anchor the project targets are stated agains
 GRAY_TARGET = 1.0             # roimc bpp <= JPEG-LS on every gray image
 RGB_TARGET = 1.0              # roimc bpp <= JPEG-LS on every RGB image
 MEAN_ANCHOR = "jpegxl-e9"     # roimc's mean bpp at or below this anchor's
+SPEED_ANCHOR = "jpegxl-e7"    # roimc's median encode MP/s at or above this anchor's
 
 # ----------------------------------------------------------------------------- codecs
 
@@ -86,6 +89,7 @@ def anchor(name, label, encode, decode):
 CODECS = {c.name: c for c in [
     roimc_codec("roimc"),
     roimc_codec("roimc-e1", effort=1),
+    roimc_codec("roimc-e6", effort=6),
     roimc_codec("roimc-e9", effort=9),
     roimc_codec("roimc-huffman", effort=1, coder="huffman"),
     anchor("jpegls", "JPEG-LS", imagecodecs.jpegls_encode, imagecodecs.jpegls_decode),
@@ -255,6 +259,16 @@ def summarize(results, names):
             "enc": s["median_enc_mps"]["roimc"] / s["median_enc_mps"][REFERENCE],
             "dec": s["median_dec_mps"]["roimc"] / s["median_dec_mps"][REFERENCE]}
         s["targets"] = {kind: target_verdict(results, kind) for kind in ("gray", "rgb")}
+    if SPEED_ANCHOR in names:
+        pairs = [(r["codecs"]["roimc"]["enc_mps"], r["codecs"][SPEED_ANCHOR]["enc_mps"])
+                 for r in results]
+        pairs = [(a, b) for a, b in pairs if not (math.isnan(a) or math.isnan(b))]
+        s["speed_target"] = {"anchor": SPEED_ANCHOR, "roimc": s["median_enc_mps"]["roimc"],
+                             "anchor_mps": s["median_enc_mps"][SPEED_ANCHOR],
+                             "faster_images": sum(a >= b for a, b in pairs),
+                             "images": len(pairs),
+                             "pass": bool(s["median_enc_mps"]["roimc"]
+                                          >= s["median_enc_mps"][SPEED_ANCHOR])}
     if MEAN_ANCHOR in names:
         s["mean_target"] = {"anchor": MEAN_ANCHOR, "roimc": s["mean_bpp"]["roimc"],
                             "anchor_bpp": s["mean_bpp"][MEAN_ANCHOR],
@@ -355,6 +369,11 @@ def print_verdicts(summary, threads):
             print(f"TARGET {kind:4s} ({rule}, every image): {verdict}  "
                   f"[{t['images'] - len(t['failing'])}/{t['images']} ok, "
                   f"mean ratio {t['mean_ratio']:.3f}{extra}]")
+    if "speed_target" in summary:
+        m = summary["speed_target"]
+        print(f"TARGET encode speed (roimc >= {m['anchor']} median MP/s): "
+              f"{'PASS' if m['pass'] else 'FAIL'}  [{m['roimc']:.2f} vs {m['anchor_mps']:.2f}; "
+              f"{m['faster_images']}/{m['images']} images at least as fast]")
     if "mean_target" in summary:
         m = summary["mean_target"]
         print(f"TARGET mean bpp (roimc <= {m['anchor']}): {'PASS' if m['pass'] else 'FAIL'}  "

@@ -5,7 +5,8 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.relpath(os.path.join(HERE, os.pardir, "csrc"))
-SOURCES = ["bitio.c", "context_coder.c", "huffman.c", "huffman_coder.c", "cm_coder.c", "cm_near.c", "tile.c"]
+SOURCES = ["bitio.c", "context_coder.c", "huffman.c", "huffman_coder.c", "cm_coder.c",
+           "cm_near.c", "tile.c", "lsfit.c"]
 
 CDEF = """
 typedef struct { uint8_t *data; size_t size; } rmc_buffer;
@@ -33,13 +34,16 @@ int rmc_huffman_encode_symbols(const uint16_t *symbols, size_t count, const uint
                                int n, rmc_buffer *out);
 int rmc_huffman_decode_symbols(const uint8_t *data, size_t size, uint16_t *symbols,
                                size_t count, int n);
+int rmc_lsfit(const int32_t *plane, const int32_t *ref, uint32_t width, uint32_t height,
+              size_t first, size_t step, int passes, double lam, const double *prior,
+              double *coef);
 """
 
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "roimc._core",
-    '#include "rmc_core.h"',
+    '#include "rmc_core.h"\n#include "lsfit.h"',
     sources=[os.path.join(CSRC, s) for s in SOURCES],
     include_dirs=[CSRC],
     extra_compile_args=["-O2", "-std=gnu99"],

@@ -17,17 +17,18 @@ DEFAULT_EFFORT = 5
 AVAILABLE_MODES = ("lossless", "near-lossless", "lossy", "hybrid")
 DEFAULT_QUALITY = 6
 NEURAL_VERSION = (1, 2)   # lossy and hybrid files
-# effort -> (coder, predictor fit samples per tile plane, try the palette, try no RCT)
+# effort -> (coder, predictor fit samples per tile plane, try the palette, try no RCT,
+#            pick among the transform candidates by coding bands of rows rather than all)
 _EFFORT = {
-    1: ("golomb", 0, False, False),
-    2: ("cm", 0, False, False),
-    3: ("cm", 20000, False, False),
-    4: ("cm", 20000, True, False),
-    5: ("cm", 60000, True, False),
-    6: ("cm", 60000, True, False),
-    7: ("cm", 120000, True, True),
-    8: ("cm", 250000, True, True),
-    9: ("cm", 1 << 20, True, True),
+    1: ("golomb", 0, False, False, False),
+    2: ("cm", 0, False, False, False),
+    3: ("cm", 20000, False, False, False),
+    4: ("cm", 20000, True, False, True),
+    5: ("cm", 60000, True, False, True),
+    6: ("cm", 60000, True, False, False),
+    7: ("cm", 120000, True, True, False),
+    8: ("cm", 250000, True, True, False),
+    9: ("cm", 1 << 20, True, True, False),
 }
 
 
@@ -139,6 +140,58 @@ def _encode_neural(samples, header, coder, threads, roi, roi_max_error, quality,
     return latents[:1] + near_chunks[:2] + latents[1:] + near_chunks[2:], exact
 
 
+def _encode_best(samples, header, candidates, coder, threads, fit_samples, estimate):
+    """(transform, chunks after HEAD) of the candidate (transform, palette or None) whose
+    chunks are smallest, the first on a tie. Every candidate is coded in full, unless
+    `estimate`: then a palette of one channel that cannot pay for its table is dropped
+    (palette.cannot_pay), and the candidates left are compared on bands of rows
+    (lossless.row_bands) before only the best is coded in full; images too small for bands
+    code every candidate left."""
+    tables = {}   # the PLTE payload of the palette candidate, packed once
+
+    def plte(built):
+        if "palette" not in tables:
+            tables["palette"] = palette.pack(built[0], header.bits)
+        return tables["palette"]
+
+    def coded(built):
+        return (None, samples) if built is None else built
+
+    bands = lossless.row_bands(samples) if estimate and len(candidates) > 1 else None
+    rows, scale = bands if bands is not None else (None, 1.0)
+
+    def part(values):
+        return values if rows is None else lossless.take_rows(values, rows)
+
+    if estimate:
+        candidates = [(t, b) for t, b in candidates
+                      if b is None or b[0].shape[1] > 1
+                      or not palette.cannot_pay(part(samples), part(b[1]), len(plte(b)), scale)]
+    if bands is not None and len(candidates) > 1:
+        best = None
+        for transform, built in candidates:
+            header.transform = transform
+            table, values = coded(built)
+            tiles = lossless.encode_tiles(part(values), header, coder, threads, table,
+                                          fit_samples)
+            size = scale * sum(len(payload) for _, payload in tiles)
+            if built is not None:
+                size += len(plte(built))
+            if best is None or size < best[0]:
+                best = (size, transform, built)
+        candidates = [best[1:]]
+    best = None
+    for transform, built in candidates:
+        header.transform = transform
+        table, values = coded(built)
+        body = lossless.encode(values, header, coder, threads, table, fit_samples,
+                               None if built is None else plte(built))
+        size = sum(len(payload) for _, payload in body)
+        if best is None or size < best[0]:
+            best = (size, transform, body)
+    return best[1:]
+
+
 def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
            effort=DEFAULT_EFFORT, coder=None, bits=None, channels_last=None, metadata=None,
            ancillary=None, max_error=None, roi=None, roi_max_error=0, quality=None,
@@ -154,9 +207,10 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     tile_size: tile edge in pixels (int) or (height, width); tiles are coded independently.
     effort: 1 (fastest: Golomb-Rice coder) to 9 (smallest). From 2 on, tiles use the
         context-modelling coder; from 3 on, with a linear predictor fitted per tile; from 4
-        on, the palette transform is tried too (and kept when smaller); from 7 on, colour
-        images are also tried without the colour transform and the predictor is fitted on
-        more samples.
+        on, the palette transform is tried too (and kept when smaller: at 4 and 5 judged on
+        bands of rows, from 6 on by coding the image both ways); from 7 on, colour images
+        are also tried without the colour transform and the predictor is fitted on more
+        samples.
     coder: overrides the effort's coder: "golomb" (adaptive Golomb-Rice with run mode),
         "huffman" (two-pass static), "cm" (context modelling, range coded) or "raw"
         (samples stored as they are); a tile that the chosen coder would expand is stored raw.
@@ -185,7 +239,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
                                f"(available: {', '.join(AVAILABLE_MODES)})")
     if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or effort not in _EFFORT:
         raise InputError(f"effort must be an integer from 1 to 9, got {effort!r}")
-    default_coder, fit_samples, try_palette, try_plain = _EFFORT[int(effort)]
+    default_coder, fit_samples, try_palette, try_plain, estimate = _EFFORT[int(effort)]
     if coder is None:   # the effort's coder; near-lossless and hybrid use its bounded form
         coder = default_coder
     if mode in ("lossy", "hybrid"):
@@ -229,16 +283,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
             if built is not None and (fields["channels"] > 1
                                       or len(built[0]) < 1 << fields["bits"]):
                 candidates.append(("palette", built))
-        best = None
-        for transform, built in candidates:
-            header.transform = transform
-            table, coded = built if built is not None else (None, samples)
-            body = lossless.encode(coded, header, core.CODERS[coder], threads, table,
-                                   fit_samples)
-            size = sum(len(payload) for _, payload in body)
-            if best is None or size < best[0]:
-                best = (size, transform, body)
-        _, header.transform, body = best
+        header.transform, body = _encode_best(samples, header, candidates, core.CODERS[coder],
+                                              threads, fit_samples, estimate)
         uses_1_1 = header.transform == "palette" or any(
             ctype == TILE and payload[8] == core.CODER_CM for ctype, payload in body)
         header.version = (1, 1) if uses_1_1 else (1, 0)

@@ -181,5 +181,24 @@ def huffman_decode(data, count, alphabet_size):
     return symbols
 
 
+def lsfit(planes, index, first, step, passes, lam, prior):
+    """Reweighted least-squares fit (csrc/lsfit.c) of the coder-3 linear predictor of plane
+    `index` of a (P, H, W) int32 tile: float64 weights over its 10 or 15 inputs."""
+    planes = np.ascontiguousarray(planes, dtype=np.int32)
+    _, h, w = planes.shape
+    k = CM_SPATIAL_INPUTS + (CM_REF_INPUTS if index else 0)
+    prior = np.ascontiguousarray(prior, dtype=np.float64)
+    if prior.shape != (k,):
+        raise InputError(f"prior of shape {prior.shape}, expected ({k},)")
+    coef = np.empty(k, dtype=np.float64)
+    plane = ffi.from_buffer("int32_t[]", planes[index])
+    ref = ffi.from_buffer("int32_t[]", planes[index - 1]) if index else ffi.NULL
+    status = lib.rmc_lsfit(plane, ref, w, h, first, step, passes, float(lam),
+                           ffi.from_buffer("double[]", prior), ffi.from_buffer("double[]", coef))
+    if status:
+        _raise(status, "predictor fit")
+    return coef
+
+
 __all__ = ["encode_tile", "decode_tile", "huffman_lengths", "huffman_encode", "huffman_decode",
            "CODERS", "RmcError"]

@@ -13,6 +13,7 @@ from . import palette as palette_mod
 from . import predictor
 
 _TILE_HEAD = struct.Struct(">IIB")
+_LOOKUP_SAMPLES = 8192   # palette decoding: samples looked up at a time (index temporaries)
 
 
 def plane_bits(header: Header, entries=None):
@@ -37,13 +38,19 @@ def rct_forward(t, bits):
 
 
 def rct_inverse(t, bits):
-    """Inverse of rct_forward; planes that no RGB tile produces raise CorruptDataError."""
+    """Inverse of rct_forward, in place (one plane of scratch); planes that no RGB tile
+    produces raise CorruptDataError."""
     bias = (1 << bits) - 1
-    y, cb, cr = t[0], t[1] - bias, t[2] - bias
-    g = y - ((cb + cr) >> 2)
-    t[0] = cr + g
+    y, cb, cr = t[0], t[1], t[2]
+    cb -= bias
+    cr -= bias
+    g = cb + cr
+    g >>= 2
+    np.subtract(y, g, out=g)          # G = Y - floor((Cb + Cr) / 4)
+    np.add(cr, g, out=t[0])           # R = Cr + G
+    cb += g                           # B = Cb + G
+    t[2] = cb
     t[1] = g
-    t[2] = cb + g
     rgb = t[:3]
     if rgb.min() < 0 or rgb.max() > bias:
         raise CorruptDataError("colour transform gives samples out of range")
@@ -51,11 +58,14 @@ def rct_inverse(t, bits):
 
 def _tiles(header: Header):
     """(index, y0, y1, x0, x1) of each tile in raster order."""
+    return _grid(header.height, header.width, header.tile_height, header.tile_width)
+
+
+def _grid(height, width, tile_height, tile_width):
     index = 0
-    for y0 in range(0, header.height, header.tile_height):
-        for x0 in range(0, header.width, header.tile_width):
-            yield (index, y0, min(y0 + header.tile_height, header.height),
-                   x0, min(x0 + header.tile_width, header.width))
+    for y0 in range(0, height, tile_height):
+        for x0 in range(0, width, tile_width):
+            yield (index, y0, min(y0 + tile_height, height), x0, min(x0 + tile_width, width))
             index += 1
 
 
@@ -68,12 +78,26 @@ def _run(jobs, threads):
 
 
 def encode(samples, header: Header, coder=core.CODER_GOLOMB, threads=None, table=None,
-           fit_samples=predictor.DEFAULT_SAMPLES):
+           fit_samples=predictor.DEFAULT_SAMPLES, plte=None):
     """Encode (F, H, W, C) coded samples; returns the chunks that follow HEAD, in file order.
-    With the palette transform `samples` holds the (F, H, W, 1) indices into `table` (K, C).
+    With the palette transform `samples` holds the (F, H, W, 1) indices into `table` (K, C),
+    and `plte` may hold its PLTE payload (palette.pack) when the caller has it already.
     Coder 3 fits a linear predictor per tile and plane on up to `fit_samples` samples
     (0: none)."""
+    chunks = encode_tiles(samples, header, coder, threads, table, fit_samples)
+    if header.transform == "palette":
+        if plte is None:
+            plte = palette_mod.pack(table, header.bits)
+        chunks.insert(0, (PLTE, plte))
+    return chunks
+
+
+def encode_tiles(samples, header: Header, coder=core.CODER_GOLOMB, threads=None, table=None,
+                 fit_samples=predictor.DEFAULT_SAMPLES):
+    """The TILE chunks of encode(), without the PLTE chunk. `header` gives the transform, the
+    bits and the tile size; the image size is the shape of `samples`."""
     bits = plane_bits(header, None if table is None else len(table))
+    frames, height, width = samples.shape[:3]
 
     def job(f, index, y0, y1, x0, x1):
         def run():
@@ -94,11 +118,33 @@ def encode(samples, header: Header, coder=core.CODER_GOLOMB, threads=None, table
             return TILE, _TILE_HEAD.pack(f, index, used) + stream
         return run
 
-    jobs = [job(f, *tile) for f in range(header.frames) for tile in _tiles(header)]
-    chunks = _run(jobs, threads)
-    if header.transform == "palette":
-        chunks.insert(0, (PLTE, palette_mod.pack(table, header.bits)))
-    return chunks
+    layout = list(_grid(height, width, header.tile_height, header.tile_width))
+    jobs = [job(f, *tile) for f in range(frames) for tile in layout]
+    return _run(jobs, threads)
+
+
+# Candidate estimates (effort 4 and 5): bands of rows spread over the image stand for it.
+BAND_ROWS = 40          # rows per band
+BAND_SHARE = 16         # the bands cover about 1 / BAND_SHARE of the rows
+
+
+def row_bands(samples):
+    """(rows, scale): the row indices of evenly spaced bands of BAND_ROWS rows covering about
+    1/BAND_SHARE of the (F * H) rows of (F, H, W, C) samples, and (F * H) / len(rows); None
+    when the bands would cover half the image or more (then every candidate is coded)."""
+    total = samples.shape[0] * samples.shape[1]
+    count = max(1, round(total / BAND_SHARE / BAND_ROWS))
+    if 2 * count * BAND_ROWS >= total:
+        return None
+    starts = [(total - BAND_ROWS) * (2 * i + 1) // (2 * count) for i in range(count)]
+    rows = np.concatenate([np.arange(s, s + BAND_ROWS) for s in starts])
+    return rows, total / len(rows)
+
+
+def take_rows(samples, rows):
+    """The (1, len(rows), W, C) array of the given rows of the (F * H) rows of `samples`."""
+    frame, row = np.divmod(rows, samples.shape[1])
+    return samples[frame, row][None]
 
 
 def read_table(chunks, header: Header):
@@ -140,7 +186,8 @@ def decode(chunks, header: Header, view, threads=None, table=None):
     bits = plane_bits(header, None if table is None else len(table))
     tiles = [c for c in chunks if c.ctype == TILE]
     layout = list(_tiles(header))
-    lookup = None if table is None else table + header.offset
+    # palette entries as output samples: the lookup's result is the tile in the output type
+    lookup = None if table is None else (table + header.offset).astype(view.dtype)
 
     def job(chunk, f, index, y0, y1, x0, x1):
         def run():
@@ -153,7 +200,9 @@ def decode(chunks, header: Header, view, threads=None, table=None):
                 if t.max() >= len(lookup):
                     raise CorruptDataError(f"tile chunk at byte {chunk.offset} has a palette "
                                            f"index beyond the table's {len(lookup)} entries")
-                view[f, y0:y1, x0:x1, :] = lookup[t[0]]
+                step = max(1, _LOOKUP_SAMPLES // (x1 - x0))
+                for r in range(0, y1 - y0, step):
+                    view[f, y0 + r:min(y0 + r + step, y1), x0:x1, :] = lookup[t[0, r:r + step]]
                 return
             if header.transform == "rct":
                 rct_inverse(t, header.bits)

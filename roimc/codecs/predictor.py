@@ -7,12 +7,17 @@ changes the file size, never its exactness, since the C core runs the integer we
 """
 import numpy as np
 
+from .. import core
+
 SPATIAL = [(-1, 0), (0, -1), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-2, 1), (-1, -2), (-1, 2),
            (-2, -1)]           # (dy, dx): N, W, NW, NE, WW, NN, NNE, NWW, NEE, NNW
 REFERENCE = [(0, 0), (-1, 0), (0, -1), (-1, -1), (-1, 1)]   # R, RN, RW, RNW, RNE
 Q = 12
 PAD = 2
 DEFAULT_SAMPLES = 60000
+PASSES = 3            # least squares, then two passes reweighted by 1 / max(|residual|, 1)
+LAMBDA = 1e-3         # ridge towards N + W - NW, per sample of the tile plane
+CM_INPUTS = (len(SPATIAL), len(SPATIAL) + len(REFERENCE))
 
 
 def padded(plane):
@@ -41,7 +46,19 @@ def _features(pad, ref_pad, h, w, rows, cols):
 
 def fit(planes, index, max_samples=DEFAULT_SAMPLES, seed=0):
     """Q12 int16 weights for plane `index` of a (P, H, W) tile, or None when the tile is too
-    small to fit them."""
+    small to fit them. The C core (csrc/lsfit.c) runs the procedure of fit_reference."""
+    h, w = planes.shape[1:]
+    n = h * w
+    if n < 256:
+        return None
+    step = max(1, -(-n // max_samples))
+    coef = core.lsfit(planes, index, seed % step, step, PASSES, LAMBDA * n,
+                      _prior(CM_INPUTS[bool(index)]))
+    return _quantised(coef)
+
+
+def fit_reference(planes, index, max_samples=DEFAULT_SAMPLES, seed=0):
+    """fit() in numpy: the specification of the procedure, kept for the tests."""
     plane = planes[index]
     h, w = plane.shape
     if h * w < 256:
@@ -56,17 +73,20 @@ def fit(planes, index, max_samples=DEFAULT_SAMPLES, seed=0):
     y = plane[rows, cols].astype(np.float64)
     # least absolute-ish fit: two reweighted least-squares passes damp outliers at edges
     weight = np.ones_like(y)
-    lam = 1e-3 * n
+    lam = LAMBDA * n
     coef = None
-    for _ in range(3):
+    for _ in range(PASSES):
         Xw = X * weight[:, None]
         A = Xw.T @ X + lam * np.eye(X.shape[1])
         b = Xw.T @ y + lam * _prior(X.shape[1])
         coef = np.linalg.solve(A, b)
         r = np.abs(y - X @ coef)
         weight = 1.0 / np.maximum(r, 1.0)
-    q = np.clip(np.rint(coef * (1 << Q)), -32768, 32767).astype(np.int16)
-    return q
+    return _quantised(coef)
+
+
+def _quantised(coef):
+    return np.clip(np.rint(coef * (1 << Q)), -32768, 32767).astype(np.int16)
 
 
 def _prior(k):
