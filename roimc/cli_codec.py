@@ -10,7 +10,7 @@ from .cliutil import Command, fail
 @click.option("--out", default="roimc_codec.pt", show_default=True,
               type=click.Path(dir_okay=False),
               help="Weight file to write (a checkpoint OUT.ckpt allows resuming).")
-@click.option("--steps", type=click.IntRange(1), default=5000, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--size", type=click.IntRange(16), default=128, show_default=True,
               help="Crop edge in pixels (a multiple of 8).")
@@ -24,8 +24,11 @@ from .cliutil import Command, fail
                    "frequencies of the 8x8 DCT the analysis starts from).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where to train.")
+@click.option("--learn-analysis", is_flag=True,
+              help="Train the analysis (the encoder) and the quality gains too; by default "
+                   "they keep their DCT start and only the synthesis is trained.")
 def train_codec_command(data, out, steps, batch, size, lr, seed, threads, channels, latent,
-                        device):
+                        device, learn_analysis):
     """Train the lossy codec's autoencoder (8 qualities) on a folder of images. The shipped
     model came from `roimc train-codec --data corpus/train --out
     roimc/neural/weights/roimc_ae_v1.pt`; encode with your own using --model OUT."""
@@ -38,4 +41,4 @@ def train_codec_command(data, out, steps, batch, size, lr, seed, threads, channe
     from .neural.train import train
     train(data, out, steps=steps, batch=batch, size=size, lr=lr, seed=seed, threads=threads,
           config={"channels": channels, "latent": latent, "qualities": 8}, device=device,
-          log=lambda m: click.echo(m))
+          learn_analysis=learn_analysis, log=lambda m: click.echo(m))

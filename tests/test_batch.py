@@ -237,8 +237,8 @@ def test_bad_arguments(tmp_path):
         rb.run_batch(tmp_path, tmp_path / "out", workers=0, progress=False)
     with pytest.raises(RmcError, match="unknown coder"):
         rb.run_batch(tmp_path, tmp_path / "out", workers=1, progress=False, coder="zip")
-    with pytest.raises(RmcError, match="not available"):
-        rb.run_batch(tmp_path, tmp_path / "out", workers=1, progress=False, mode="lossy")
+    with pytest.raises(RmcError, match="unknown mode"):
+        rb.run_batch(tmp_path, tmp_path / "out", workers=1, progress=False, mode="holographic")
 
 
 def test_dask_missing(tree, tmp_path, monkeypatch):

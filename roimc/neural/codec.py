@@ -25,6 +25,7 @@ from .planes import frame_range, from_planes, to_planes
 
 ANALYSIS_TILE, ANALYSIS_HALO = 512, 64          # pixels, multiples of 8
 SYNTHESIS_TILE, SYNTHESIS_HALO = 64, 6          # latent samples
+BACKGROUND_OFFSET = 0.2   # lossy with an ROI: dead-zone rounding outside it
 HYBRID_KEEP = 4   # hybrid: latents further than this (latent samples) from the background are 0
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -133,8 +134,10 @@ def _spans(n, tile, halo):
             for s in range(0, n, tile)]
 
 
-def analyse(net, plane, weight, quality, device):
-    """Integer latent (M, h, w) of one [0, 1] plane (H, W) at quality 1..8."""
+def analyse(net, plane, weight, quality, device, offset=None):
+    """Integer latent (M, h, w) of one [0, 1] plane (H, W) at quality 1..8. offset: None
+    (round to nearest) or an (h, w) map of rounding offsets for the channels after the first
+    (|y| is rounded down after adding the offset: below 1/2 is a dead zone)."""
     torch = _torch()
     h, w = plane.shape
     ph, pw = -h % 8, -w % 8
@@ -148,9 +151,14 @@ def analyse(net, plane, weight, quality, device):
                 xt = torch.from_numpy(np.ascontiguousarray(x[y0:y1, x0:x1]))[None, None]
                 mt = torch.from_numpy(np.ascontiguousarray(m[y0:y1, x0:x1]))[None, None]
                 y = net.analyse(xt.to(device), mt.to(device), quality - 1)[0]
-                y = torch.round(y).clamp(-latent_mod.LIMIT, latent_mod.LIMIT).cpu().numpy()
-                out[:, iy0 // 8:iy1 // 8, ix0 // 8:ix1 // 8] = \
-                    y[:, (iy0 - y0) // 8:(iy1 - y0) // 8, (ix0 - x0) // 8:(ix1 - x0) // 8]
+                y = y.clamp(-latent_mod.LIMIT, latent_mod.LIMIT).cpu().numpy()
+                out[:, iy0 // 8:iy1 // 8, ix0 // 8:ix1 // 8] = np.rint(
+                    y[:, (iy0 - y0) // 8:(iy1 - y0) // 8, (ix0 - x0) // 8:(ix1 - x0) // 8])
+                if offset is not None:
+                    v = y[1:, (iy0 - y0) // 8:(iy1 - y0) // 8, (ix0 - x0) // 8:(ix1 - x0) // 8]
+                    o = offset[iy0 // 8:iy1 // 8, ix0 // 8:ix1 // 8]
+                    out[1:, iy0 // 8:iy1 // 8, ix0 // 8:ix1 // 8] = \
+                        np.sign(v) * np.floor(np.abs(v) + o)
     return out
 
 
@@ -180,6 +188,16 @@ def plane_qualities(channels, quality):
     return [quality, low, low] + [quality] * (channels - 3)
 
 
+def _dead_zone(roi, h, w):
+    """Lossy with an ROI: rounding offsets per latent position, BACKGROUND_OFFSET where the
+    8x8 block and its neighbours hold no ROI pixel (fewer bits there), 1/2 elsewhere."""
+    from scipy import ndimage as ndi
+    m = np.pad(roi, ((0, h * 8 - roi.shape[0]), (0, w * 8 - roi.shape[1])),
+               constant_values=False)
+    near = ndi.binary_dilation(m.reshape(h, 8, w, 8).any(axis=(1, 3)), iterations=1)
+    return np.where(near, 0.5, BACKGROUND_OFFSET).astype(np.float32)
+
+
 def _keep_near_background(latent, roi):
     """Hybrid: zero the latents further than HYBRID_KEEP latent samples from any background
     pixel; the synthesis of the background does not reach them, and zeros cost little."""
@@ -195,8 +213,10 @@ def _keep_near_background(latent, roi):
 
 def encode(samples, header, quality, roi=None, hybrid=False, model=None, device="auto",
            threads=None):
-    """DCID and LATN chunks of (F, H, W, C) coded samples. roi: (H, W) bool or None. Lossy:
-    the encoder weights the ROI (ones without one); hybrid: the background."""
+    """DCID and LATN chunks of (F, H, W, C) coded samples. roi: (H, W) bool or None. The
+    network's weight-mask input is the ROI in lossy mode (ones without one) and the
+    background in hybrid mode. Lossy with an ROI also rounds the latents of blocks away from
+    the ROI with a dead zone; hybrid zeroes those the background's synthesis cannot reach."""
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) \
             or not 1 <= quality <= latent_mod.QUALITIES:
         raise InputError(f"quality must be an integer from 1 to 8, got {quality!r}")
@@ -216,7 +236,11 @@ def encode(samples, header, quality, roi=None, hybrid=False, model=None, device=
         frame = samples[f]
         lo, hi = frame_range(frame)
         planes = to_planes(frame, lo, hi)
-        lat = np.stack([analyse(net, p, weight, q, dev) for p, q in zip(planes, qualities)])
+        offset = None
+        if roi is not None and not hybrid:
+            offset = _dead_zone(roi, -(-header.height // 8), -(-header.width // 8))
+        lat = np.stack([analyse(net, p, weight, q, dev, offset)
+                        for p, q in zip(planes, qualities)])
         if hybrid and roi is not None:
             lat = _keep_near_background(lat, roi)
         chunks.append((LATN, latent_mod.pack(f, lo, hi, qualities, lat)))
