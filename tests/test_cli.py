@@ -481,7 +481,7 @@ def test_near_lossless_rectangles_and_no_roi(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--mode", "near-lossless"], "needs --max-error"),
-    (["--max-error", "2"], "need --mode near-lossless"),
+    (["--max-error", "2"], "needs --mode near-lossless"),
     (["--mode", "near-lossless", "--max-error", "2", "--roi-max-error", "1"], "needs --roi"),
     (["--mode", "near-lossless", "--max-error", "-1"], "max_error"),
     (["--mode", "near-lossless", "--max-error", "256"], "max_error"),

@@ -465,7 +465,7 @@ def test_many_tiny_tiles_without_chunks_are_refused_quickly():
     (dict(offset=1), roimc.CorruptDataError),            # 1 + 255 above uint8
     (dict(stype=2, offset=0), roimc.CorruptDataError),   # int8, 0..255 above 127
     (dict(mode=1), roimc.CorruptDataError),              # near-lossless without NEAR chunk
-    (dict(mode=2), roimc.UnsupportedError),
+    (dict(mode=2), roimc.CorruptDataError),              # lossy in a 1.0 file (E50)
     (dict(mode=4), roimc.UnsupportedError),
     (dict(stype=4), roimc.UnsupportedError),
     (dict(transform=3), roimc.UnsupportedError),

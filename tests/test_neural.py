@@ -199,7 +199,7 @@ def test_hybrid_is_smaller_than_lossless_for_a_small_roi(ct):
     (dict(mode="near-lossless", max_error=1, model="x"), InputError),
     (dict(mode="lossy", max_error=2), InputError),
     (dict(mode="lossy", roi_max_error=2), InputError),
-    (dict(mode="lossy", coder="cm"), InputError),
+    (dict(mode="hybrid", coder="huffman"), InputError),
     (dict(mode="lossy", device="tpu"), InputError),
     (dict(mode="lossy", model="no-such-model"), MissingModelError),
     (dict(mode="hybrid", roi=np.ones((3, 3), bool)), InputError),

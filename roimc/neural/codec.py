@@ -284,12 +284,11 @@ def decode(chunks, header, view, roi=None, model=None, device="auto", threads=No
     net = load(path, digest, dev)
     if threads:
         _torch().set_num_threads(max(1, int(threads)))
-    top = (1 << header.bits) - 1
     for f, (lo, hi, qualities, lat) in enumerate(read_latents(chunks, header,
                                                               net.config["latent"])):
         planes = np.stack([synthesise(net, lat[k], qualities[k], header.height, header.width,
                                       dev) for k in range(len(qualities))])
-        out = from_planes(planes, header.channels, lo, hi, top) + header.offset
+        out = from_planes(planes, header.channels, lo, hi) + header.offset
         if roi is None:
             view[f] = out
         else:

@@ -14,7 +14,7 @@ DEFAULT_MODEL = "roimc-ae-v1"
 MODELS = {
     DEFAULT_MODEL: {
         "file": "roimc_ae_v1.pt",
-        "sha256": "42aec8869070bf0d6b6f1d2a16608b8c3e79586b2352d34a704162bedfd55e71",
+        "sha256": "0e1042bc640fe4afda56b1fb08f5545e78fc5759f25f6bddf94cee846f631a1c",
     },
 }
 

@@ -25,8 +25,9 @@ def to_planes(frame, lo, hi):
     return np.stack(planes).astype(np.float32)
 
 
-def from_planes(planes, channels, lo, hi, top):
-    """(H, W, C) coded samples (int32, rounded and clamped to [0, top]) of (P, H, W) planes."""
+def from_planes(planes, channels, lo, hi):
+    """(H, W, C) coded samples (int32, rounded and clamped to the frame's range [lo, hi]) of
+    (P, H, W) planes."""
     p = planes.astype(np.float32)
     if channels < 3:
         x = p.transpose(1, 2, 0)
@@ -35,4 +36,4 @@ def from_planes(planes, channels, lo, hi, top):
         g = y - (cb + cr) / 2
         x = np.stack([2 * cr + g, g, 2 * cb + g] + [p[k] for k in range(3, channels)], -1)
     v = np.rint(x * max(hi - lo, 1) + lo) if hi > lo else np.full(x.shape, lo, np.float32)
-    return np.clip(v, 0, top).astype(np.int32)
+    return np.clip(v, lo, hi).astype(np.int32)
