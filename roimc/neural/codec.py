@@ -26,7 +26,7 @@ from .planes import frame_range, from_planes, to_planes
 ANALYSIS_TILE, ANALYSIS_HALO = 512, 64          # pixels, multiples of 8
 SYNTHESIS_TILE, SYNTHESIS_HALO = 64, 6          # latent samples
 BACKGROUND_OFFSET = 0.2   # lossy with an ROI: dead-zone rounding outside it
-HYBRID_KEEP = 4   # hybrid: latents further than this (latent samples) from the background are 0
+HYBRID_KEEP = 1   # hybrid: latents further than this (latent samples) from the background are 0
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -200,7 +200,7 @@ def _dead_zone(roi, h, w):
 
 def _keep_near_background(latent, roi):
     """Hybrid: zero the latents further than HYBRID_KEEP latent samples from any background
-    pixel; the synthesis of the background does not reach them, and zeros cost little."""
+    pixel; the synthesis of the background barely reads them, and zeros cost little."""
     from scipy import ndimage as ndi
     h, w = latent.shape[-2:]
     bg = np.pad(~roi, ((0, h * 8 - roi.shape[0]), (0, w * 8 - roi.shape[1])),
