@@ -150,10 +150,11 @@ def test_block_downscale_and_upscale_round_trip():
 
 @needs_torch
 def test_shipped_weights_load_and_hash_matches():
+    from roimc.registry import sha256_of
     from roimc.roi import models, unet
     entry = models.MODELS[unet.DEFAULT_MODEL]
     path = models.resolve(unet.DEFAULT_MODEL)
-    assert models.sha256_of(path) == entry["sha256"]
+    assert sha256_of(path) == entry["sha256"]
     assert os.path.getsize(path) < 4 << 20
     net = unet.load(unet.DEFAULT_MODEL, "cpu")
     assert sum(p.numel() for p in net.parameters()) < 1_000_000

@@ -20,7 +20,8 @@ import numpy as np
 from ..container import DCID, LATN
 from ..errors import CorruptDataError, InputError, MissingModelError
 from . import latent as latent_mod
-from .models import DEFAULT_MODEL, MODELS, WEIGHTS_DIR, sha256_of
+from ..registry import checked_path, sha256_of
+from .models import DEFAULT_MODEL, MODELS, WEIGHTS_DIR
 from .planes import frame_range, from_planes, to_planes
 
 ANALYSIS_TILE, ANALYSIS_HALO = 512, 64          # pixels, multiples of 8
@@ -72,17 +73,7 @@ def model_file(model=None):
     model) or the path of a weight file written by `roimc train-codec`."""
     model = model or DEFAULT_MODEL
     if model in MODELS:
-        entry = MODELS[model]
-        path = os.path.join(WEIGHTS_DIR, entry["file"])
-        if not os.path.exists(path):
-            raise MissingModelError(f"codec model {model}: weight file {entry['file']} is not "
-                                    f"installed")
-        digest = sha256_of(path)
-        if digest != entry["sha256"]:
-            raise MissingModelError(f"codec model {model}: {entry['file']} has SHA-256 "
-                                    f"{digest[:16]}..., the registry expects "
-                                    f"{entry['sha256'][:16] or '(none)'}...")
-        return model, path, digest
+        return (model,) + checked_path("codec model", model, MODELS[model], WEIGHTS_DIR)
     if not os.path.isfile(model):
         raise MissingModelError(f"codec model {model!r} is neither a known id "
                                 f"({', '.join(MODELS)}) nor a weight file")

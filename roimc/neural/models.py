@@ -3,10 +3,7 @@
 A lossy or hybrid file names its decoder in chunk DCID (id and SHA-256 of the weight file);
 decoding resolves the id here, or takes a user's weight file (`--model PATH`) whose hash must
 match the file's. A missing or different model is an error that names the id."""
-import hashlib
 import os
-
-from ..errors import MissingModelError
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 DEFAULT_MODEL = "roimc-ae-v1"
@@ -17,11 +14,3 @@ MODELS = {
         "sha256": "0e1042bc640fe4afda56b1fb08f5545e78fc5759f25f6bddf94cee846f631a1c",
     },
 }
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -124,7 +124,7 @@ def train(data, out, steps=2000, batch=8, size=128, lr=5e-4, seed=0, threads=2,
           config=None, device="cpu", learn_analysis=False, log=print):
     import torch
     from torch.nn import functional as F
-    from .models import sha256_of
+    from ..registry import sha256_of
     from .net import DEFAULT_CONFIG, build
     from .codec import pick_device
     torch.manual_seed(seed)

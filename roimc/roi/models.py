@@ -3,10 +3,10 @@
 A model is loaded only when its file's hash matches the registry, so a damaged or swapped
 file is an error that names the id, never a silently different mask. `roimc train-roi`
 prints the entry for a new weight file."""
-import hashlib
 import os
 
 from ..errors import MissingModelError
+from ..registry import checked_path
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 
@@ -18,29 +18,12 @@ MODELS = {
 }
 
 
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def resolve(model_id):
     """Path of the weight file of `model_id`, its hash checked."""
     entry = MODELS.get(model_id)
     if entry is None:
         raise MissingModelError(f"unknown ROI model {model_id!r} (known: {', '.join(MODELS)})")
-    path = os.path.join(WEIGHTS_DIR, entry["file"])
-    if not os.path.exists(path):
-        raise MissingModelError(f"ROI model {model_id}: weight file {entry['file']} is not "
-                                f"installed")
-    digest = sha256_of(path)
-    if digest != entry["sha256"]:
-        raise MissingModelError(f"ROI model {model_id}: {entry['file']} has SHA-256 "
-                                f"{digest[:16]}..., the registry expects "
-                                f"{entry['sha256'][:16] or '(none)'}...")
-    return path
+    return checked_path("ROI model", model_id, entry, WEIGHTS_DIR)[0]
 
 
 def model_id_string(model_id):

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import prep
 from .classic import classic_label
-from .models import sha256_of
+from ..registry import sha256_of
 from .unet import INPUT, build
 
 EXTS = (".png", ".tif", ".tiff", ".npy")
