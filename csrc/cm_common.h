@@ -4,8 +4,10 @@
 #ifndef RMC_CM_COMMON_H
 #define RMC_CM_COMMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include "cm_coder.h"
 #include "rangecoder.h"
 
 #define NMIX 3           /* model inputs per mixed decision */
@@ -86,5 +88,39 @@ static inline int64_t floor_shift(int64_t a, int s) {
 }
 
 static inline int bit_length(uint32_t v) { return v ? 32 - __builtin_clz(v) : 0; }
+
+/* The sub-predictors of spec 16A.8 (x8) at the sample `r` of a padded plane of stride S, with
+   neighbours N, W, NW, NE; wt/nwt: the stored linear predictor (MED when nwt = 0); rr: the
+   same position in the reference plane (NULL for the first plane, then p[6], p[7] unset). */
+static inline void cm_subpredictors(int32_t *p, const int32_t *r, ptrdiff_t S, int32_t N,
+                                    int32_t W, int32_t NW, int32_t NE, const int16_t *wt,
+                                    int nwt, const int32_t *rr, int32_t max8) {
+    int i;
+    p[0] = N * 8;
+    p[1] = W * 8;
+    p[2] = clampi(8 * ((int64_t)W + NE - N), max8);
+    p[3] = clampi(8 * ((int64_t)N + W - NW), max8);
+    if (nwt) {
+        const int32_t in[RMC_CM_SPATIAL_INPUTS] = {
+            N, W, NW, NE, r[-2], r[-2 * S], r[-2 * S + 1], r[-S - 2], r[-S + 2], r[-2 * S - 1]};
+        int64_t a = 0;
+        for (i = 0; i < RMC_CM_SPATIAL_INPUTS; i++) a += (int64_t)wt[i] * in[i];
+        if (rr) {
+            const int32_t rin[RMC_CM_REF_INPUTS] = {rr[0], rr[-S], rr[-1], rr[-S - 1],
+                                                    rr[-S + 1]};
+            for (i = 0; i < RMC_CM_REF_INPUTS; i++)
+                a += (int64_t)wt[RMC_CM_SPATIAL_INPUTS + i] * rin[i];
+        }
+        p[4] = clampi(floor_shift(a, 9), max8);
+    } else {
+        int32_t mx = N > W ? N : W, mn = N > W ? W : N;
+        p[4] = 8 * (NW >= mx ? mn : (NW <= mn ? mx : N + W - NW));
+    }
+    p[5] = 4 * (W + NE);
+    if (rr) {
+        p[6] = clampi(8 * ((int64_t)N + rr[0] - rr[-S]), max8);
+        p[7] = clampi(8 * ((int64_t)W + rr[0] - rr[-1]), max8);
+    }
+}
 
 #endif

@@ -170,34 +170,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             uint32_t esmin = 0xFFFFFFFFu;
             rc_ctx *in[NMIXN];
 
-            p[0] = N * 8;
-            p[1] = W * 8;
-            p[2] = clampi(8 * ((int64_t)W + NE - N), max8);
-            p[3] = clampi(8 * ((int64_t)N + W - NW), max8);
-            if (nwt) {
-                const int32_t lin[RMC_CM_SPATIAL_INPUTS] = {
-                    N, W, NW, NE, r[-2], r[-2 * S], r[-2 * S + 1], r[-S - 2], r[-S + 2],
-                    r[-2 * S - 1]};
-                int64_t a = 0;
-                for (i = 0; i < RMC_CM_SPATIAL_INPUTS; i++) a += (int64_t)wt[i] * lin[i];
-                if (ref) {
-                    const int32_t *rr = rrow + x;
-                    const int32_t rin[RMC_CM_REF_INPUTS] = {rr[0], rr[-S], rr[-1], rr[-S - 1],
-                                                            rr[-S + 1]};
-                    for (i = 0; i < RMC_CM_REF_INPUTS; i++)
-                        a += (int64_t)wt[RMC_CM_SPATIAL_INPUTS + i] * rin[i];
-                }
-                p[4] = clampi(floor_shift(a, 9), max8);
-            } else {
-                int32_t mx = N > W ? N : W, mn = N > W ? W : N;
-                p[4] = 8 * (NW >= mx ? mn : (NW <= mn ? mx : N + W - NW));
-            }
-            p[5] = 4 * (W + NE);
-            if (ref) {
-                const int32_t *rr = rrow + x;
-                p[6] = clampi(8 * ((int64_t)N + rr[0] - rr[-S]), max8);
-                p[7] = clampi(8 * ((int64_t)W + rr[0] - rr[-1]), max8);
-            }
+            cm_subpredictors(p, r, S, N, W, NW, NE, wt, nwt, ref ? rrow + x : NULL, max8);
             for (i = 0; i < npred; i++) {
                 const uint32_t *pe = pprev + (size_t)i * S + PAD + x;
                 uint32_t es = pe[0] + pe[-1] + pe[1] + pcur[(size_t)i * S + PAD + x - 1];
