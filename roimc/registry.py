@@ -27,3 +27,27 @@ def checked_path(what, model_id, entry, weights_dir):
                                 f"{digest[:16]}..., the registry expects "
                                 f"{entry['sha256'][:16] or '(none)'}...")
     return path, digest
+
+
+def save_atomic(torch, obj, path):
+    """torch.save to path through a temporary file, so a killed run leaves no half file."""
+    torch.save(obj, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def write_weights(torch, state, out, data, started, log=print):
+    """Write a trained model's state ({"config", ..., "state_dict"}) to `out`, and beside it
+    `out`.json recording its file name, SHA-256, every entry of the state but the weights, the
+    training data and the seconds since `started`; returns the SHA-256."""
+    import json
+    import time
+    save_atomic(torch, state, out)
+    digest = sha256_of(out)
+    log(f"wrote {out}: {os.path.getsize(out)} bytes, sha256 {digest}, "
+        f"{time.time() - started:.0f} s in all")
+    record = {"file": os.path.basename(out), "sha256": digest}
+    record.update((k, v) for k, v in state.items() if k != "state_dict")
+    record.update(data=os.path.abspath(data), seconds=round(time.time() - started))
+    with open(out + ".json", "w") as f:
+        json.dump(record, f, indent=1)
+    return digest

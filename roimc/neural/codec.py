@@ -13,7 +13,6 @@ network's receptive field, cropped away), so the result does not depend on the t
 seams, bounded memory."""
 import functools
 import os
-import struct
 
 import numpy as np
 

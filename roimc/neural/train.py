@@ -29,7 +29,6 @@ Deterministic for a given seed and thread count; checkpoints every 100 steps (re
 final file holds the configuration and float32 weights, and its SHA-256 is printed for
 roimc/neural/models.py."""
 import argparse
-import json
 import math
 import os
 import re
@@ -124,7 +123,7 @@ def train(data, out, steps=2000, batch=8, size=128, lr=5e-4, seed=0, threads=2,
           config=None, device="cpu", learn_analysis=False, log=print):
     import torch
     from torch.nn import functional as F
-    from ..registry import sha256_of
+    from ..registry import save_atomic, write_weights
     from .net import DEFAULT_CONFIG, build
     from .codec import pick_device
     torch.manual_seed(seed)
@@ -207,24 +206,16 @@ def train(data, out, steps=2000, batch=8, size=128, lr=5e-4, seed=0, threads=2,
                 f"psnr {stats[2]:.2f} lr {sched.get_last_lr()[0]:.2e} {time.time() - t1:.0f} s")
             stats[:] = 0
         if (step + 1) % 100 == 0 or step + 1 == steps:
-            torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state,
-                        "torch_rng": torch.get_rng_state(), "step": step + 1}, ckpt + ".tmp")
-            os.replace(ckpt + ".tmp", ckpt)
+            save_atomic(torch, {"net": net.state_dict(), "opt": opt.state_dict(),
+                                "rng": rng.bit_generator.state,
+                                "torch_rng": torch.get_rng_state(), "step": step + 1}, ckpt)
     net.eval()
     state = {"config": net.config,
              "training": {"steps": steps, "batch": batch, "size": size, "lr": lr, "seed": seed,
                           "alpha": ALPHA, "beta": BETA, "ssim_weight": SSIM_WEIGHT,
                           "lambdas": lam},
              "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
-    torch.save(state, out + ".tmp")
-    os.replace(out + ".tmp", out)
-    digest = sha256_of(out)
-    log(f"wrote {out}: {os.path.getsize(out)} bytes, sha256 {digest}, "
-        f"{time.time() - t0:.0f} s in all")
-    with open(out + ".json", "w") as f:
-        json.dump({"file": os.path.basename(out), "sha256": digest, "config": state["config"],
-                   "training": state["training"], "data": os.path.abspath(data),
-                   "seconds": round(time.time() - t0)}, f, indent=1)
+    digest = write_weights(torch, state, out, data, t0, log)
     return out, digest
 
 

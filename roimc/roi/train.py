@@ -16,7 +16,6 @@ Deterministic for a given seed and thread count; checkpoints every 100 steps (re
 final file holds the configuration and float32 weights, and its id and SHA-256 are printed for
 roimc/roi/models.py."""
 import argparse
-import json
 import os
 import re
 import sys
@@ -26,7 +25,7 @@ import numpy as np
 
 from . import prep
 from .classic import classic_label
-from ..registry import sha256_of
+from ..registry import save_atomic, write_weights
 from .unet import INPUT, build
 
 EXTS = (".png", ".tif", ".tiff", ".npy")
@@ -228,23 +227,14 @@ def train(data, out, steps=800, batch=8, lr=3e-3, seed=0, threads=2,
             r_mean, r_min, ratio = evaluate(net, items, torch)
             log(f"  train labels: recall mean {r_mean:.4f} min {r_min:.4f}, "
                 f"area ratio {ratio:.3f}")
-            torch.save({"net": net.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "rng": rng.bit_generator.state,
-                        "torch_rng": torch.get_rng_state(), "step": step + 1}, ckpt + ".tmp")
-            os.replace(ckpt + ".tmp", ckpt)
+            save_atomic(torch, {"net": net.state_dict(), "opt": opt.state_dict(),
+                                "sched": sched.state_dict(), "rng": rng.bit_generator.state,
+                                "torch_rng": torch.get_rng_state(), "step": step + 1}, ckpt)
     net.eval()
     state = {"config": {"channels": list(channels), "input": INPUT, "steps": steps,
                         "batch": batch, "lr": lr, "seed": seed},
              "state_dict": {k: v.detach().clone() for k, v in net.state_dict().items()}}
-    torch.save(state, out + ".tmp")
-    os.replace(out + ".tmp", out)
-    digest = sha256_of(out)
-    log(f"wrote {out}: {os.path.getsize(out)} bytes, sha256 {digest}, "
-        f"{time.time() - t0:.0f} s in all")
-    with open(out + ".json", "w") as f:
-        json.dump({"file": os.path.basename(out), "sha256": digest,
-                   "config": state["config"], "data": os.path.abspath(data),
-                   "seconds": round(time.time() - t0)}, f, indent=1)
+    digest = write_weights(torch, state, out, data, t0, log)
     return out, digest
 
 
