@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 import roimc  # noqa: E402
 from roimc import container  # noqa: E402
-from roimc.container import DCID, DSUM, HEAD, IEND, LATN, TILE  # noqa: E402
+from roimc.container import DCID, DSUM, HEAD, LATN, TILE  # noqa: E402
 from roimc.errors import (CorruptDataError, InputError, MissingModelError,  # noqa: E402
                           RmcError, UnsupportedError)
 from roimc.neural import codec, latent  # noqa: E402
