@@ -22,13 +22,15 @@ from .cliutil import Command, fail
 @click.option("--latent", type=click.IntRange(1, 64), default=64, show_default=True,
               help="Latent channels at 1/8 of the image in each dimension (the lowest "
                    "frequencies of the 8x8 DCT the analysis starts from).")
+@click.option("--detail", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="Channels of the full-scale refinement of the synthesis.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where to train.")
 @click.option("--learn-analysis", is_flag=True,
               help="Train the analysis (the encoder) and the quality gains too; by default "
                    "they keep their DCT start and only the synthesis is trained.")
 def train_codec_command(data, out, steps, batch, size, lr, seed, threads, channels, latent,
-                        device, learn_analysis):
+                        detail, device, learn_analysis):
     """Train the lossy codec's autoencoder (8 qualities) on a folder of images. The shipped
     model came from `roimc train-codec --data corpus/train --out
     roimc/neural/weights/roimc_ae_v1.pt`; encode with your own using --model OUT."""
@@ -40,5 +42,6 @@ def train_codec_command(data, out, steps, batch, size, lr, seed, threads, channe
         fail("--size must be a multiple of 8")
     from .neural.train import train
     train(data, out, steps=steps, batch=batch, size=size, lr=lr, seed=seed, threads=threads,
-          config={"channels": channels, "latent": latent, "qualities": 8}, device=device,
+          config={"channels": channels, "latent": latent, "qualities": 8, "detail": detail},
+          device=device,
           learn_analysis=learn_analysis, log=lambda m: click.echo(m))

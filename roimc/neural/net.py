@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-DEFAULT_CONFIG = {"channels": 64, "latent": 64, "qualities": 8}
+DEFAULT_CONFIG = {"channels": 64, "latent": 64, "qualities": 8, "detail": 16}
 
 
 class FactorizedDensity(nn.Module):
@@ -91,12 +91,12 @@ class Codec(nn.Module):
     refinement at full scale that removes block edges. The refinements start at zero, so
     training starts from a DCT coder with steps spread over the qualities."""
 
-    def __init__(self, channels=64, latent=64, qualities=8, steps=(0.1, 0.004)):
+    def __init__(self, channels=64, latent=64, qualities=8, detail=16, steps=(0.1, 0.004)):
         super().__init__()
-        n, m = channels, latent
+        n, m, d = channels, latent, detail
         if not 1 <= m <= 64:
             raise ValueError("latent channels must be 1 to 64")
-        self.config = {"channels": n, "latent": m, "qualities": qualities}
+        self.config = {"channels": n, "latent": m, "qualities": qualities, "detail": d}
         basis = dct_basis()
         self.block = nn.Conv2d(1, m, 8, 8)
         self.mask_block = nn.Conv2d(1, m, 8, 8, bias=False)
@@ -108,8 +108,8 @@ class Codec(nn.Module):
             nn.Conv2d(n, n, 3, 1, 1), nn.LeakyReLU(0.1), _zero(nn.Conv2d(n, m, 3, 1, 1)))
         self.unblock = nn.ConvTranspose2d(m, 1, 8, 8)
         self.pixel_refine = nn.Sequential(
-            nn.Conv2d(2, 16, 3, 1, 1), nn.LeakyReLU(0.1),
-            nn.Conv2d(16, 16, 3, 1, 1), nn.LeakyReLU(0.1), _zero(nn.Conv2d(16, 1, 3, 1, 1)))
+            nn.Conv2d(2, d, 3, 1, 1), nn.LeakyReLU(0.1),
+            nn.Conv2d(d, d, 3, 1, 1), nn.LeakyReLU(0.1), _zero(nn.Conv2d(d, 1, 3, 1, 1)))
         with torch.no_grad():
             self.block.weight.copy_(basis[:m])
             self.block.bias.zero_()

@@ -241,12 +241,15 @@ def add_arguments(ap):
     ap.add_argument("--learn-analysis", action="store_true",
                     help="train the analysis and the gains too")
     ap.add_argument("--latent", type=int, default=64, help="latent channels (at most 64)")
+    ap.add_argument("--detail", type=int, default=16,
+                    help="channels of the full-scale refinement")
 
 
 def run(args, log=print):
     if args.size % 8 or args.size < 16:
         raise SystemExit("roimc: error: --size must be a multiple of 8, at least 16")
-    config = {"channels": args.channels, "latent": args.latent, "qualities": 8}
+    config = {"channels": args.channels, "latent": args.latent, "qualities": 8,
+              "detail": args.detail}
     return train(args.data, args.out, steps=args.steps, batch=args.batch, size=args.size,
                  lr=args.lr, seed=args.seed, threads=args.threads, config=config,
                  device=args.device, learn_analysis=args.learn_analysis, log=log)
