@@ -11,6 +11,6 @@ DEFAULT_MODEL = "roimc-ae-v1"
 MODELS = {
     DEFAULT_MODEL: {
         "file": "roimc_ae_v1.pt",
-        "sha256": "0e1042bc640fe4afda56b1fb08f5545e78fc5759f25f6bddf94cee846f631a1c",
+        "sha256": "0f19eeb477f6c49b3c7d1ea449ed37dda55bf92da88526e440847d895ef658fd",
     },
 }
