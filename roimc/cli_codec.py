@@ -10,7 +10,7 @@ from .cliutil import Command, fail
 @click.option("--out", default="roimc_codec.pt", show_default=True,
               type=click.Path(dir_okay=False),
               help="Weight file to write (a checkpoint OUT.ckpt allows resuming).")
-@click.option("--steps", type=click.IntRange(1), default=3000, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=5000, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--size", type=click.IntRange(16), default=128, show_default=True,
               help="Crop edge in pixels (a multiple of 8).")
@@ -22,7 +22,7 @@ from .cliutil import Command, fail
 @click.option("--latent", type=click.IntRange(1, 64), default=64, show_default=True,
               help="Latent channels at 1/8 of the image in each dimension (the lowest "
                    "frequencies of the 8x8 DCT the analysis starts from).")
-@click.option("--detail", type=click.IntRange(1, 256), default=32, show_default=True,
+@click.option("--detail", type=click.IntRange(1, 256), default=48, show_default=True,
               help="Channels of the full-scale refinement of the synthesis.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where to train.")

@@ -11,6 +11,6 @@ DEFAULT_MODEL = "roimc-ae-v1"
 MODELS = {
     DEFAULT_MODEL: {
         "file": "roimc_ae_v1.pt",
-        "sha256": "0f19eeb477f6c49b3c7d1ea449ed37dda55bf92da88526e440847d895ef658fd",
+        "sha256": "a2de2efed3a8a49dc80395b58e78a94c1cfb8303831b6f13f78e6b61ee37bbb7",
     },
 }

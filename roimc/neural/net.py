@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-DEFAULT_CONFIG = {"channels": 64, "latent": 64, "qualities": 8, "detail": 32}
+DEFAULT_CONFIG = {"channels": 64, "latent": 64, "qualities": 8, "detail": 48}
 
 
 class FactorizedDensity(nn.Module):
@@ -91,7 +91,7 @@ class Codec(nn.Module):
     refinement at full scale that removes block edges. The refinements start at zero, so
     training starts from a DCT coder with steps spread over the qualities."""
 
-    def __init__(self, channels=64, latent=64, qualities=8, detail=32, steps=(0.1, 0.004)):
+    def __init__(self, channels=64, latent=64, qualities=8, detail=48, steps=(0.1, 0.004)):
         super().__init__()
         n, m, d = channels, latent, detail
         if not 1 <= m <= 64:

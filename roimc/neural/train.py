@@ -119,7 +119,7 @@ def distortion(x, x_hat, mask, torch):
     return (w * d).sum() / w.sum()
 
 
-def train(data, out, steps=3000, batch=8, size=128, lr=5e-4, seed=0, threads=2,
+def train(data, out, steps=5000, batch=8, size=128, lr=5e-4, seed=0, threads=2,
           config=None, device="cpu", learn_analysis=False, log=print):
     import torch
     from torch.nn import functional as F
@@ -230,7 +230,7 @@ def main(argv=None):
 def add_arguments(ap):
     ap.add_argument("--data", required=True, help="folder of training images (and *.roi.png)")
     ap.add_argument("--out", default="roimc_codec.pt", help="weight file to write")
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=128, help="crop edge (a multiple of 8)")
     ap.add_argument("--lr", type=float, default=5e-4)
@@ -241,7 +241,7 @@ def add_arguments(ap):
     ap.add_argument("--learn-analysis", action="store_true",
                     help="train the analysis and the gains too")
     ap.add_argument("--latent", type=int, default=64, help="latent channels (at most 64)")
-    ap.add_argument("--detail", type=int, default=32,
+    ap.add_argument("--detail", type=int, default=48,
                     help="channels of the full-scale refinement")
 
 
