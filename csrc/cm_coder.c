@@ -311,10 +311,8 @@ static int run_planes(cm_io *io, const int32_t *samples, uint32_t w, uint32_t h,
     return st;
 }
 
-int rmc_cm_encode(const int32_t *samples, uint32_t width, uint32_t height, int planes,
-                  const int *bits, const int16_t *weights, const int *nweights, rmc_buffer *out) {
-    cm_io io;
-    int p, i, total = 0, st;
+int rmc_cm_begin_encode(cm_io *io, int planes, const int16_t *weights, const int *nweights) {
+    int p, i, total = 0;
     size_t hlen = 0;
     uint8_t head[RMC_MAX_PLANES * (1 + 2 * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS))];
     for (p = 0; p < planes; p++) {
@@ -327,26 +325,26 @@ int rmc_cm_encode(const int32_t *samples, uint32_t width, uint32_t height, int p
         }
         total += nweights[p];
     }
-    memset(&io, 0, sizeof io);
-    io.dec = 0;
-    rc_enc_init(&io.enc);
-    for (i = 0; i < (int)hlen; i++) rc_enc_byte(&io.enc, head[i]);
+    memset(io, 0, sizeof *io);
+    io->dec = 0;
+    rc_enc_init(&io->enc);
     /* the range coder's output follows the parameter bytes */
-    st = run_planes(&io, samples, width, height, planes, bits, weights, nweights, NULL);
-    if (st == RMC_OK) { rc_enc_flush(&io.enc); st = io.enc.err; }
-    if (st != RMC_OK) { free(io.enc.buf); return st; }
-    out->data = io.enc.buf;
-    out->size = io.enc.len;
+    for (i = 0; i < (int)hlen; i++) rc_enc_byte(&io->enc, head[i]);
     return RMC_OK;
 }
 
-int rmc_cm_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t height, int planes,
-                  const int *bits, int32_t *samples) {
-    cm_io io;
-    int16_t weights[RMC_MAX_PLANES * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS)];
-    int nweights[RMC_MAX_PLANES];
+int rmc_cm_finish_encode(cm_io *io, int st, rmc_buffer *out) {
+    if (st == RMC_OK) { rc_enc_flush(&io->enc); st = io->enc.err; }
+    if (st != RMC_OK) { free(io->enc.buf); return st; }
+    out->data = io->enc.buf;
+    out->size = io->enc.len;
+    return RMC_OK;
+}
+
+int rmc_cm_begin_decode(cm_io *io, const uint8_t *data, size_t size, int planes,
+                        int16_t *weights, int *nweights) {
     size_t pos = 0;
-    int p, i, total = 0, st;
+    int p, i, total = 0;
     for (p = 0; p < planes; p++) {
         if (pos >= size) return RMC_ERR_TRUNCATED;
         nweights[p] = data[pos++];
@@ -356,17 +354,40 @@ int rmc_cm_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t hei
             weights[total + i] = (int16_t)(uint16_t)((data[pos] << 8) | data[pos + 1]);
         total += nweights[p];
     }
-    memset(&io, 0, sizeof io);
-    io.dec = 1;
+    memset(io, 0, sizeof *io);
+    io->dec = 1;
     if (size - pos < 5) return RMC_ERR_TRUNCATED;
     if (data[pos] != 0) return RMC_ERR_CORRUPT;
-    rc_dec_init(&io.d, data + pos, size - pos);
-    if (io.d.off_interval) return RMC_ERR_CORRUPT;
-    st = run_planes(&io, NULL, width, height, planes, bits, weights, nweights, samples);
-    if (st != RMC_OK) return st;
-    if (io.d.off_interval) return RMC_ERR_CORRUPT;
-    if (io.d.zero_fill) return RMC_ERR_TRUNCATED;
-    if (io.d.pos != io.d.len) return RMC_ERR_TRAILING;
-    if (io.d.code != 0) return RMC_ERR_CORRUPT;
+    rc_dec_init(&io->d, data + pos, size - pos);
+    if (io->d.off_interval) return RMC_ERR_CORRUPT;
     return RMC_OK;
+}
+
+int rmc_cm_finish_decode(cm_io *io, int st) {
+    if (st != RMC_OK) return st;
+    if (io->d.off_interval) return RMC_ERR_CORRUPT;
+    if (io->d.zero_fill) return RMC_ERR_TRUNCATED;
+    if (io->d.pos != io->d.len) return RMC_ERR_TRAILING;
+    if (io->d.code != 0) return RMC_ERR_CORRUPT;
+    return RMC_OK;
+}
+
+int rmc_cm_encode(const int32_t *samples, uint32_t width, uint32_t height, int planes,
+                  const int *bits, const int16_t *weights, const int *nweights, rmc_buffer *out) {
+    cm_io io;
+    int st = rmc_cm_begin_encode(&io, planes, weights, nweights);
+    if (st != RMC_OK) return st;
+    st = run_planes(&io, samples, width, height, planes, bits, weights, nweights, NULL);
+    return rmc_cm_finish_encode(&io, st, out);
+}
+
+int rmc_cm_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t height, int planes,
+                  const int *bits, int32_t *samples) {
+    cm_io io;
+    int16_t weights[RMC_MAX_PLANES * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS)];
+    int nweights[RMC_MAX_PLANES];
+    int st = rmc_cm_begin_decode(&io, data, size, planes, weights, nweights);
+    if (st != RMC_OK) return st;
+    st = run_planes(&io, NULL, width, height, planes, bits, weights, nweights, samples);
+    return rmc_cm_finish_decode(&io, st);
 }

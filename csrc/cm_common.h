@@ -89,6 +89,17 @@ static inline int64_t floor_shift(int64_t a, int s) {
 
 static inline int bit_length(uint32_t v) { return v ? 32 - __builtin_clz(v) : 0; }
 
+/* The tile stream's predictor header and the range coder around the planes (spec 16A.1),
+   shared by coder 3 and its near-lossless form (cm_coder.c). begin_encode checks the weight
+   counts (RMC_ERR_ARGUMENT) and writes the header; finish_encode flushes into `out` (or frees
+   the buffer when st is an error). begin_decode reads and checks the header into weights /
+   nweights and starts the decoder; finish_decode applies the end-of-stream checks. */
+int rmc_cm_begin_encode(cm_io *io, int planes, const int16_t *weights, const int *nweights);
+int rmc_cm_finish_encode(cm_io *io, int st, rmc_buffer *out);
+int rmc_cm_begin_decode(cm_io *io, const uint8_t *data, size_t size, int planes,
+                        int16_t *weights, int *nweights);
+int rmc_cm_finish_decode(cm_io *io, int st);
+
 /* The sub-predictors of spec 16A.8 (x8) at the sample `r` of a padded plane of stride S, with
    neighbours N, W, NW, NE; wt/nwt: the stored linear predictor (MED when nwt = 0); rr: the
    same position in the reference plane (NULL for the first plane, then p[6], p[7] unset). */

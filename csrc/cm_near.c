@@ -308,10 +308,6 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
     return RMC_OK;
 }
 
-static int expected_weights(int plane) {
-    return plane ? RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS : RMC_CM_SPATIAL_INPUTS;
-}
-
 static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32_t h,
                            int planes, const int *bits, const int16_t *weights,
                            const int *nweights, const uint8_t *mask, int32_t near_bg,
@@ -357,30 +353,11 @@ int rmc_cm_encode_near(const int32_t *samples, uint32_t width, uint32_t height, 
                        const uint8_t *mask, int near_bg, int near_roi, int32_t *recon,
                        rmc_buffer *out) {
     cm_io io;
-    int p, i, total = 0, st;
-    size_t hlen = 0;
-    uint8_t head[RMC_MAX_PLANES * (1 + 2 * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS))];
-    for (p = 0; p < planes; p++) {
-        if (nweights[p] != 0 && nweights[p] != expected_weights(p)) return RMC_ERR_ARGUMENT;
-        head[hlen++] = (uint8_t)nweights[p];
-        for (i = 0; i < nweights[p]; i++) {
-            uint16_t v = (uint16_t)weights[total + i];
-            head[hlen++] = (uint8_t)(v >> 8);
-            head[hlen++] = (uint8_t)v;
-        }
-        total += nweights[p];
-    }
-    memset(&io, 0, sizeof io);
-    io.dec = 0;
-    rc_enc_init(&io.enc);
-    for (i = 0; i < (int)hlen; i++) rc_enc_byte(&io.enc, head[i]);
+    int st = rmc_cm_begin_encode(&io, planes, weights, nweights);
+    if (st != RMC_OK) return st;
     st = run_planes_near(&io, samples, width, height, planes, bits, weights, nweights, mask,
                          near_bg, near_roi, recon);
-    if (st == RMC_OK) { rc_enc_flush(&io.enc); st = io.enc.err; }
-    if (st != RMC_OK) { free(io.enc.buf); return st; }
-    out->data = io.enc.buf;
-    out->size = io.enc.len;
-    return RMC_OK;
+    return rmc_cm_finish_encode(&io, st, out);
 }
 
 int rmc_cm_decode_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
@@ -389,29 +366,9 @@ int rmc_cm_decode_near(const uint8_t *data, size_t size, uint32_t width, uint32_
     cm_io io;
     int16_t weights[RMC_MAX_PLANES * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS)];
     int nweights[RMC_MAX_PLANES];
-    size_t pos = 0;
-    int p, i, total = 0, st;
-    for (p = 0; p < planes; p++) {
-        if (pos >= size) return RMC_ERR_TRUNCATED;
-        nweights[p] = data[pos++];
-        if (nweights[p] != 0 && nweights[p] != expected_weights(p)) return RMC_ERR_CORRUPT;
-        if (size - pos < 2 * (size_t)nweights[p]) return RMC_ERR_TRUNCATED;
-        for (i = 0; i < nweights[p]; i++, pos += 2)
-            weights[total + i] = (int16_t)(uint16_t)((data[pos] << 8) | data[pos + 1]);
-        total += nweights[p];
-    }
-    memset(&io, 0, sizeof io);
-    io.dec = 1;
-    if (size - pos < 5) return RMC_ERR_TRUNCATED;
-    if (data[pos] != 0) return RMC_ERR_CORRUPT;
-    rc_dec_init(&io.d, data + pos, size - pos);
-    if (io.d.off_interval) return RMC_ERR_CORRUPT;
+    int st = rmc_cm_begin_decode(&io, data, size, planes, weights, nweights);
+    if (st != RMC_OK) return st;
     st = run_planes_near(&io, NULL, width, height, planes, bits, weights, nweights, mask,
                          near_bg, near_roi, samples);
-    if (st != RMC_OK) return st;
-    if (io.d.off_interval) return RMC_ERR_CORRUPT;
-    if (io.d.zero_fill) return RMC_ERR_TRUNCATED;
-    if (io.d.pos != io.d.len) return RMC_ERR_TRAILING;
-    if (io.d.code != 0) return RMC_ERR_CORRUPT;
-    return RMC_OK;
+    return rmc_cm_finish_decode(&io, st);
 }
