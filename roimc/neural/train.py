@@ -31,16 +31,15 @@ roimc/neural/models.py."""
 import argparse
 import math
 import os
-import re
 import sys
 import time
 import warnings
 
 import numpy as np
 
+from ..roi.train import EXTS, series_weights
 from .planes import frame_range, to_planes
 
-EXTS = (".png", ".tif", ".tiff", ".npy")
 ALPHA, BETA = 0.75, 0.25
 SSIM_WEIGHT = 0.01
 LAMBDAS = (300.0, 50000.0)   # lambda of quality 1 and of the highest quality
@@ -48,10 +47,6 @@ LAMBDAS = (300.0, 50000.0)   # lambda of quality 1 and of the highest quality
 
 def lambdas(qualities, lo=LAMBDAS[0], hi=LAMBDAS[1]):
     return [lo * (hi / lo) ** (i / max(qualities - 1, 1)) for i in range(qualities)]
-
-
-def series_of(stem):
-    return re.sub(r"_(ax|cor|sag|f)?\d+$", "", stem)
 
 
 def load_folder(folder, log=print):
@@ -135,11 +130,8 @@ def train(data, out, steps=5000, batch=8, size=128, lr=5e-4, seed=0, threads=2,
     items = load_folder(data, log)
     if not items:
         raise SystemExit(f"roimc: error: {data}: no training images")
-    series = [series_of(name.split("#")[0]) for name, _, _ in items]
-    counts = {s: series.count(s) for s in series}
-    weights = np.array([1 / np.sqrt(counts[s]) for s in series])
-    weights /= weights.sum()
-    log(f"{len(items)} images in {len(counts)} series from {data}, loaded in "
+    weights, n_series = series_weights([name for name, _, _ in items])
+    log(f"{len(items)} images in {n_series} series from {data}, loaded in "
         f"{time.time() - t0:.1f} s")
     net = build(config).to(device)
     lam = lambdas(config["qualities"])

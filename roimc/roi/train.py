@@ -36,6 +36,16 @@ def series_of(stem):
     return re.sub(r"_(ax|cor|sag|f)?\d+$", "", stem)
 
 
+def series_weights(names):
+    """(sampling probability of each item, number of series) for items named `stem` or
+    `stem#frame`: 1/sqrt(size of its series), normalised, so one long series does not
+    drown the rest."""
+    series = [series_of(name.split("#")[0]) for name in names]
+    counts = {s: series.count(s) for s in series}
+    weights = np.array([1 / np.sqrt(counts[s]) for s in series])
+    return weights / weights.sum(), len(counts)
+
+
 def load_folder(folder):
     """[(name, normalised working image, label)] for the images in folder."""
     from ..io import read_image
@@ -185,11 +195,8 @@ def train(data, out, steps=800, batch=8, lr=3e-3, seed=0, threads=2,
     items = load_folder(data)
     if not items:
         raise SystemExit(f"roimc: error: {data}: no training images")
-    series = [series_of(name.split("#")[0]) for name, _, _ in items]
-    counts = {s: series.count(s) for s in series}
-    weights = np.array([1 / np.sqrt(counts[s]) for s in series])
-    weights /= weights.sum()
-    log(f"{len(items)} images in {len(counts)} series from {data} "
+    weights, n_series = series_weights([name for name, _, _ in items])
+    log(f"{len(items)} images in {n_series} series from {data} "
         f"({sum(1 for n, _, _ in items if os.path.exists(os.path.join(data, n + '.roi.png')))} "
         f"with masks), labels in {time.time() - t0:.1f} s")
     net = build(channels)
