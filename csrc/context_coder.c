@@ -26,55 +26,11 @@ static int32_t clamp_t(int32_t i, int32_t j, int32_t maxval) {
     return (i > maxval || i < j) ? j : i;
 }
 
-static void ctx_init(ctx_state *s, int bits) {
-    int32_t a0, i, bpp = bits < 2 ? 2 : bits;
-    s->maxval = (1 << bits) - 1;
-    s->range = s->maxval + 1;
-    s->qbpp = bits;
-    s->limit = 2 * (bpp + (bpp > 8 ? bpp : 8));
-    if (s->maxval >= 128) {
-        int32_t f = ((s->maxval < 4095 ? s->maxval : 4095) + 128) >> 8;
-        s->t1 = clamp_t(f * (3 - 2) + 2, 1, s->maxval);
-        s->t2 = clamp_t(f * (7 - 3) + 3, s->t1, s->maxval);
-        s->t3 = clamp_t(f * (21 - 4) + 4, s->t2, s->maxval);
-    } else {
-        int32_t f = 256 / (s->maxval + 1);
-        s->t1 = clamp_t(3 / f > 2 ? 3 / f : 2, 1, s->maxval);
-        s->t2 = clamp_t(7 / f > 3 ? 7 / f : 3, s->t1, s->maxval);
-        s->t3 = clamp_t(21 / f > 4 ? 21 / f : 4, s->t2, s->maxval);
-    }
-    a0 = (s->range + 32) / 64;
-    if (a0 < 2) a0 = 2;
-    for (i = 0; i < 367; i++) { s->A[i] = a0; s->N[i] = 1; }
-    memset(s->B, 0, sizeof s->B);
-    memset(s->C, 0, sizeof s->C);
-    s->Nn[0] = s->Nn[1] = 0;
-    s->run_index = 0;
-}
-
-static inline int quantize(const ctx_state *s, int32_t d) {
-    if (d <= -s->t3) return -4;
-    if (d <= -s->t2) return -3;
-    if (d <= -s->t1) return -2;
-    if (d < 0) return -1;
-    if (d == 0) return 0;
-    if (d < s->t1) return 1;
-    if (d < s->t2) return 2;
-    if (d < s->t3) return 3;
-    return 4;
-}
-
 /* Reduce an error modulo range into [-(range/2), (range+1)/2 - 1]. */
 static inline int32_t mod_reduce(const ctx_state *s, int32_t e) {
     if (e < 0) e += s->range;
     if (e >= (s->range + 1) / 2) e -= s->range;
     return e;
-}
-
-static inline int32_t wrap(const ctx_state *s, int32_t v) {
-    if (v < 0) v += s->range;
-    else if (v > s->maxval) v -= s->range;
-    return v;
 }
 
 static inline int golomb_k(int32_t n, int32_t a) {
@@ -83,43 +39,11 @@ static inline int golomb_k(int32_t n, int32_t a) {
     return k;
 }
 
-/* Regular-mode context: returns the index q in 1..364 and the sign. */
-static inline int context_index(const ctx_state *s, rmc_nbr n, int *sign) {
-    int q1 = quantize(s, n.d - n.b), q2 = quantize(s, n.b - n.c), q3 = quantize(s, n.c - n.a);
-    if (q1 < 0 || (q1 == 0 && (q2 < 0 || (q2 == 0 && q3 < 0)))) {
-        q1 = -q1; q2 = -q2; q3 = -q3;
-        *sign = -1;
-    } else {
-        *sign = 1;
-    }
-    return 81 * q1 + 9 * q2 + q3;
-}
-
 static inline int32_t predict(const ctx_state *s, rmc_nbr n, int q, int sign) {
     int32_t px = rmc_med(n.a, n.b, n.c) + sign * s->C[q];
     if (px < 0) px = 0;
     if (px > s->maxval) px = s->maxval;
     return px;
-}
-
-static inline void update_regular(ctx_state *s, int q, int32_t e) {
-    s->B[q] += e;
-    s->A[q] += rmc_abs(e);
-    if (s->N[q] == RESET) {
-        s->A[q] >>= 1;
-        s->B[q] = rmc_floor_half(s->B[q]);
-        s->N[q] >>= 1;
-    }
-    s->N[q]++;
-    if (s->B[q] <= -s->N[q]) {
-        s->B[q] += s->N[q];
-        if (s->C[q] > MIN_C) s->C[q]--;
-        if (s->B[q] <= -s->N[q]) s->B[q] = -s->N[q] + 1;
-    } else if (s->B[q] > 0) {
-        s->B[q] -= s->N[q];
-        if (s->C[q] < MAX_C) s->C[q]++;
-        if (s->B[q] > 0) s->B[q] = 0;
-    }
 }
 
 /* Run-interruption context: parameter k and the mapping condition. */
@@ -141,176 +65,13 @@ static inline void update_ri(ctx_state *s, int ritype, int32_t e, uint32_t em) {
     s->N[q]++;
 }
 
-static void encode_plane(ctx_state *s, rmc_bw *w, const int32_t *plane, uint32_t width,
-                         uint32_t height) {
-    uint32_t y;
-    for (y = 0; y < height; y++) {
-        const int32_t *cur = plane + (size_t)y * width;
-        const int32_t *prev = y ? cur - width : NULL;
-        uint32_t x = 0;
-        while (x < width) {
-            rmc_nbr n = rmc_neighbours(cur, prev, x, width);
-            int sign, q = context_index(s, n, &sign);
-            if (q != 0) {
-                int32_t px = predict(s, n, q, sign);
-                int32_t e = cur[x] - px;
-                int k;
-                uint32_t m;
-                if (sign < 0) e = -e;
-                e = mod_reduce(s, e);
-                k = golomb_k(s->N[q], s->A[q]);
-                if (k == 0 && 2 * s->B[q] <= -s->N[q])
-                    m = e >= 0 ? 2 * (uint32_t)e + 1 : (uint32_t)(-2 * (e + 1));
-                else
-                    m = e >= 0 ? 2 * (uint32_t)e : (uint32_t)(-2 * e - 1);
-                rmc_golomb_put(w, m, k, s->limit, s->qbpp);
-                update_regular(s, q, e);
-                x++;
-            } else {
-                /* run mode */
-                int32_t runval = n.a;
-                uint32_t cnt = 0, rem;
-                while (x + cnt < width && cur[x + cnt] == runval) cnt++;
-                rem = cnt;
-                while (rem >= (1u << J[s->run_index])) {
-                    rmc_bw_put(w, 1, 1);
-                    rem -= 1u << J[s->run_index];
-                    if (s->run_index < 31) s->run_index++;
-                }
-                x += cnt;
-                if (x == width) {
-                    if (rem > 0) rmc_bw_put(w, 1, 1);
-                } else {
-                    rmc_nbr ni;
-                    int ritype, k, map;
-                    int32_t px, e;
-                    uint32_t em;
-                    rmc_bw_put(w, 0, 1);
-                    rmc_bw_put(w, rem, J[s->run_index]);
-                    ni = rmc_neighbours(cur, prev, x, width);
-                    ritype = ni.a == ni.b;
-                    px = ritype ? ni.a : ni.b;
-                    e = cur[x] - px;
-                    if (!ritype && ni.a > ni.b) e = -e;
-                    e = mod_reduce(s, e);
-                    k = ri_k(s, ritype);
-                    map = (k == 0 && e > 0 && 2 * s->Nn[ritype] < s->N[RUN_CTX + ritype]) ||
-                          (e < 0 && 2 * s->Nn[ritype] >= s->N[RUN_CTX + ritype]) ||
-                          (e < 0 && k != 0);
-                    em = 2 * (uint32_t)rmc_abs(e) - (uint32_t)ritype - (uint32_t)map;
-                    rmc_golomb_put(w, em, k, s->limit - J[s->run_index] - 1, s->qbpp);
-                    update_ri(s, ritype, e, em);
-                    if (s->run_index > 0) s->run_index--;
-                    x++;
-                }
-            }
-        }
-    }
-}
-
-static int decode_plane(ctx_state *s, rmc_br *r, int32_t *plane, uint32_t width,
-                        uint32_t height) {
-    uint32_t y;
-    for (y = 0; y < height; y++) {
-        int32_t *cur = plane + (size_t)y * width;
-        const int32_t *prev = y ? cur - width : NULL;
-        uint32_t x = 0;
-        while (x < width) {
-            rmc_nbr n = rmc_neighbours(cur, prev, x, width);
-            int sign, q = context_index(s, n, &sign);
-            if (q != 0) {
-                int32_t px = predict(s, n, q, sign);
-                int k = golomb_k(s->N[q], s->A[q]);
-                int64_t m = rmc_golomb_get(r, k, s->limit, s->qbpp);
-                int32_t e;
-                if (m < 0 || m >= s->range) return RMC_ERR_CORRUPT;
-                if (k == 0 && 2 * s->B[q] <= -s->N[q])
-                    e = (m & 1) ? (int32_t)((m - 1) / 2) : (int32_t)(-(m / 2) - 1);
-                else
-                    e = (m & 1) ? (int32_t)(-(m + 1) / 2) : (int32_t)(m / 2);
-                update_regular(s, q, e);
-                cur[x] = wrap(s, px + sign * e);
-                x++;
-            } else {
-                int32_t runval = n.a;
-                for (;;) {
-                    if (rmc_br_bit(r)) {
-                        uint32_t len = 1u << J[s->run_index], left = width - x, i;
-                        if (len <= left) {
-                            for (i = 0; i < len; i++) cur[x + i] = runval;
-                            x += len;
-                            if (s->run_index < 31) s->run_index++;
-                            if (x == width) break;
-                        } else {
-                            for (i = 0; i < left; i++) cur[x + i] = runval;
-                            x = width;
-                            break;
-                        }
-                    } else {
-                        uint32_t cnt = rmc_br_get(r, J[s->run_index]), i;
-                        rmc_nbr ni;
-                        int ritype, k, cond;
-                        int64_t em;
-                        int32_t px, e, s_, absval;
-                        if (cnt >= width - x) return RMC_ERR_CORRUPT;
-                        for (i = 0; i < cnt; i++) cur[x + i] = runval;
-                        x += cnt;
-                        ni = rmc_neighbours(cur, prev, x, width);
-                        ritype = ni.a == ni.b;
-                        px = ritype ? ni.a : ni.b;
-                        k = ri_k(s, ritype);
-                        em = rmc_golomb_get(r, k, s->limit - J[s->run_index] - 1, s->qbpp);
-                        if (em < 0 || em > s->range) return RMC_ERR_CORRUPT;
-                        s_ = (int32_t)em + ritype;
-                        absval = (s_ + (s_ & 1)) >> 1;
-                        cond = k == 0 && 2 * s->Nn[ritype] < s->N[RUN_CTX + ritype];
-                        e = ((s_ & 1) != cond) ? -absval : absval;
-                        /* only the modulo-reduced errors of the encoder can occur */
-                        if (e < -(s->range / 2) || e > (s->range + 1) / 2 - 1)
-                            return RMC_ERR_CORRUPT;
-                        update_ri(s, ritype, e, (uint32_t)em);
-                        if (!ritype && ni.a > ni.b) e = -e;
-                        cur[x] = wrap(s, px + e);
-                        if (cur[x] == runval) return RMC_ERR_CORRUPT; /* would continue the run */
-                        if (s->run_index > 0) s->run_index--;
-                        x++;
-                        break;
-                    }
-                }
-            }
-        }
-        if (r->zero_fill > 8) return RMC_ERR_TRUNCATED;
-    }
-    return RMC_OK;
-}
-
-int rmc_context_encode(rmc_bw *w, const int32_t *plane, uint32_t width, uint32_t height,
-                       int bits) {
-    ctx_state *s = (ctx_state *)malloc(sizeof *s);
-    if (!s) return RMC_ERR_NOMEM;
-    ctx_init(s, bits);
-    encode_plane(s, w, plane, width, height);
-    free(s);
-    return w->err;
-}
-
-int rmc_context_decode(rmc_br *r, int32_t *plane, uint32_t width, uint32_t height, int bits) {
-    int st;
-    ctx_state *s = (ctx_state *)malloc(sizeof *s);
-    if (!s) return RMC_ERR_NOMEM;
-    ctx_init(s, bits);
-    st = decode_plane(s, r, plane, width, height);
-    free(s);
-    return st;
-}
-
 /* ------------------------------------------------------------------------------------------
- * Near-lossless coder 0 (spec/rmc-v1.md, 14.9): JPEG-LS near-lossless with a bound per sample.
+ * The coding loops serve both forms: lossless is near-lossless with every bound 0
+ * (spec/rmc-v1.md, 14.9: with NEAR = 0 every step below is the lossless one of Section 13).
  * Every sample has the bound NEAR of its region (near_bg, or near_roi where mask != 0); each
  * distinct bound has its own state (parameters, thresholds, contexts, RUNindex), and a run
  * never crosses a change of bound: the end of a constant-bound segment of a row ends a run as
- * the end of the row does. Prediction and contexts use the reconstructed samples. With every
- * bound 0 the stream is exactly the lossless coder-0 stream. */
+ * the end of the row does. Prediction and contexts use the reconstructed samples. */
 
 typedef struct {
     ctx_state s;     /* range, qbpp, thresholds of this bound; contexts and RUNindex */
@@ -318,10 +79,13 @@ typedef struct {
     int32_t step;    /* 2 * NEAR + 1 */
 } near_state;
 
+/* The state of one bound: JPEG-LS parameters (range, qbpp, LIMIT, thresholds T1-T3 with
+ * NEAR) and fresh contexts. */
 static void near_init(near_state *ns, int bits, int32_t near) {
     ctx_state *s = &ns->s;
-    int32_t a0, i;
-    ctx_init(s, bits);                     /* LIMIT does not depend on NEAR */
+    int32_t a0, i, bpp = bits < 2 ? 2 : bits;
+    s->maxval = (1 << bits) - 1;
+    s->limit = 2 * (bpp + (bpp > 8 ? bpp : 8));        /* LIMIT does not depend on NEAR */
     ns->near = near;
     ns->step = 2 * near + 1;
     s->range = (s->maxval + 2 * near) / ns->step + 1;
@@ -339,7 +103,11 @@ static void near_init(near_state *ns, int bits, int32_t near) {
     }
     a0 = (s->range + 32) / 64;
     if (a0 < 2) a0 = 2;
-    for (i = 0; i < 367; i++) s->A[i] = a0;
+    for (i = 0; i < 367; i++) { s->A[i] = a0; s->N[i] = 1; }
+    memset(s->B, 0, sizeof s->B);
+    memset(s->C, 0, sizeof s->C);
+    s->Nn[0] = s->Nn[1] = 0;
+    s->run_index = 0;
 }
 
 static inline int quantize_near(const near_state *ns, int32_t d) {
@@ -369,6 +137,7 @@ static inline int context_near(const near_state *ns, rmc_nbr n, int *sign) {
 
 /* Prediction error e in units of the step, rounded so that |e * step - err| <= NEAR. */
 static inline int32_t quantize_error(const near_state *ns, int32_t err) {
+    if (ns->near == 0) return err;                     /* lossless: no division */
     return err > 0 ? (err + ns->near) / ns->step : -((ns->near - err) / ns->step);
 }
 
@@ -429,30 +198,35 @@ static inline uint32_t near_seg_end(const near_rows *nr, uint32_t x, uint32_t wi
     return nr->mask ? nr->seg_end[x] : width;
 }
 
+/* recon: where the decoded samples go, or NULL when every bound is 0 (they are the input). */
 static int encode_plane_near(near_state *st, near_rows *nr, rmc_bw *w,
                              const int32_t *plane, int32_t *recon, uint32_t width,
                              uint32_t height) {
     uint32_t y;
     for (y = 0; y < height; y++) {
         const int32_t *cur = plane + (size_t)y * width;
-        int32_t *rcur = recon + (size_t)y * width;
-        const int32_t *rprev = y ? rcur - width : NULL;
+        int32_t *rcur = recon ? recon + (size_t)y * width : NULL;
+        const int32_t *ncur = rcur ? rcur : cur;          /* the samples the decoder will see */
+        const int32_t *rprev = y ? ncur - width : NULL;
         uint32_t x = 0;
         near_row(nr, y, width);
         while (x < width) {
             near_state *ns = &st[near_which(nr, y, x, width)];
             ctx_state *s = &ns->s;
-            rmc_nbr n = rmc_neighbours(rcur, rprev, x, width);
+            rmc_nbr n = rmc_neighbours(ncur, rprev, x, width);
             int sign, q = context_near(ns, n, &sign);
             if (q != 0) {
                 int32_t px = predict(s, n, q, sign);
-                int32_t e = cur[x] - px;
+                int32_t e = cur[x] - px, v;
                 int k;
                 uint32_t m;
                 if (sign < 0) e = -e;
                 e = mod_reduce(s, quantize_error(ns, e));
-                rcur[x] = reconstruct(ns, px, sign * e);
-                if (rmc_abs(rcur[x] - cur[x]) > ns->near) return RMC_ERR_CORRUPT; /* cannot happen */
+                if (rcur) {
+                    v = reconstruct(ns, px, sign * e);
+                    if (rmc_abs(v - cur[x]) > ns->near) return RMC_ERR_CORRUPT; /* cannot happen */
+                    rcur[x] = v;
+                }
                 k = golomb_k(s->N[q], s->A[q]);
                 if (ns->near == 0 && k == 0 && 2 * s->B[q] <= -s->N[q])
                     m = e >= 0 ? 2 * (uint32_t)e + 1 : (uint32_t)(-2 * (e + 1));
@@ -465,7 +239,7 @@ static int encode_plane_near(near_state *st, near_rows *nr, rmc_bw *w,
                 int32_t runval = n.a;
                 uint32_t cnt = 0, rem, end = near_seg_end(nr, x, width);
                 while (x + cnt < end && rmc_abs(cur[x + cnt] - runval) <= ns->near) {
-                    rcur[x + cnt] = runval;
+                    if (rcur) rcur[x + cnt] = runval;
                     cnt++;
                 }
                 rem = cnt;
@@ -480,17 +254,20 @@ static int encode_plane_near(near_state *st, near_rows *nr, rmc_bw *w,
                 } else {
                     rmc_nbr ni;
                     int ritype, k, map, rsign;
-                    int32_t px, e;
+                    int32_t px, e, v;
                     uint32_t em;
                     rmc_bw_put(w, 0, 1);
                     rmc_bw_put(w, rem, J[s->run_index]);
-                    ni = rmc_neighbours(rcur, rprev, x, width);
+                    ni = rmc_neighbours(ncur, rprev, x, width);
                     ritype = rmc_abs(ni.a - ni.b) <= ns->near;
                     px = ritype ? ni.a : ni.b;
                     rsign = (!ritype && ni.a > ni.b) ? -1 : 1;
                     e = mod_reduce(s, quantize_error(ns, rsign * (cur[x] - px)));
-                    rcur[x] = reconstruct(ns, px, rsign * e);
-                    if (rmc_abs(rcur[x] - cur[x]) > ns->near) return RMC_ERR_CORRUPT;
+                    if (rcur) {
+                        v = reconstruct(ns, px, rsign * e);
+                        if (rmc_abs(v - cur[x]) > ns->near) return RMC_ERR_CORRUPT;
+                        rcur[x] = v;
+                    }
                     k = ri_k(s, ritype);
                     map = (k == 0 && e > 0 && 2 * s->Nn[ritype] < s->N[RUN_CTX + ritype]) ||
                           (e < 0 && 2 * s->Nn[ritype] >= s->N[RUN_CTX + ritype]) ||
@@ -632,4 +409,13 @@ int rmc_context_decode_near(rmc_br *r, int32_t *plane, uint32_t width, uint32_t 
     st = decode_plane_near(ns->st, &ns->nr, r, plane, width, height);
     near_setup_free(ns);
     return st;
+}
+
+int rmc_context_encode(rmc_bw *w, const int32_t *plane, uint32_t width, uint32_t height,
+                       int bits) {
+    return rmc_context_encode_near(w, plane, NULL, width, height, bits, NULL, 0, 0);
+}
+
+int rmc_context_decode(rmc_br *r, int32_t *plane, uint32_t width, uint32_t height, int bits) {
+    return rmc_context_decode_near(r, plane, width, height, bits, NULL, 0, 0);
 }
