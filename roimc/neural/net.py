@@ -134,8 +134,16 @@ class Codec(nn.Module):
     def analyse(self, x, mask, q):
         """Unrounded latent at quality q (gain applied) of x, mask: (B, 1, H, W), H, W % 8 == 0."""
         t = self.block(x) + self.mask_block(mask)
-        t = t + self.analysis_refine(torch.cat([t, F.avg_pool2d(mask, 8), self._level(t, q)], 1))
+        if self.training or self._analysis_refined():
+            t = t + self.analysis_refine(torch.cat([t, F.avg_pool2d(mask, 8),
+                                                    self._level(t, q)], 1))
         return t * torch.exp(self.gain[q]).view(1, -1, 1, 1)
+
+    def _analysis_refined(self):
+        """False when the analysis refinement's last layer is all zeros (a model trained with
+        a fixed analysis): its output is then exactly zero and is not computed."""
+        last = self.analysis_refine[-1]
+        return bool(last.weight.any() or last.bias.any())
 
     def synthesise(self, y_hat, q):
         """Reconstruction (B, 1, 8h, 8w) in the [0, 1] scale of a (rounded) latent."""
