@@ -12,7 +12,7 @@
 #include "cm_coder.h"
 #include "cm_common.h"
 
-#define NPRED_MAX 8
+#define NPRED_MAX 11
 #define NQ 48            /* error-energy classes */
 #define NTEX 27          /* texture classes: three neighbour-difference signs */
 #define NBIAS ((NQ / 2) * NTEX)
@@ -22,6 +22,52 @@
 #define PAD 2            /* padding columns each side and rows above */
 
 #define NPAT 144         /* small neighbour-residual patterns */
+
+/* Form 1 (coder 4, spec 16A.11) */
+#define NSPR 12          /* sub-predictor spread classes */
+#define NRE 9            /* reference-plane residual classes */
+#define NREK 12          /* reference-plane residual bit lengths 0..11 */
+#define NIN 5            /* mixer inputs: four contexts and a constant */
+#define WCONST 16        /* blend weight 2^44 / (es + WCONST)^2 */
+
+typedef struct {
+    int32_t w[NIN];
+} cm_mixer4;
+
+/* A form-1 decision: four adaptive contexts and a constant input mixed in the logistic
+   domain; the mixer's probability averaged with an APM row's refinement of it. */
+static inline int code_mix4(cm_io *io, rc_ctx *c0, rc_ctx *c1, rc_ctx *c2, rc_ctx *c3,
+                            cm_mixer4 *mx, cm_apm *ap, int bit) {
+    int32_t st[NIN], dot, p12, err;
+    int64_t d64 = 0;
+    uint32_t p16;
+    int i, idx;
+    st[0] = rmc_cm_stretch_tab[c0->p >> 4];
+    st[1] = rmc_cm_stretch_tab[c1->p >> 4];
+    st[2] = rmc_cm_stretch_tab[c2->p >> 4];
+    st[3] = rmc_cm_stretch_tab[c3->p >> 4];
+    st[4] = 256;
+    for (i = 0; i < NIN; i++) d64 += (int64_t)mx->w[i] * st[i];
+    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
+    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
+    p12 = rmc_cm_squash_tab[dot + 2048];
+    p16 = ((uint32_t)p12 * 16 + apm_p(ap, dot, &idx) + 1) >> 1;
+    if (p16 < 32) p16 = 32;
+    if (p16 > 65504) p16 = 65504;
+    if (io->dec) bit = rc_decode_p(&io->d, p16);
+    else rc_encode_p(&io->enc, p16, bit);
+    err = (bit << 12) - p12;
+    for (i = 0; i < NIN; i++) {
+        int32_t v = mx->w[i] + asr32(st[i] * err, 11);
+        mx->w[i] = v > MIX_WMAX ? MIX_WMAX : (v < -MIX_WMAX ? -MIX_WMAX : v);
+    }
+    apm_update(ap, idx, bit, 6);
+    rc_ctx_update(c0, bit);
+    rc_ctx_update(c1, bit);
+    rc_ctx_update(c2, bit);
+    rc_ctx_update(c3, bit);
+    return bit;
+}
 
 typedef struct {
     rc_ctx zero[NQ][2][NFRAC];
@@ -36,11 +82,22 @@ typedef struct {
     rc_ctx mant1[NQ][KMAX];
     rc_ctx mant2[KMAX][2];
     rc_ctx mrest[KMAX][KMAX];
+    /* form 1 only */
+    rc_ctx zero4[NSPR][NFRAC];
+    rc_ctx sign4[NRE][NFRAC];
+    rc_ctx kbit4[NSPR][KMAX];
     int32_t bsum[NBIAS];
     int32_t bcnt[NBIAS];
     cm_mixer mzero[NQ];
     cm_mixer msign[NFRAC];
     cm_mixer mkbit[KMAX];
+    /* form 1 only */
+    cm_mixer4 nzero[NQ];
+    cm_mixer4 nsign[NFRAC];
+    cm_mixer4 nkbit[KMAX];
+    cm_apm azero[NQ][NFRAC];
+    cm_apm asign[9][NFRAC];
+    cm_apm akbit[KMAX][NREK];
 } cm_model;
 
 /* Logistic domain: squash(d) = 4096 / (1 + e^(-d/256)) by interpolation in a 33-entry
@@ -75,7 +132,7 @@ void rmc_cm_tables_init(void) {
     done = 1;
 }
 
-static void model_init(cm_model *m) {
+static void model_init(cm_model *m, int form) {
     int i, j, k;
     rc_ctx *all = &m->zero[0][0][0];
     size_t n = (size_t)((rc_ctx *)&m->bsum - all);
@@ -94,6 +151,20 @@ static void model_init(cm_model *m) {
         for (i = 0; i < (int)nm; i++)
             for (j = 0; j < NMIX; j++) mx[i].w[j] = 22000;
     }
+    {
+        cm_mixer4 *mx = m->nzero;
+        size_t nm = sizeof m->nzero / sizeof *mx + sizeof m->nsign / sizeof *mx +
+                    sizeof m->nkbit / sizeof *mx;
+        cm_apm *ap = &m->azero[0][0];
+        size_t na = (sizeof m->azero + sizeof m->asign + sizeof m->akbit) / sizeof *ap;
+        for (i = 0; i < (int)nm; i++) {
+            for (j = 0; j < 4; j++) mx[i].w[j] = 16384;
+            mx[i].w[4] = 0;
+        }
+        for (i = 0; i < (int)na; i++) apm_init(&ap[i]);
+    }
+    if (form)
+        for (i = 0; i < (int)n; i++) all[i].lim = 7;
 }
 
 static inline int energy_class(uint32_t e) { return energy_class_n(e, NQ); }
@@ -101,15 +172,17 @@ static inline int energy_class(uint32_t e) { return energy_class_n(e, NQ); }
 /* Code one plane. `pl` is the padded plane (stride w + 2*PAD, rows h + PAD): the decoder
  * fills it, the encoder has it filled. `ref` is the padded reference plane or NULL; `err`
  * and `referr` hold |residual| per sample with the same layout. */
-static int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err, const int32_t *ref,
-                      const int32_t *referr, const int32_t *src, uint32_t w, uint32_t h,
-                      int bits, const int16_t *wt, int nwt, uint32_t *perr) {
+static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
+                             const int32_t *ref, const int32_t *referr, const int32_t *src,
+                             uint32_t w, uint32_t h, int bits, const int16_t *wt, int nwt,
+                             uint32_t *perr, const int form) {
     const ptrdiff_t S = (ptrdiff_t)w + 2 * PAD;
     const int32_t maxval = (int32_t)((1u << bits) - 1);
     const int32_t max8 = maxval * 8;
     const int32_t half = (int32_t)(1u << (bits - 1));
     const int kmax = bits - 1;
-    const int npred = ref ? 8 : 6;
+    const int npred0 = ref ? 8 : 6;
+    const int npred = npred0 + (form ? 3 : 0);
     ptrdiff_t x, y;
     int i, b;
     int32_t s00;
@@ -144,18 +217,44 @@ static int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err, const i
             const uint32_t aN = (uint32_t)abs(eu[0]), aW = (uint32_t)abs(erow[x - 1]),
                            aNW = (uint32_t)abs(eu[-1]), aNE = (uint32_t)abs(eu[1]);
             uint32_t esmin = 0xFFFFFFFFu;
-            int qm, pat, sg;
+            int qm, pat, sg, spr = 0, rec = 0, rek = 0;
 
             cm_subpredictors(p, r, S, N, W, NW, NE, wt, nwt, ref ? rrow + x : NULL, max8);
+            if (form) {   /* linear extrapolations from two rows or columns back */
+                p[npred0] = clampi(8 * (2 * (int64_t)N - r[-2 * S]), max8);
+                p[npred0 + 1] = clampi(8 * (2 * (int64_t)W - r[-2]), max8);
+                p[npred0 + 2] = clampi(8 * (2 * (int64_t)NE - r[-2 * S + 2]), max8);
+            }
             for (i = 0; i < npred; i++) {
                 const uint32_t *pe = pprev + (size_t)i * S + PAD + x;
-                uint32_t es = pe[0] + pe[-1] + pe[1] + pcur[(size_t)i * S + PAD + x - 1];
+                const uint32_t *pc = pcur + (size_t)i * S + PAD + x;
+                uint32_t es = pe[0] + pe[-1] + pe[1] + pc[-1];
+                uint64_t wi;
+                if (form) {
+                    uint64_t e1;
+                    es += pe[2] + pc[-2];
+                    e1 = (uint64_t)es + WCONST;
+                    wi = ((uint64_t)1 << 44) / (e1 * e1);
+                } else wi = ((uint64_t)1 << 24) / ((uint64_t)es + 1);
                 if (es < esmin) esmin = es;
-                uint64_t wi = ((uint64_t)1 << 24) / ((uint64_t)es + 1);
                 wsum += wi;
                 acc += wi * (uint64_t)p[i];
             }
             blend8 = (int32_t)((acc + wsum / 2) / wsum);
+            if (form) {
+                int32_t pmx = p[0], pmn = p[0];
+                for (i = 1; i < npred; i++) {
+                    if (p[i] > pmx) pmx = p[i];
+                    if (p[i] < pmn) pmn = p[i];
+                }
+                spr = energy_class_n((uint32_t)(pmx - pmn) >> 3, NSPR);
+                if (rerow) {
+                    int32_t re = rerow[x];
+                    int ke = bit_length((uint32_t)abs(re));
+                    rec = re == 0 ? 0 : (re > 0 ? 1 : 2) + 2 * (ke > 4 ? 3 : ke - 1);
+                    rek = ke < NREK ? ke : NREK - 1;
+                }
+            }
 
             E = 2 * (aN + aW) + aNW + aNE +
                 (uint32_t)abs(N - NW) + (uint32_t)abs(W - NW) + (uint32_t)abs(NE - N);
@@ -185,28 +284,35 @@ static int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err, const i
                 if (flip) e = -e;
             } else e = 0;
             if (flip) sg = 8 - sg;
-            zero = code_mixed(io, &m->zero[q][flat][fc], &m->zero2[qm][fc], &m->zero3[pat][fc],
-                              &m->mzero[q], e == 0);
+            if (flip && rec) rec = rec + ((rec & 1) ? 1 : -1);
+            if (form) {
+                zero = code_mix4(io, &m->zero[q][flat][fc], &m->zero2[qm][fc], &m->zero3[pat][fc],
+                                 &m->zero4[spr][fc], &m->nzero[q], &m->azero[qm][fc], e == 0);
+            } else
+                zero = code_mixed(io, &m->zero[q][flat][fc], &m->zero2[qm][fc], &m->zero3[pat][fc],
+                                  &m->mzero[q], e == 0);
             if (zero) e = 0;
             else {
-                int pos = code_mixed(io, &m->sign[q][fc], &m->sign2[sg][fc], &m->sign3[t][fc],
-                                     &m->msign[fc], e > 0);
+                int pos = form ? code_mix4(io, &m->sign[q][fc], &m->sign2[sg][fc], &m->sign3[t][fc],
+                                           &m->sign4[rec][fc], &m->nsign[fc],
+                                           &m->asign[sg][fc], e > 0)
+                               : code_mixed(io, &m->sign[q][fc], &m->sign2[sg][fc],
+                                            &m->sign3[t][fc], &m->msign[fc], e > 0);
                 int kW = bit_length(aW), kN = bit_length(aN);
                 uint32_t a = io->dec ? 0 : (uint32_t)(e > 0 ? e : -e) - 1;
                 int k = bit_length(a), j;
+#define KBIT(jj, b) (form ? code_mix4(io, &m->kbit[q][jj], &m->kbit2[qm][jj], &m->kbit3[jj][kW][kN], \
+                                      &m->kbit4[spr][jj], &m->nkbit[jj], &m->akbit[jj][rek], b) \
+                          : code_mixed(io, &m->kbit[q][jj], &m->kbit2[qm][jj], &m->kbit3[jj][kW][kN], \
+                                       &m->mkbit[jj], b))
                 if (io->dec) {
                     k = 0;
-                    while (k < kmax && code_mixed(io, &m->kbit[q][k], &m->kbit2[qm][k],
-                                                  &m->kbit3[k][kW][kN], &m->mkbit[k], 1))
-                        k++;
+                    while (k < kmax && KBIT(k, 1)) k++;
                 } else {
-                    for (j = 0; j < k; j++)
-                        code_mixed(io, &m->kbit[q][j], &m->kbit2[qm][j], &m->kbit3[j][kW][kN],
-                                   &m->mkbit[j], 1);
-                    if (k < kmax)
-                        code_mixed(io, &m->kbit[q][k], &m->kbit2[qm][k], &m->kbit3[k][kW][kN],
-                                   &m->mkbit[k], 0);
+                    for (j = 0; j < k; j++) KBIT(j, 1);
+                    if (k < kmax) KBIT(k, 0);
                 }
+#undef KBIT
                 if (k > 1) {
                     uint32_t v2 = 1;
                     int bit = code_bit(io, &m->mant1[q][k], (int)((a >> (k - 2)) & 1));
@@ -279,7 +385,7 @@ static int expected_weights(int plane) {
 }
 
 static int run_planes(cm_io *io, const int32_t *samples, uint32_t w, uint32_t h, int planes,
-                      const int *bits, const int16_t *weights, const int *nweights,
+                      const int *bits, const int16_t *weights, const int *nweights, int form,
                       int32_t *out) {
     cm_buffers b;
     cm_model *m;
@@ -294,12 +400,16 @@ static int run_planes(cm_io *io, const int32_t *samples, uint32_t w, uint32_t h,
     if (!m) { free_buffers(&b); return RMC_ERR_NOMEM; }
     for (p = 0; p < planes && st == RMC_OK; p++) {
         const int32_t *src = samples ? samples + plane_size * (size_t)p : NULL;
-        model_init(m);
+        model_init(m, form);
         if (src)
             for (y = 0; y < h; y++)
                 memcpy(b.pl[p] + (y + PAD) * S + PAD, src + (size_t)y * w, w * sizeof(int32_t));
-        st = code_plane(io, m, b.pl[p], b.err[p], p ? b.pl[p - 1] : NULL, p ? b.err[p - 1] : NULL,
-                        src, w, h, bits[p], wt, nweights[p], b.perr);
+        if (form)
+            st = code_plane(io, m, b.pl[p], b.err[p], p ? b.pl[p - 1] : NULL,
+                            p ? b.err[p - 1] : NULL, src, w, h, bits[p], wt, nweights[p], b.perr, 1);
+        else
+            st = code_plane(io, m, b.pl[p], b.err[p], p ? b.pl[p - 1] : NULL,
+                            p ? b.err[p - 1] : NULL, src, w, h, bits[p], wt, nweights[p], b.perr, 0);
         wt += nweights[p];
         if (st == RMC_OK && out)
             for (y = 0; y < h; y++)
@@ -373,21 +483,22 @@ int rmc_cm_finish_decode(cm_io *io, int st) {
 }
 
 int rmc_cm_encode(const int32_t *samples, uint32_t width, uint32_t height, int planes,
-                  const int *bits, const int16_t *weights, const int *nweights, rmc_buffer *out) {
+                  const int *bits, const int16_t *weights, const int *nweights, int form,
+                  rmc_buffer *out) {
     cm_io io;
     int st = rmc_cm_begin_encode(&io, planes, weights, nweights);
     if (st != RMC_OK) return st;
-    st = run_planes(&io, samples, width, height, planes, bits, weights, nweights, NULL);
+    st = run_planes(&io, samples, width, height, planes, bits, weights, nweights, form, NULL);
     return rmc_cm_finish_encode(&io, st, out);
 }
 
 int rmc_cm_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t height, int planes,
-                  const int *bits, int32_t *samples) {
+                  const int *bits, int form, int32_t *samples) {
     cm_io io;
     int16_t weights[RMC_MAX_PLANES * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS)];
     int nweights[RMC_MAX_PLANES];
     int st = rmc_cm_begin_decode(&io, data, size, planes, weights, nweights);
     if (st != RMC_OK) return st;
-    st = run_planes(&io, NULL, width, height, planes, bits, weights, nweights, samples);
+    st = run_planes(&io, NULL, width, height, planes, bits, weights, nweights, form, samples);
     return rmc_cm_finish_decode(&io, st);
 }

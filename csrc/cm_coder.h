@@ -11,10 +11,12 @@
 #define RMC_CM_SPATIAL_INPUTS 10
 #define RMC_CM_REF_INPUTS 5
 
+/* form 0: the model of coder 3 (spec 16A.5-16A.8); form 1: that of coder 4 (16A.11). */
 int rmc_cm_encode(const int32_t *samples, uint32_t width, uint32_t height, int planes,
-                  const int *bits, const int16_t *weights, const int *nweights, rmc_buffer *out);
+                  const int *bits, const int16_t *weights, const int *nweights, int form,
+                  rmc_buffer *out);
 int rmc_cm_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t height, int planes,
-                  const int *bits, int32_t *samples);
+                  const int *bits, int form, int32_t *samples);
 
 /* Near-lossless form (spec/rmc-v1.md, 16A.10): the same tile stream layout; every sample
  * within near_roi (mask != NULL and mask[i] != 0) or near_bg of the original. recon: NULL or

@@ -67,6 +67,33 @@ static inline int code_mixed(cm_io *io, rc_ctx *c0, rc_ctx *c1, rc_ctx *c2, cm_m
     return bit;
 }
 
+/* Secondary estimation (APM): 33 probabilities (16 bits) at stretch -2048 + 128*i,
+   interpolated; refined toward the coded bit at the nearer point. */
+typedef struct {
+    uint16_t t[33];
+} cm_apm;
+
+static inline void apm_init(cm_apm *a) {
+    int i;
+    for (i = 0; i < 33; i++) {
+        int v = rmc_cm_squash_tab[i == 32 ? 4095 : i * 128] * 16;
+        a->t[i] = (uint16_t)(v < 64 ? 64 : (v > 65472 ? 65472 : v));
+    }
+}
+
+/* p16 of an APM row at stretch st (-2047..2047); *idx receives the point to update. */
+static inline uint32_t apm_p(const cm_apm *a, int32_t st, int *idx) {
+    int32_t s = st + 2048, lo = s >> 7, f = s & 127;
+    *idx = lo + (f >> 6);
+    return ((uint32_t)a->t[lo] * (uint32_t)(128 - f) + (uint32_t)a->t[lo + 1] * (uint32_t)f) >> 7;
+}
+
+static inline void apm_update(cm_apm *a, int idx, int bit, int rate) {
+    int32_t t = a->t[idx];
+    t += asr32((bit ? 65535 : 0) - t, rate);
+    a->t[idx] = (uint16_t)t;
+}
+
 /* Error-energy class: E below 4 is its own class, then two classes per octave, up to nq-1. */
 static inline int energy_class_n(uint32_t e, int nq) {
     int l, q;

@@ -16,7 +16,7 @@ int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int
                     const int *bits, int coder, rmc_buffer *out);
 int rmc_encode_tile_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                        const int *bits, const int16_t *weights, const int *nweights,
-                       rmc_buffer *out);
+                       int coder, rmc_buffer *out);
 int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                     int planes, const int *bits, int coder, int32_t *samples);
 int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,

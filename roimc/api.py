@@ -21,14 +21,14 @@ NEURAL_VERSION = (1, 2)   # lossy and hybrid files
 #            pick among the transform candidates by coding bands of rows rather than all)
 _EFFORT = {
     1: ("golomb", 0, False, False, False),
-    2: ("cm", 0, False, False, False),
-    3: ("cm", 20000, False, False, False),
-    4: ("cm", 20000, True, False, True),
-    5: ("cm", 60000, True, False, True),
-    6: ("cm", 60000, True, False, False),
-    7: ("cm", 120000, True, True, False),
-    8: ("cm", 250000, True, True, False),
-    9: ("cm", 1 << 20, True, True, False),
+    2: ("cm2", 0, False, False, False),
+    3: ("cm2", 20000, False, False, False),
+    4: ("cm2", 20000, True, False, True),
+    5: ("cm2", 60000, True, False, True),
+    6: ("cm2", 60000, True, False, False),
+    7: ("cm2", 120000, True, True, False),
+    8: ("cm2", 250000, True, True, False),
+    9: ("cm2", 1 << 20, True, True, False),
 }
 
 
@@ -212,8 +212,10 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         are also tried without the colour transform and the predictor is fitted on more
         samples.
     coder: overrides the effort's coder: "golomb" (adaptive Golomb-Rice with run mode),
-        "huffman" (two-pass static), "cm" (context modelling, range coded) or "raw"
-        (samples stored as they are); a tile that the chosen coder would expand is stored raw.
+        "huffman" (two-pass static), "cm2" (context modelling, range coded: coder 4, the
+        efforts' choice from 2 on, lossless only), "cm" (its earlier model, coder 3, which
+        near-lossless and hybrid files use) or "raw" (samples stored as they are); a tile that
+        the chosen coder would expand is stored raw.
     bits: stored bits per sample (default: the fewest that hold the data).
     channels_last: how to read a 3-D array (see roimc.samples.describe).
     metadata: a JSON-serialisable dict stored in the file's meta chunk.
@@ -241,7 +243,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         raise InputError(f"effort must be an integer from 1 to 9, got {effort!r}")
     default_coder, fit_samples, try_palette, try_plain, estimate = _EFFORT[int(effort)]
     if coder is None:   # the effort's coder; near-lossless and hybrid use its bounded form
-        coder = default_coder
+        coder = "cm" if default_coder == "cm2" and mode != "lossless" else default_coder
     if mode in ("lossy", "hybrid"):
         if coder not in ("cm", "golomb", "raw"):
             raise InputError(f"coder {coder!r} has no near-lossless form for the exact layer: "
@@ -285,9 +287,13 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
                 candidates.append(("palette", built))
         header.transform, body = _encode_best(samples, header, candidates, core.CODERS[coder],
                                               threads, fit_samples, estimate)
-        uses_1_1 = header.transform == "palette" or any(
-            ctype == TILE and payload[8] == core.CODER_CM for ctype, payload in body)
-        header.version = (1, 1) if uses_1_1 else (1, 0)
+        tile_coders = {payload[8] for ctype, payload in body if ctype == TILE}
+        if core.CODER_CM2 in tile_coders:
+            header.version = lossless.CM2_VERSION
+        elif header.transform == "palette" or core.CODER_CM in tile_coders:
+            header.version = (1, 1)
+        else:
+            header.version = (1, 0)
         chunks = [(HEAD, header.pack())] + body
         original = np.asarray(array)
         if original.dtype == np.bool_:

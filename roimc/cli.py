@@ -63,9 +63,11 @@ def main():
                    "decode). 2-9: context-modelling coder; 3+: a linear predictor fitted per "
                    "tile; 4+: also tries the palette transform; 7+: also tries colour images "
                    "without the colour transform, fits on more samples.")
-@click.option("--coder", type=click.Choice(["golomb", "huffman", "cm", "raw"]), default=None,
+@click.option("--coder", type=click.Choice(["golomb", "huffman", "cm2", "cm", "raw"]),
+              default=None,
               help="Override the effort's residual coder: adaptive Golomb-Rice with run mode, "
-                   "static Huffman, context modelling with range coding, or raw samples. "
+                   "static Huffman, context modelling with range coding (cm2: coder 4, the "
+                   "efforts' choice; cm: coder 3, its earlier model), or raw samples. "
                    "Tiles the coder would expand are stored raw. near-lossless and the exact "
                    "layer of hybrid: cm, golomb or raw (default: the effort's coder).")
 @click.option("--tile-size", type=click.IntRange(16, 1 << 20), default=512, show_default=True,

@@ -8,7 +8,9 @@ CODER_GOLOMB = 0
 CODER_HUFFMAN = 1
 CODER_RAW = 2
 CODER_CM = 3
-CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN, "raw": CODER_RAW, "cm": CODER_CM}
+CODER_CM2 = 4      # coder 3 with its second model (spec 16A.11), lossless tiles only
+CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN, "raw": CODER_RAW, "cm": CODER_CM,
+          "cm2": CODER_CM2}
 CM_SPATIAL_INPUTS = 10
 CM_REF_INPUTS = 5
 MAX_PLANE_BITS = 17
@@ -46,9 +48,10 @@ def encode_tile(planes, bits, coder=CODER_GOLOMB):
     return _take(out)
 
 
-def encode_tile_cm(planes, bits, weights=None):
-    """Encode a (P, H, W) int32 array with coder 3. ``weights[p]`` is None or the plane's
-    stored linear predictor: int16 weights (Q12) over the CM inputs (10 for plane 0, 15 after)."""
+def encode_tile_cm(planes, bits, weights=None, coder=CODER_CM):
+    """Encode a (P, H, W) int32 array with coder 3 or 4 (``coder``: CODER_CM or CODER_CM2).
+    ``weights[p]`` is None or the plane's stored linear predictor: int16 weights (Q12) over
+    the CM inputs (10 for plane 0, 15 after)."""
     planes = np.ascontiguousarray(planes, dtype=np.int32)
     p, h, w = planes.shape
     weights = list(weights) if weights is not None else [None] * p
@@ -59,7 +62,7 @@ def encode_tile_cm(planes, bits, weights=None):
     status = lib.rmc_encode_tile_cm(ffi.from_buffer("int32_t[]", planes), w, h, p,
                                     ffi.new("int[]", list(bits)),
                                     ffi.from_buffer("int16_t[]", flat), ffi.new("int[]", counts),
-                                    out)
+                                    coder, out)
     if status:
         _raise(status, "tile encoder")
     return _take(out)

@@ -1,5 +1,6 @@
-"""Coder 3 (blended prediction, context modelling, range coding), its stored linear
-predictor, the palette transform and the effort levels."""
+"""Coders 3 and 4 (blended prediction, context modelling, range coding; coder 4 is coder 3
+with its second model), the stored linear predictor, the palette transform and the effort
+levels."""
 import random
 
 import numpy as np
@@ -11,6 +12,7 @@ import roimc
 from roimc import container, core
 from roimc.codecs import palette, predictor
 
+CMS = (core.CODER_CM, core.CODER_CM2)
 SOME = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -29,8 +31,9 @@ def chunk_list(data):
 @SOME
 @given(h=st.integers(1, 40), w=st.integers(1, 40), planes=st.integers(1, 4),
        bits=st.integers(1, 17), seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(
-           ["noise", "smooth", "constant"]), weights=st.sampled_from(["none", "fit", "random"]))
-def test_cm_tile_roundtrip_with_any_weights(h, w, planes, bits, seed, kind, weights):
+           ["noise", "smooth", "constant"]), weights=st.sampled_from(["none", "fit", "random"]),
+       coder=st.sampled_from(CMS))
+def test_cm_tile_roundtrip_with_any_weights(h, w, planes, bits, seed, kind, weights, coder):
     """Exactness never depends on the predictor: fitted, absent or random weights all decode."""
     rng = np.random.default_rng(seed)
     if kind == "noise":
@@ -47,9 +50,37 @@ def test_cm_tile_roundtrip_with_any_weights(h, w, planes, bits, seed, kind, weig
     else:
         wts = [rng.integers(-32768, 32768, size=10 if p == 0 else 15).astype(np.int16)
                for p in range(planes)]
-    stream = core.encode_tile_cm(t, [bits] * planes, wts)
-    out = core.decode_tile(stream, w, h, [bits] * planes, core.CODER_CM)
+    stream = core.encode_tile_cm(t, [bits] * planes, wts, coder)
+    out = core.decode_tile(stream, w, h, [bits] * planes, coder)
     assert np.array_equal(out, t)
+    if wts is None:
+        assert core.encode_tile(t, [bits] * planes, coder) == stream
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 97), (97, 1), (2, 2), (13, 31), (1, 2)])
+@pytest.mark.parametrize("bits", [1, 2, 8, 16, 17])
+def test_cm2_odd_shapes_and_depths_roundtrip(shape, bits):
+    rng = np.random.default_rng(bits * 1000 + shape[0] * 31 + shape[1])
+    for t in (rng.integers(0, 1 << bits, size=(3,) + shape),
+              smooth((3,) + shape, bits, bits), np.full((3,) + shape, (1 << bits) - 1)):
+        t = t.astype(np.int32)
+        wts = [predictor.fit(t, p) for p in range(3)]
+        s = core.encode_tile_cm(t, [bits] * 3, wts, core.CODER_CM2)
+        assert np.array_equal(core.decode_tile(s, shape[1], shape[0], [bits] * 3,
+                                               core.CODER_CM2), t)
+
+
+def test_cm2_is_its_own_model():
+    """Coders 3 and 4 share the stream layout, not the model: the same samples give other
+    bytes, and a coder-4 stream read as coder 3 is refused or decodes to other samples."""
+    t = smooth((1, 40, 40), 10, 8).astype(np.int32)
+    s3, s4 = (core.encode_tile_cm(t, [10], None, c) for c in CMS)
+    assert s3 != s4 and s3[0] == s4[0] == 0
+    try:
+        out = core.decode_tile(s4, 40, 40, [10], core.CODER_CM)
+        assert not np.array_equal(out, t)
+    except roimc.CorruptDataError:
+        pass
 
 
 def test_cm_wrong_weight_count_is_an_input_error():
@@ -58,37 +89,40 @@ def test_cm_wrong_weight_count_is_an_input_error():
         core.encode_tile_cm(t, [8], [np.zeros(9, np.int16)])
 
 
-def _stream():
+def _stream(coder=core.CODER_CM):
     t = smooth((2, 19, 23), 10, 5).astype(np.int32)
-    return t, core.encode_tile_cm(t, [10, 10], [predictor.fit(t, 0), predictor.fit(t, 1)])
+    return t, core.encode_tile_cm(t, [10, 10], [predictor.fit(t, 0), predictor.fit(t, 1)], coder)
 
 
-def test_cm_every_truncation_and_trailing_byte_is_refused():
-    t, s = _stream()
+@pytest.mark.parametrize("coder", CMS)
+def test_cm_every_truncation_and_trailing_byte_is_refused(coder):
+    t, s = _stream(coder)
     for n in range(len(s)):
         with pytest.raises(roimc.CorruptDataError):
-            core.decode_tile(s[:n], 23, 19, [10, 10], core.CODER_CM)
+            core.decode_tile(s[:n], 23, 19, [10, 10], coder)
     for extra in (b"\0", b"\1", b"\0\0\0\0\0"):
         with pytest.raises(roimc.CorruptDataError):
-            core.decode_tile(s + extra, 23, 19, [10, 10], core.CODER_CM)
+            core.decode_tile(s + extra, 23, 19, [10, 10], coder)
 
 
-def test_cm_header_fields_are_checked():
-    t, s = _stream()
+@pytest.mark.parametrize("coder", CMS)
+def test_cm_header_fields_are_checked(coder):
+    t, s = _stream(coder)
     for bad in (bytes([9]) + s[1:], bytes([16]) + s[1:]):      # predictor sizes other than 0/10
         with pytest.raises(roimc.CorruptDataError):
-            core.decode_tile(bad, 23, 19, [10, 10], core.CODER_CM)
+            core.decode_tile(bad, 23, 19, [10, 10], coder)
     start = 1 + 20 + 1 + 30                                      # the range coder's first byte
     assert s[start] == 0
     bad = s[:start] + b"\1" + s[start + 1:]
     with pytest.raises(roimc.CorruptDataError):
-        core.decode_tile(bad, 23, 19, [10, 10], core.CODER_CM)
+        core.decode_tile(bad, 23, 19, [10, 10], coder)
 
 
-def test_cm_byte_flips_never_crash_and_never_pass_silently_wrong():
+@pytest.mark.parametrize("coder", CMS)
+def test_cm_byte_flips_never_crash_and_never_pass_silently_wrong(coder):
     """A damaged stream is refused or decodes to other samples; the container's CRCs and the
     dsum chunk catch the latter in files. Here only the C core runs: it must not crash."""
-    t, s = _stream()
+    t, s = _stream(coder)
     rnd = random.Random(3)
     refused = 0
     for _ in range(400):
@@ -96,19 +130,20 @@ def test_cm_byte_flips_never_crash_and_never_pass_silently_wrong():
         for _ in range(rnd.randint(1, 3)):
             b[rnd.randrange(len(b))] ^= 1 << rnd.randrange(8)
         try:
-            core.decode_tile(bytes(b), 23, 19, [10, 10], core.CODER_CM)
+            core.decode_tile(bytes(b), 23, 19, [10, 10], coder)
         except roimc.CorruptDataError:
             refused += 1
     assert refused > 300
 
 
-def test_cm_random_streams_do_not_crash():
+@pytest.mark.parametrize("coder", CMS)
+def test_cm_random_streams_do_not_crash(coder):
     rnd = random.Random(11)
     for _ in range(300):
         data = bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 200)))
         try:
             core.decode_tile(data, rnd.randint(1, 20), rnd.randint(1, 20), [rnd.randint(1, 17)],
-                             core.CODER_CM)
+                             coder)
         except roimc.CorruptDataError:
             pass
 
@@ -247,6 +282,30 @@ def test_version_1_0_files_may_not_use_1_1_features():
     head[1] = 0
     with pytest.raises(roimc.CorruptDataError):
         _decode([(container.HEAD, bytes(head))] + chunks[1:])
+
+
+def test_coder_4_needs_version_1_3():
+    b = smooth((20, 20), 8, 9).astype(np.uint8)
+    chunks = chunk_list(roimc.encode(b, effort=3))
+    assert roimc.info(container.pack(chunks))["version"] == "1.3"
+    assert {c[1][8] for c in chunks if c[0] == container.TILE} == {core.CODER_CM2}
+    for minor in (0, 1, 2):
+        head = bytearray(chunks[0][1])
+        head[1] = minor
+        with pytest.raises(roimc.CorruptDataError):
+            _decode([(container.HEAD, bytes(head))] + chunks[1:])
+    assert np.array_equal(_decode(chunks), b)
+
+
+def test_coder_4_has_no_near_lossless_form():
+    a = smooth((20, 20), 8, 9).astype(np.uint8)
+    with pytest.raises(roimc.InputError):
+        roimc.encode(a, mode="near-lossless", max_error=2, coder="cm2")
+    data = roimc.encode(a, mode="near-lossless", max_error=2, effort=5)   # coder 3's form
+    assert {c[1][8] for c in chunk_list(data) if c[0] == container.TILE} <= {core.CODER_CM,
+                                                                             core.CODER_RAW}
+    with pytest.raises(roimc.UnsupportedError):
+        core.decode_tile_near(b"\0" * 8, 4, 4, [8], core.CODER_CM2, None, 1, 1)
 
 
 # --- effort -------------------------------------------------------------------------------------

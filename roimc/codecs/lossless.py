@@ -13,6 +13,7 @@ from . import palette as palette_mod
 from . import predictor
 
 _TILE_HEAD = struct.Struct(">IIB")
+CM2_VERSION = (1, 3)     # files with a coder-4 tile (spec 9, 16A.11)
 _LOOKUP_SAMPLES = 8192   # palette decoding: samples looked up at a time (index temporaries)
 
 
@@ -105,10 +106,10 @@ def encode_tiles(samples, header: Header, coder=core.CODER_GOLOMB, threads=None,
                                      dtype=np.int32)
             if header.transform == "rct":
                 rct_forward(t, header.bits)
-            if coder == core.CODER_CM:
+            if coder in (core.CODER_CM, core.CODER_CM2):
                 weights = [predictor.fit(t, p, fit_samples) if fit_samples else None
                            for p in range(t.shape[0])]
-                stream = core.encode_tile_cm(t, bits, weights)
+                stream = core.encode_tile_cm(t, bits, weights, coder)
             else:
                 stream = core.encode_tile(t, bits, coder)
             used = coder
@@ -195,6 +196,9 @@ def decode(chunks, header: Header, view, threads=None, table=None):
             if coder == core.CODER_CM and header.version < (1, 1):
                 raise CorruptDataError(f"tile chunk at byte {chunk.offset} uses coder 3 in a "
                                        f"version 1.0 file")
+            if coder == core.CODER_CM2 and header.version < CM2_VERSION:
+                raise CorruptDataError(f"tile chunk at byte {chunk.offset} uses coder 4 in a "
+                                       f"version {header.version[0]}.{header.version[1]} file")
             t = core.decode_tile(stream, x1 - x0, y1 - y0, bits, coder)
             if lookup is not None:
                 if t.max() >= len(lookup):

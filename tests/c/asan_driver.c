@@ -293,7 +293,7 @@ static void near_argument_checks(void) {
 
 static void encoder_argument_checks(void) {
     int32_t s[4] = {0, 1, 2, 300};
-    int bits8[1] = {8}, bits0[1] = {0}, bits18[1] = {18};
+    int bits8[1] = {8}, bits0[1] = {0}, bits18[1] = {18}, nw0[1] = {0};
     rmc_buffer buf = {NULL, 0};
     if (rmc_encode_tile(s, 2, 2, 1, bits8, 0, &buf) != RMC_ERR_ARGUMENT)
         FAIL("sample above 2^bits accepted");
@@ -305,14 +305,23 @@ static void encoder_argument_checks(void) {
     if (rmc_encode_tile(s, 2, 2, 1, bits18, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("bits 18 accepted");
     if (rmc_encode_tile(s, 0, 2, 1, bits8, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("width 0 accepted");
     if (rmc_encode_tile(s, 2, 2, 1, bits8, 9, &buf) != RMC_ERR_UNSUPPORTED) FAIL("coder 9 accepted");
+    if (rmc_encode_tile(s, 2, 2, 1, bits8, 5, &buf) != RMC_ERR_UNSUPPORTED) FAIL("coder 5 accepted");
+    if (rmc_encode_tile_cm(s, 2, 2, 1, bits8, NULL, nw0, RMC_CODER_GOLOMB, &buf) !=
+        RMC_ERR_UNSUPPORTED)
+        FAIL("rmc_encode_tile_cm with coder 0 accepted");
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, NULL, 1, 1, NULL, &buf) !=
+        RMC_ERR_UNSUPPORTED)
+        FAIL("near-lossless coder 4 accepted");
     if (rmc_encode_tile(s, 2, 2, 1, bits8, 0, &buf) != RMC_OK) FAIL("valid 2x2 refused");
     rmc_free(buf.data);
 }
 
-/* coder 3 with stored predictor weights: any int16 weights round-trip; damage is refused */
+/* coders 3 and 4 with stored predictor weights: any int16 weights round-trip; damage is
+   refused */
 static void cm_weight_checks(long iterations) {
     long it;
     for (it = 0; it < iterations; it++) {
+        int coder = it & 1 ? RMC_CODER_CM2 : RMC_CODER_CM;
         uint32_t w = 1 + below(40), h = 1 + below(40), i;
         int planes = 1 + (int)below(4), bits[4], nw[4], p;
         int16_t weights[4 * 15];
@@ -328,14 +337,14 @@ static void cm_weight_checks(long iterations) {
                 in[(size_t)p * w * h + i] = (int32_t)(below(4) ? (i % 17) * 3 : rnd()) &
                                             ((1 << bits[p]) - 1);
         }
-        st = rmc_encode_tile_cm(in, w, h, planes, bits, weights, nw, &buf);
+        st = rmc_encode_tile_cm(in, w, h, planes, bits, weights, nw, coder, &buf);
         if (st != RMC_OK) { FAIL("cm encode with weights: %d", st); free(in); continue; }
-        st = decode_copy(buf.data, buf.size, w, h, planes, bits, RMC_CODER_CM, &out);
+        st = decode_copy(buf.data, buf.size, w, h, planes, bits, coder, &out);
         roundtrips++;
         if (st != RMC_OK || memcmp(in, out, sizeof(int32_t) * w * h * (size_t)planes))
             FAIL("cm weights round trip %ux%u planes %d: %d", w, h, planes, st);
         free(out);
-        mutate_and_check(buf.data, buf.size, w, h, planes, bits, RMC_CODER_CM);
+        mutate_and_check(buf.data, buf.size, w, h, planes, bits, coder);
         rmc_free(buf.data);
         free(in);
     }
@@ -345,7 +354,7 @@ static void random_streams(long iterations) {
     long it;
     for (it = 0; it < iterations; it++) {
         uint32_t w = 1 + below(48), h = 1 + below(48);
-        int planes = 1 + (int)below(4), bits[4], p, coder = (int)below(4);
+        int planes = 1 + (int)below(4), bits[4], p, coder = (int)below(5);
         size_t size = below(5) == 0 ? 0 : below(400), i;
         uint8_t *data = (uint8_t *)xmalloc(size);
         int fillbyte = (int)below(3);
@@ -466,7 +475,7 @@ int main(int argc, char **argv) {
 
     encoder_argument_checks();
     for (b = 1; b <= RMC_MAX_PLANE_BITS; b++) {
-        for (coder = 0; coder < 4; coder++) {
+        for (coder = 0; coder <= RMC_CODER_CM2; coder++) {
             for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++) {
                 int gray[1] = {b}, colour[3] = {b, b + 1 > 17 ? 17 : b + 1, b + 1 > 17 ? 17 : b + 1};
                 int four[4] = {b, b, b, b};
@@ -477,7 +486,7 @@ int main(int argc, char **argv) {
         }
     }
     /* long rows: run mode past the largest run chunk, and long escape-heavy noise */
-    for (coder = 0; coder < 4; coder++) {
+    for (coder = 0; coder <= RMC_CODER_CM2; coder++) {
         int bits1[1] = {1}, bits8[1] = {8}, bits17[1] = {17}, bits16[1] = {16};
         roundtrip(100000, 2, 1, bits8, coder, 1);
         roundtrip(70001, 1, 1, bits1, coder, 5);

@@ -59,6 +59,8 @@ def vectors():
     sparse[5:12, 4:15] = 2417
     colours = np.array([[0, 0, 0], [30, 30, 30], [200, 40, 40], [90, 220, 90]], np.uint8)
     pal_rgb = colours[(np.mgrid[0:16, 0:17][0] // 4 + np.mgrid[0:16, 0:17][1] // 5) % 4]
+    y, x = np.mgrid[0:13, 0:29]
+    cm16 = ((x * 2100 + y * 1700 + rng.integers(0, 900, size=x.shape)) % 65536).astype(np.uint16)
 
     return {
         "gray8_ramp_noise": (gray8, dict(tile_size=1024, coder="golomb")),
@@ -71,11 +73,17 @@ def vectors():
         "multitile_rect_huffman": (tiles8, dict(tile_size=[16, 23], coder="huffman")),
         "signed16": (signed16, dict(tile_size=1024, coder="golomb")),
         "noise8_raw": (noise8, dict(tile_size=1024, coder="golomb")),
-        "cm_gray12": (cm12, dict(tile_size=1024, effort=5)),
-        "cm_rgb8_multitile": (cm_rgb, dict(tile_size=[16, 12], effort=7)),
-        "cm_nofit_gray8": (gray8, dict(tile_size=1024, effort=2)),
-        "palette_gray12": (sparse, dict(tile_size=1024, effort=5)),
-        "palette_rgb8": (pal_rgb, dict(tile_size=1024, effort=5)),
+        "cm_gray12": (cm12, dict(tile_size=1024, effort=5, coder="cm")),
+        "cm_rgb8_multitile": (cm_rgb, dict(tile_size=[16, 12], effort=7, coder="cm")),
+        "cm_nofit_gray8": (gray8, dict(tile_size=1024, effort=2, coder="cm")),
+        "palette_gray12": (sparse, dict(tile_size=1024, effort=5, coder="cm")),
+        "palette_rgb8": (pal_rgb, dict(tile_size=1024, effort=5, coder="cm")),
+        # version 1.3: coder 4 (the efforts' coder)
+        "cm2_gray12": (cm12, dict(tile_size=1024, effort=5)),
+        "cm2_rgb8_multitile": (cm_rgb, dict(tile_size=[16, 12], effort=7)),
+        "cm2_nofit_gray8": (gray8, dict(tile_size=1024, effort=2)),
+        "cm2_palette_rgb8": (pal_rgb, dict(tile_size=1024, effort=5)),
+        "cm2_gray16": (cm16, dict(tile_size=1024, effort=5)),
     }
 
 
