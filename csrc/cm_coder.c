@@ -282,12 +282,18 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
                     int ke = bit_length((uint32_t)abs(re));
                     rec = re == 0 ? 0 : (re > 0 ? 1 : 2) + 2 * (ke > 4 ? 3 : ke - 1);
                     rek = ke < NREK ? ke : NREK - 1;
+                } else {
+                    int kk = bit_length((uint32_t)abs(erow[x - 2]) + (uint32_t)abs(eu[-S]));
+                    rek = kk < NREK ? kk : NREK - 1;
                 }
             }
 
             E = 2 * (aN + aW) + aNW + aNE +
                 (uint32_t)abs(N - NW) + (uint32_t)abs(W - NW) + (uint32_t)abs(NE - N);
             if (rerow) E += 2 * (uint32_t)abs(rerow[x]);
+            if (form)   /* residuals two back: WW, NN, NNW, NNE */
+                E += (uint32_t)abs(erow[x - 2]) + (uint32_t)abs(eu[-S]) + (uint32_t)abs(eu[-S - 1]) +
+                     (uint32_t)abs(eu[-S + 1]);
             q = energy_class(E);
             qm = energy_class(esmin >> 3);
             pat = (aW < 3 ? aW : 3) + 4 * (aN < 3 ? aN : 3) + 16 * (aNW < 2 ? aNW : 2) +
