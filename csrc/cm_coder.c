@@ -36,6 +36,7 @@
 #define MK2 12
 #define MK2C (qm >> 2)
 #endif
+#define NZR 8            /* zero-residual run classes */
 #define WCONST 16        /* blend weight 2^44 / (es + WCONST)^2 */
 
 typedef struct {
@@ -103,6 +104,7 @@ typedef struct {
     rc_ctx mrest[KMAX][KMAX];
     /* form 1 only */
     rc_ctx zero4[NSPR][NFRAC];
+    rc_ctx zero5[NQ][2 * NZR][NFRAC];
     rc_ctx sign4[NRE][NFRAC];
     rc_ctx kbit4[NSPR][KMAX];
     int32_t bsum[NBIAS];
@@ -230,6 +232,7 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
         const int32_t *rerow = referr ? referr + (y + PAD) * S + PAD : NULL;
         uint32_t *pcur = perr + (size_t)(y & 1) * NPRED_MAX * S;
         const uint32_t *pprev = perr + (size_t)((y + 1) & 1) * NPRED_MAX * S;
+        int zrun = 0;
         for (x = (y == 0); x < (ptrdiff_t)w; x++) {
             const int32_t *r = row + x;
             const int32_t N = r[-S], W = r[-1], NW = r[-S - 1], NE = r[-S + 1];
@@ -321,7 +324,7 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
             if (flip) sg = 8 - sg;
             if (flip && rec) rec = rec + ((rec & 1) ? 1 : -1);
             if (form) {
-                zero = code_mix4(io, &m->zero[q][flat][fc], &m->zero2[qm][fc], &m->zero3[pat][fc],
+                zero = code_mix4(io, &m->zero5[q][flat + 2 * zrun][fc], &m->zero2[qm][fc], &m->zero3[pat][fc],
                                  &m->zero4[spr][fc], &m->nzero[q], &m->n2zero[MZ2C], &m->azero[qm][fc], e == 0);
             } else
                 zero = code_mixed(io, &m->zero[q][flat][fc], &m->zero2[qm][fc], &m->zero3[pat][fc],
@@ -370,6 +373,7 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
             else if (v > maxval) v -= 2 * half;
             row[x] = v;
             erow[x] = e;
+            zrun = e ? 0 : (zrun < NZR - 1 ? zrun + 1 : NZR - 1);
             for (i = 0; i < npred; i++) {
                 int32_t d = p[i] - 8 * v;
                 pcur[(size_t)i * S + PAD + x] = (uint32_t)(d < 0 ? -d : d);
