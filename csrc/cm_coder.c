@@ -105,6 +105,9 @@ typedef struct {
     /* form 1 only */
     rc_ctx zero4[NSPR][NFRAC];
     rc_ctx zero5[NQ][2 * NZR][NFRAC];
+    rc_ctx mant1b[NQ][KMAX];
+    rc_ctx mant1c[KMAX][KMAX];
+    rc_ctx mant1d[NSPR][KMAX];
     rc_ctx sign4[NRE][NFRAC];
     rc_ctx kbit4[NSPR][KMAX];
     int32_t bsum[NBIAS];
@@ -119,9 +122,12 @@ typedef struct {
     cm_mixer4 n2zero[MZ2];
     cm_mixer4 n2sign[MS2];
     cm_mixer4 n2kbit[KMAX][MK2];
+    cm_mixer4 nmant[KMAX];
+    cm_mixer4 n2mant[KMAX][NFRAC];
     cm_apm azero[NQ][NFRAC];
     cm_apm asign[9][NFRAC];
     cm_apm akbit[KMAX][NREK];
+    cm_apm amant[KMAX];
     uint64_t rsq[512];   /* 2^44 / i^2 for i >= WCONST */
 } cm_model;
 
@@ -179,9 +185,9 @@ static void model_init(cm_model *m, int form) {
     {
         cm_mixer4 *mx = m->nzero;
         size_t nm = (sizeof m->nzero + sizeof m->nsign + sizeof m->nkbit + sizeof m->n2zero +
-                     sizeof m->n2sign + sizeof m->n2kbit) / sizeof *mx;
+                     sizeof m->n2sign + sizeof m->n2kbit + sizeof m->nmant + sizeof m->n2mant) / sizeof *mx;
         cm_apm *ap = &m->azero[0][0];
-        size_t na = (sizeof m->azero + sizeof m->asign + sizeof m->akbit) / sizeof *ap;
+        size_t na = (sizeof m->azero + sizeof m->asign + sizeof m->akbit + sizeof m->amant) / sizeof *ap;
         for (i = 0; i < (int)nm; i++) {
             for (j = 0; j < 4; j++) mx[i].w[j] = 16384;
             mx[i].w[4] = 0;
@@ -353,7 +359,11 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
 #undef KBIT
                 if (k > 1) {
                     uint32_t v2 = 1;
-                    int bit = code_bit(io, &m->mant1[q][k], (int)((a >> (k - 2)) & 1));
+                    int b1 = (int)((a >> (k - 2)) & 1);
+                    int bit = form ? code_mix4(io, &m->mant1[q][k], &m->mant1b[qm][k], &m->mant1c[k][kW],
+                                               &m->mant1d[spr][k], &m->nmant[k], &m->n2mant[k][fc],
+                                               &m->amant[k], b1)
+                                   : code_bit(io, &m->mant1[q][k], b1);
                     v2 = (v2 << 1) | (uint32_t)bit;
                     if (k > 2) {
                         int b2 = code_bit(io, &m->mant2[k][bit], (int)((a >> (k - 3)) & 1));
