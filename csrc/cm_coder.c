@@ -37,6 +37,7 @@
 #define MK2C (qm >> 2)
 #endif
 #define NZR 8            /* zero-residual run classes */
+#define BIAS_LIMIT1 2048
 #define WCONST 16        /* blend weight 2^44 / (es + WCONST)^2 */
 
 typedef struct {
@@ -110,8 +111,8 @@ typedef struct {
     rc_ctx mant1d[NSPR][KMAX];
     rc_ctx sign4[NRE][NFRAC];
     rc_ctx kbit4[NSPR][KMAX];
-    int32_t bsum[NBIAS];
-    int32_t bcnt[NBIAS];
+    int32_t bsum[NBIAS * 3];
+    int32_t bcnt[NBIAS * 3];
     cm_mixer mzero[NQ];
     cm_mixer msign[NFRAC];
     cm_mixer mkbit[KMAX];
@@ -216,6 +217,7 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
     const int kmax = bits - 1;
     const int npred0 = ref ? 8 : 6;
     const int npred = npred0 + (form ? 3 : 0);
+    const int32_t blim = form ? BIAS_LIMIT1 : BIAS_LIMIT;
     ptrdiff_t x, y;
     int i, b;
     int32_t s00;
@@ -310,6 +312,7 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
             sg = (sgn3(erow[x - 1]) + 1) * 3 + sgn3(eu[0]) + 1;
             t = (sgn3(N - NW) + 1) * 9 + (sgn3(W - NW) + 1) * 3 + (sgn3(NE - N) + 1);
             bi = (q >> 1) * NTEX + t;
+            if (form) bi = (q >> 3) * NTEX + t;
             {
                 int32_t c = m->bcnt[bi], s = m->bsum[bi], corr = 0;
                 if (c) corr = s >= 0 ? (s + c / 2) / c : -((-s + c / 2) / c);
@@ -389,9 +392,9 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
                 pcur[(size_t)i * S + PAD + x] = (uint32_t)(d < 0 ? -d : d);
             }
             m->bsum[bi] += 8 * v - blend8;
-            if (++m->bcnt[bi] == BIAS_LIMIT) {
+            if (++m->bcnt[bi] == blim) {
                 m->bsum[bi] /= 2;
-                m->bcnt[bi] = BIAS_LIMIT / 2;
+                m->bcnt[bi] = blim / 2;
             }
             if (io->dec && (x & 1023) == 0 && io->d.zero_fill > 16) return RMC_ERR_TRUNCATED;
         }
