@@ -28,14 +28,6 @@
 #define NRE 9            /* reference-plane residual classes */
 #define NREK 12          /* reference-plane residual bit lengths 0..11 */
 #define NIN 5            /* mixer inputs: four contexts and a constant */
-#ifndef MZ2
-#define MZ2 NPAT
-#define MZ2C pat
-#define MS2 9
-#define MS2C sg
-#define MK2 12
-#define MK2C (qm >> 2)
-#endif
 #define NZR 8            /* zero-residual run classes */
 #define BIAS_LIMIT1 2048
 #define WCONST 16        /* blend weight 2^44 / (es + WCONST)^2 */
@@ -44,12 +36,25 @@ typedef struct {
     int32_t w[NIN];
 } cm_mixer4;
 
+/* rc_ctx_update for a context whose limit is 7 (every form-1 context): the same shifts, with
+   the count saturating at 63 instead of 255. */
+static const uint8_t shift7[64] = {
+    1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7};
+
+static inline void ctx_update7(rc_ctx *c, int bit) {
+    int s = shift7[c->n];
+    c->n += c->n < 63;
+    if (bit) c->p = (uint16_t)(c->p + ((65536 - (uint32_t)c->p) >> s));
+    else c->p = (uint16_t)(c->p - (c->p >> s));
+}
+
 /* A form-1 decision: four adaptive contexts and a constant input mixed in the logistic
    domain; the mixer's probability averaged with an APM row's refinement of it. */
 static inline int code_mix4(cm_io *io, rc_ctx *c0, rc_ctx *c1, rc_ctx *c2, rc_ctx *c3,
-                            cm_mixer4 *mx, cm_mixer4 *my, cm_apm *ap, int bit) {
-    int32_t st[NIN], dx, dy, dot, px, py, p12, ex, ey;
-    int64_t ax = 0, ay = 0;
+                            cm_mixer4 *mx, cm_apm *ap, int bit) {
+    int32_t st[NIN], dot, p12, err;
+    int64_t d64 = 0;
     uint32_t p16;
     int i, idx;
     st[0] = rmc_cm_stretch_tab[c0->p >> 4];
@@ -57,36 +62,25 @@ static inline int code_mix4(cm_io *io, rc_ctx *c0, rc_ctx *c1, rc_ctx *c2, rc_ct
     st[2] = rmc_cm_stretch_tab[c2->p >> 4];
     st[3] = rmc_cm_stretch_tab[c3->p >> 4];
     st[4] = 256;
-    for (i = 0; i < NIN; i++) {
-        ax += (int64_t)mx->w[i] * st[i];
-        ay += (int64_t)my->w[i] * st[i];
-    }
-    ax = ax >= 0 ? ax >> 16 : ~((~ax) >> 16);
-    ay = ay >= 0 ? ay >> 16 : ~((~ay) >> 16);
-    dx = ax > 2047 ? 2047 : (ax < -2047 ? -2047 : (int32_t)ax);
-    dy = ay > 2047 ? 2047 : (ay < -2047 ? -2047 : (int32_t)ay);
-    px = rmc_cm_squash_tab[dx + 2048];
-    py = rmc_cm_squash_tab[dy + 2048];
-    dot = asr32(dx + dy, 1);
+    for (i = 0; i < NIN; i++) d64 += (int64_t)mx->w[i] * st[i];
+    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
+    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
     p12 = rmc_cm_squash_tab[dot + 2048];
     p16 = ((uint32_t)p12 * 16 + apm_p(ap, dot, &idx) + 1) >> 1;
     if (p16 < 32) p16 = 32;
     if (p16 > 65504) p16 = 65504;
     if (io->dec) bit = rc_decode_p(&io->d, p16);
     else rc_encode_p(&io->enc, p16, bit);
-    ex = (bit << 12) - px;
-    ey = (bit << 12) - py;
+    err = (bit << 12) - p12;
     for (i = 0; i < NIN; i++) {
-        int32_t v = mx->w[i] + asr32(st[i] * ex, 11);
-        int32_t u = my->w[i] + asr32(st[i] * ey, 11);
+        int32_t v = mx->w[i] + asr32(st[i] * err, 11);
         mx->w[i] = v > MIX_WMAX ? MIX_WMAX : (v < -MIX_WMAX ? -MIX_WMAX : v);
-        my->w[i] = u > MIX_WMAX ? MIX_WMAX : (u < -MIX_WMAX ? -MIX_WMAX : u);
     }
     apm_update(ap, idx, bit, 6);
-    rc_ctx_update(c0, bit);
-    rc_ctx_update(c1, bit);
-    rc_ctx_update(c2, bit);
-    rc_ctx_update(c3, bit);
+    ctx_update7(c0, bit);
+    ctx_update7(c1, bit);
+    ctx_update7(c2, bit);
+    ctx_update7(c3, bit);
     return bit;
 }
 
@@ -120,11 +114,7 @@ typedef struct {
     cm_mixer4 nzero[NQ];
     cm_mixer4 nsign[NFRAC];
     cm_mixer4 nkbit[KMAX];
-    cm_mixer4 n2zero[MZ2];
-    cm_mixer4 n2sign[MS2];
-    cm_mixer4 n2kbit[KMAX][MK2];
     cm_mixer4 nmant[KMAX];
-    cm_mixer4 n2mant[KMAX][NFRAC];
     cm_apm azero[NQ][NFRAC];
     cm_apm asign[9][NFRAC];
     cm_apm akbit[KMAX][NREK];
@@ -185,8 +175,8 @@ static void model_init(cm_model *m, int form) {
     }
     {
         cm_mixer4 *mx = m->nzero;
-        size_t nm = (sizeof m->nzero + sizeof m->nsign + sizeof m->nkbit + sizeof m->n2zero +
-                     sizeof m->n2sign + sizeof m->n2kbit + sizeof m->nmant + sizeof m->n2mant) / sizeof *mx;
+        size_t nm = (sizeof m->nzero + sizeof m->nsign + sizeof m->nkbit + sizeof m->nmant) /
+                    sizeof *mx;
         cm_apm *ap = &m->azero[0][0];
         size_t na = (sizeof m->azero + sizeof m->asign + sizeof m->akbit + sizeof m->amant) / sizeof *ap;
         for (i = 0; i < (int)nm; i++) {
@@ -270,11 +260,8 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
                     uint32_t e1;
                     es += pe[2] + pc[-2];
                     e1 = es + WCONST;
-                    if (e1 < 512) wi = m->rsq[e1];
-                    else {
-                        int sh = bit_length(e1) - 9;
-                        wi = m->rsq[e1 >> sh] >> (2 * sh);
-                    }
+                    int sh = bit_length(e1 | 511) - 9;
+                    wi = m->rsq[e1 >> sh] >> (2 * sh);
                 } else wi = ((uint64_t)1 << 24) / ((uint64_t)es + 1);
                 if (es < esmin) esmin = es;
                 wsum += wi;
@@ -334,14 +321,14 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
             if (flip && rec) rec = rec + ((rec & 1) ? 1 : -1);
             if (form) {
                 zero = code_mix4(io, &m->zero5[q][flat + 2 * zrun][fc], &m->zero2[qm][fc], &m->zero3[pat][fc],
-                                 &m->zero4[spr][fc], &m->nzero[q], &m->n2zero[MZ2C], &m->azero[qm][fc], e == 0);
+                                 &m->zero4[spr][fc], &m->nzero[q], &m->azero[qm][fc], e == 0);
             } else
                 zero = code_mixed(io, &m->zero[q][flat][fc], &m->zero2[qm][fc], &m->zero3[pat][fc],
                                   &m->mzero[q], e == 0);
             if (zero) e = 0;
             else {
                 int pos = form ? code_mix4(io, &m->sign[q][fc], &m->sign2[sg][fc], &m->sign3[t][fc],
-                                           &m->sign4[rec][fc], &m->nsign[fc], &m->n2sign[MS2C],
+                                           &m->sign4[rec][fc], &m->nsign[fc],
                                            &m->asign[sg][fc], e > 0)
                                : code_mixed(io, &m->sign[q][fc], &m->sign2[sg][fc],
                                             &m->sign3[t][fc], &m->msign[fc], e > 0);
@@ -349,7 +336,7 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
                 uint32_t a = io->dec ? 0 : (uint32_t)(e > 0 ? e : -e) - 1;
                 int k = bit_length(a), j;
 #define KBIT(jj, b) (form ? code_mix4(io, &m->kbit[q][jj], &m->kbit2[qm][jj], &m->kbit3[jj][kW][kN], \
-                                      &m->kbit4[spr][jj], &m->nkbit[jj], &m->n2kbit[jj][MK2C], &m->akbit[jj][rek], b) \
+                                      &m->kbit4[spr][jj], &m->nkbit[jj], &m->akbit[jj][rek], b) \
                           : code_mixed(io, &m->kbit[q][jj], &m->kbit2[qm][jj], &m->kbit3[jj][kW][kN], \
                                        &m->mkbit[jj], b))
                 if (io->dec) {
@@ -364,7 +351,7 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
                     uint32_t v2 = 1;
                     int b1 = (int)((a >> (k - 2)) & 1);
                     int bit = form ? code_mix4(io, &m->mant1[q][k], &m->mant1b[qm][k], &m->mant1c[k][kW],
-                                               &m->mant1d[spr][k], &m->nmant[k], &m->n2mant[k][fc],
+                                               &m->mant1d[spr][k], &m->nmant[k],
                                                &m->amant[k], b1)
                                    : code_bit(io, &m->mant1[q][k], b1);
                     v2 = (v2 << 1) | (uint32_t)bit;
