@@ -26,11 +26,11 @@
 /* Form 1 (coder 4, spec 16A.11) */
 #define NSPR 12          /* sub-predictor spread classes */
 #define NRE 9            /* reference-plane residual classes */
-#define NREK 12          /* reference-plane residual bit lengths 0..11 */
+#define NREK 12          /* APM classes of the unary bits: residual bit lengths 0..11 */
 #define NIN 5            /* mixer inputs: four contexts and a constant */
 #define NZR 8            /* zero-residual run classes */
-#define BIAS_LIMIT1 2048
-#define WCONST 16        /* blend weight 2^44 / (es + WCONST)^2 */
+#define BIAS_LIMIT1 2048 /* bias counts are halved when they reach this */
+#define WCONST 16        /* blend weight about 2^44 / (es + WCONST)^2 */
 
 typedef struct {
     int32_t w[NIN];
@@ -105,8 +105,8 @@ typedef struct {
     rc_ctx mant1d[NSPR][KMAX];
     rc_ctx sign4[NRE][NFRAC];
     rc_ctx kbit4[NSPR][KMAX];
-    int32_t bsum[NBIAS * 3];
-    int32_t bcnt[NBIAS * 3];
+    int32_t bsum[NBIAS];
+    int32_t bcnt[NBIAS];
     cm_mixer mzero[NQ];
     cm_mixer msign[NFRAC];
     cm_mixer mkbit[KMAX];
@@ -119,7 +119,7 @@ typedef struct {
     cm_apm asign[9][NFRAC];
     cm_apm akbit[KMAX][NREK];
     cm_apm amant[KMAX];
-    uint64_t rsq[512];   /* 2^44 / i^2 for i >= WCONST */
+    uint64_t rsq[512];   /* 2^44 // i^2 for i >= WCONST */
 } cm_model;
 
 /* Logistic domain: squash(d) = 4096 / (1 + e^(-d/256)) by interpolation in a 33-entry
@@ -280,7 +280,7 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
                     int ke = bit_length((uint32_t)abs(re));
                     rec = re == 0 ? 0 : (re > 0 ? 1 : 2) + 2 * (ke > 4 ? 3 : ke - 1);
                     rek = ke < NREK ? ke : NREK - 1;
-                } else {
+                } else {   /* plane 0: the residuals at WW and NN */
                     int kk = bit_length((uint32_t)abs(erow[x - 2]) + (uint32_t)abs(eu[-S]));
                     rek = kk < NREK ? kk : NREK - 1;
                 }
@@ -299,7 +299,7 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
             sg = (sgn3(erow[x - 1]) + 1) * 3 + sgn3(eu[0]) + 1;
             t = (sgn3(N - NW) + 1) * 9 + (sgn3(W - NW) + 1) * 3 + (sgn3(NE - N) + 1);
             bi = (q >> 1) * NTEX + t;
-            if (form) bi = (q >> 3) * NTEX + t;
+            if (form) bi = (q >> 3) * NTEX + t;   /* coarser, longer-lived */
             {
                 int32_t c = m->bcnt[bi], s = m->bsum[bi], corr = 0;
                 if (c) corr = s >= 0 ? (s + c / 2) / c : -((-s + c / 2) / c);
