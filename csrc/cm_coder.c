@@ -299,7 +299,7 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
             sg = (sgn3(erow[x - 1]) + 1) * 3 + sgn3(eu[0]) + 1;
             t = (sgn3(N - NW) + 1) * 9 + (sgn3(W - NW) + 1) * 3 + (sgn3(NE - N) + 1);
             bi = (q >> 1) * NTEX + t;
-            if (form) bi = (q >> 3) * NTEX + t;   /* coarser, longer-lived */
+            if (form) bi = (q >> 2) * NTEX + t;   /* coarser, longer-lived */
             {
                 int32_t c = m->bcnt[bi], s = m->bsum[bi], corr = 0;
                 if (c) corr = s >= 0 ? (s + c / 2) / c : -((-s + c / 2) / c);
