@@ -87,8 +87,8 @@ def roi_command(source, output, method, device, overlay, force):
               help="Labels of images without a mask: graph (Otsu and morphology united with a "
                    "Felzenszwalb-Huttenlocher segmentation) or otsu (Otsu and morphology).")
 def train_roi_command(data, out, steps, batch, lr, seed, threads, labels):
-    """Train the ROI U-Net on a folder of images (the shipped weights came from
-    `roimc train-roi --data corpus/train --out roimc/roi/weights/roi_unet_v1.pt`)."""
+    """Train the ROI U-Net on a folder of images (the default model came from
+    `roimc train-roi --data corpus/train --out roimc/roi/weights/roi_unet_v2.pt`)."""
     try:
         import torch  # noqa: F401
     except ImportError:

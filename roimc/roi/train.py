@@ -37,6 +37,7 @@ from ..registry import save_atomic, write_weights
 from .unet import INPUT, build
 
 EXTS = (".png", ".tif", ".tiff", ".npy")
+EVAL_THRESHOLD = 0.3     # the probability the training log's recall and area ratio count
 
 
 def series_of(stem):
@@ -181,12 +182,13 @@ def loss_fn(logits, target, torch):
 
 
 def evaluate(net, items, torch):
-    """Mean and minimum recall and mean area ratio against the training labels."""
-    from .unet import THRESHOLD, probabilities
+    """Mean and minimum recall and mean area ratio against the training labels, of the
+    network's probability above EVAL_THRESHOLD (no post-processing)."""
+    from .unet import probabilities
     net.eval()
     recalls, ratios = [], []
     for _, g, label in items:
-        p = probabilities(net, [g])[0] > THRESHOLD
+        p = probabilities(net, [g])[0] > EVAL_THRESHOLD
         recalls.append((p & label).sum() / max(1, label.sum()))
         ratios.append(p.sum() / max(1, label.sum()))
     net.train()
