@@ -84,8 +84,9 @@ def roi_command(source, output, method, device, overlay, force):
 @click.option("--threads", type=click.IntRange(1, 1024), default=2, show_default=True)
 @click.option("--labels", type=click.Choice(["graph", "otsu"]), default="graph",
               show_default=True,
-              help="Labels of images without a mask: graph (Otsu and morphology united with a "
-                   "Felzenszwalb-Huttenlocher segmentation) or otsu (Otsu and morphology).")
+              help="Classical labels, united with any NAME.roi.png mask: graph (Otsu and "
+                   "morphology united with a Felzenszwalb-Huttenlocher segmentation) or otsu "
+                   "(Otsu and morphology).")
 def train_roi_command(data, out, steps, batch, lr, seed, threads, labels):
     """Train the ROI U-Net on a folder of images (the default model came from
     `roimc train-roi --data corpus/train --out roimc/roi/weights/roi_unet_v2.pt`)."""
