@@ -82,13 +82,18 @@ def roi_command(source, output, method, device, overlay, force):
 @click.option("--lr", type=float, default=3e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 1024), default=2, show_default=True)
-def train_roi_command(data, out, steps, batch, lr, seed, threads):
-    """Train the ROI U-Net on a folder of images (the shipped weights came from
-    `roimc train-roi --data corpus/train --out roimc/roi/weights/roi_unet_v1.pt`)."""
+@click.option("--labels", type=click.Choice(["graph", "otsu"]), default="graph",
+              show_default=True,
+              help="Classical labels, united with any NAME.roi.png mask: graph (Otsu and "
+                   "morphology united with a Felzenszwalb-Huttenlocher segmentation) or otsu "
+                   "(Otsu and morphology).")
+def train_roi_command(data, out, steps, batch, lr, seed, threads, labels):
+    """Train the ROI U-Net on a folder of images (the default model came from
+    `roimc train-roi --data corpus/train --out roimc/roi/weights/roi_unet_v2.pt`)."""
     try:
         import torch  # noqa: F401
     except ImportError:
         fail("train-roi needs PyTorch: pip install 'roimc[neural]'")
     from .roi.train import train
     train(data, out, steps=steps, batch=batch, lr=lr, seed=seed, threads=threads,
-          log=lambda m: click.echo(m))
+          labels=labels, log=lambda m: click.echo(m))

@@ -30,8 +30,14 @@ def checked_path(what, model_id, entry, weights_dir):
 
 
 def save_atomic(torch, obj, path):
-    """torch.save to path through a temporary file, so a killed run leaves no half file."""
-    torch.save(obj, path + ".tmp")
+    """torch.save to path through a temporary file, so a killed run leaves no half file.
+    The archive is built in memory, so its bytes (and SHA-256) do not depend on the file
+    name (torch names the archive's folder after the file it is given)."""
+    import io
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with open(path + ".tmp", "wb") as f:
+        f.write(buf.getvalue())
     os.replace(path + ".tmp", path)
 
 

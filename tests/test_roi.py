@@ -138,6 +138,83 @@ def test_bad_inputs():
         detect_roi(np.array([["a"]]), method="classic")
 
 
+# --- Felzenszwalb-Huttenlocher segmentation and the training labels ---------------------------
+
+def test_felzenszwalb_two_regions_deterministic():
+    from roimc.roi.graph import felzenszwalb
+    rng = np.random.default_rng(1)
+    img = np.zeros((40, 60))
+    img[:, 30:] = 1.0
+    img += 0.01 * rng.standard_normal(img.shape)
+    labels = felzenszwalb(img)
+    assert labels.shape == img.shape and labels.dtype == np.int32
+    assert labels.max() + 1 >= 2
+    assert np.array_equal(labels, felzenszwalb(img.copy()))
+    # numbered 0.. in raster order of first pixels, no segment straddles the step
+    assert labels[0, 0] == 0
+    assert set(np.unique(labels[:, :28])).isdisjoint(np.unique(labels[:, 32:]))
+    assert np.array_equal(np.unique(labels), np.arange(labels.max() + 1))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (2, 2), (30, 30)])
+def test_felzenszwalb_constant_and_tiny_images(shape):
+    from roimc.roi.graph import felzenszwalb
+    labels = felzenszwalb(np.full(shape, 0.3))
+    assert labels.shape == shape and labels.dtype == np.int32
+    assert (labels == 0).all()                          # a constant image is one segment
+    rng = np.random.default_rng(0)
+    noisy = felzenszwalb(rng.random(shape), min_size=1)
+    assert noisy.shape == shape and noisy.min() == 0
+
+
+def test_felzenszwalb_merge_threshold_and_min_size():
+    from roimc.roi.graph import felzenszwalb
+    img = np.zeros((30, 30))
+    img[10:20, 10:20] = 1.0
+    # a small k keeps the square apart; min_size larger than the square merges it away
+    assert felzenszwalb(img, k=0.1, min_size=5, sigma=0).max() == 1
+    assert felzenszwalb(img, k=0.1, min_size=200, sigma=0).max() == 0
+    # a k far above the step joins everything in the first pass
+    assert felzenszwalb(img, k=1e4, min_size=1, sigma=0).max() == 0
+    with pytest.raises(ValueError):
+        felzenszwalb(np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("labels", ["graph", "otsu"])
+def test_training_labels_binary_full_size_cover_the_disk(labels):
+    from roimc.roi.classic import classic_label
+    img, disk = disk_image()
+    small = img.astype(np.float32)
+    lab = classic_label(small, labels)
+    assert lab.shape == img.shape and lab.dtype == np.bool_
+    assert lab[disk].all() and lab.sum() < 1.3 * disk.sum()
+    assert np.array_equal(lab, classic_label(small.copy(), labels))
+    assert classic_label(np.full((20, 20), 7.0), labels).all()
+    with pytest.raises(ValueError):
+        classic_label(small, "nope")
+
+
+def test_graph_label_takes_in_dark_textured_field():
+    """A dark speckled field (an ultrasound sector) open to the image's lower edge, with one
+    bright structure, on a dark noisy background: the Otsu foreground keeps little more than
+    the structure, the graph label the whole textured field and nothing far from it."""
+    from scipy import ndimage as ndi
+    from roimc.roi.classic import classic_label
+    rng = np.random.default_rng(3)
+    h, w = 120, 160
+    y, x = np.mgrid[0:h, 0:w]
+    field = (x > 30) & (x < 130) & (y > 10)
+    img = (0.02 + 0.005 * rng.standard_normal((h, w))).astype(np.float32)
+    img[field] = np.abs(0.06 + 0.04 * rng.standard_normal(field.sum()))
+    img[30:40, 60:100] = 0.9
+    otsu = classic_label(img, "otsu")
+    graph = classic_label(img, "graph")
+    assert (graph >= otsu).all()
+    assert otsu[field].mean() < 0.2
+    assert graph[field].mean() > 0.99
+    assert not graph[~ndi.binary_dilation(field, iterations=2)].any()
+
+
 def test_block_downscale_and_upscale_round_trip():
     a = np.arange(7 * 11, dtype=np.float32).reshape(7, 11)
     k = 3
@@ -158,6 +235,18 @@ def test_shipped_weights_load_and_hash_matches():
     assert os.path.getsize(path) < 4 << 20
     net = unet.load(unet.DEFAULT_MODEL, "cpu")
     assert sum(p.numel() for p in net.parameters()) < 1_000_000
+
+
+@needs_torch
+def test_default_model_is_v2_and_v1_still_loads():
+    from roimc.roi import models, unet
+    assert unet.DEFAULT_MODEL == "roi-unet-v2"
+    for model_id in models.MODELS:
+        models.resolve(model_id)
+    img, disk = disk_image()
+    for model_id in models.MODELS:
+        m = detect_roi(img, method="unet", device="cpu", model_id=model_id)
+        assert m[disk].all()
 
 
 def test_hash_mismatch_and_unknown_model_are_errors(monkeypatch, tmp_path):
@@ -181,12 +270,29 @@ def test_unet_without_torch_is_a_clear_error(monkeypatch):
 
 
 @needs_torch
-def test_cuda_request_without_cuda():
+def test_cuda_request_without_cuda(tmp_path):
     import torch
     if torch.cuda.is_available():
         pytest.skip("CUDA is present")
     with pytest.raises(InputError, match="CUDA"):
         detect_roi(np.zeros((8, 8), np.uint8), method="unet", device="cuda")
+    rio.write_image(tmp_path / "in.png", disk_image()[0])
+    r = cli("roi", tmp_path / "in.png", tmp_path / "m.png", "--device", "cuda")
+    assert_one_line_error(r)
+    assert "CUDA" in r.stderr and not (tmp_path / "m.png").exists()
+    r = cli("roi", tmp_path / "in.png", tmp_path / "m.png", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+
+
+@needs_torch
+def test_unet_runs_on_cuda_when_present():
+    import torch
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    img, disk = disk_image()
+    m = detect_roi(img, method="unet", device="cuda")
+    assert m[disk].all()
+    assert detect_roi(img, method="unet", device="auto").sum() == m.sum()
 
 
 def masked_corpus_images():

@@ -22,12 +22,13 @@ from . import prep
 METHODS = ("unet", "classic")
 
 
-def detect_roi(array, method="unet", device="auto", channels_last=None):
+def detect_roi(array, method="unet", device="auto", channels_last=None, model_id=None):
     """ROI mask of an image: uint8 array of shape (H, W), 1 inside the ROI, 0 outside.
 
     array: (H, W), (H, W, C), (F, H, W) or (F, H, W, C); any integer depth, bool or float.
     method: "unet" (shipped weights, needs torch) or "classic" (numpy/scipy).
     device: "auto" (CUDA when present), "cpu" or "cuda" (unet only).
+    model_id: a registry id of roimc/roi/models.py (unet only; None: the default model).
     Deterministic: the same input gives the same mask."""
     if method not in METHODS:
         raise InputError(f"unknown ROI method {method!r} (use {' or '.join(METHODS)})")
@@ -40,7 +41,8 @@ def detect_roi(array, method="unet", device="auto", channels_last=None):
         masks = [classic_small(s) for s in smalls]
     else:
         from .unet import unet_small
-        masks = unet_small(smalls, device=device)
+        from .unet import DEFAULT_MODEL
+        masks = unet_small(smalls, device=device, model_id=model_id or DEFAULT_MODEL)
     small = np.logical_or.reduce(masks)
     return prep.upscale(small, k, shape).astype(np.uint8)
 

@@ -70,9 +70,9 @@ def prepare(small):
     return s, inverted
 
 
-def foreground(s):
-    """Anatomy (and markers) before the morphology, on a prepared working image: a boolean
-    mask, or None when the image has no dark background (the whole field is anatomy)."""
+def thresholds(s):
+    """(Otsu's threshold, background level, background noise, low threshold) of a prepared
+    working image, or None when it has no dark background (the whole field is anatomy)."""
     t_high = otsu(s)
     ring = border_ring(s)
     dark = ring & (s < t_high)
@@ -89,7 +89,16 @@ def foreground(s):
         t_low = level + FLAT_STEP
     else:
         t_low = level + max(0.25 * (t_high - level), 3.0 * noise)
-    t_low = min(t_high, t_low)
+    return t_high, level, noise, min(t_high, t_low)
+
+
+def foreground(s):
+    """Anatomy (and markers) before the morphology, on a prepared working image: a boolean
+    mask, or None when the image has no dark background (the whole field is anatomy)."""
+    t = thresholds(s)
+    if t is None:
+        return None
+    t_high, _, _, t_low = t
     low = s > t_low
     labels, n = ndi.label(low)
     if n == 0:
@@ -113,6 +122,23 @@ def classic_small(small, margin=None):
     return prep.conservative(fg) if margin is None else prep.conservative(fg, margin=margin)
 
 
-def classic_label(small):
-    """Training label of one working-scale frame: the classic foreground without the margin."""
-    return classic_small(small, margin=0)
+LABELS = ("graph", "otsu")
+
+
+def classic_label(small, labels="graph"):
+    """Training label of one working-scale frame (boolean, same shape), without the margin.
+
+    labels="otsu": the classic foreground, closed and filled. labels="graph" (the default):
+    that foreground united with the anatomy of the Felzenszwalb-Huttenlocher segmentation
+    (roimc.roi.graph.graph_anatomy), then closed and filled again, so the label only grows:
+    it adds what the thresholds miss, such as the dark speckle of an ultrasound sector."""
+    if labels not in LABELS:
+        raise ValueError(f"unknown label method {labels!r} (use {' or '.join(LABELS)})")
+    label = classic_small(small, margin=0)
+    if labels == "otsu" or label.all():
+        return label
+    from .graph import graph_anatomy
+    s, inverted = prepare(small)
+    g = prep.normalise(small)
+    anatomy = graph_anatomy(1.0 - g if inverted else g, thresholds(s))
+    return prep.conservative(label | anatomy, margin=0)

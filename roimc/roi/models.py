@@ -1,8 +1,11 @@
-"""The registry of shipped ROI models: id -> weight file and SHA-256 (models are data).
+"""The registry of shipped ROI models: id -> weight file, SHA-256 and the probability threshold
+of its masks (models are data; the default model is roimc.roi.unet.DEFAULT_MODEL).
 
 A model is loaded only when its file's hash matches the registry, so a damaged or swapped
 file is an error that names the id, never a silently different mask. `roimc train-roi`
-prints the entry for a new weight file."""
+prints the hash of a new weight file. Thresholds: roi-unet-v1 0.3 (low, recall first);
+roi-unet-v2 0.5, chosen on corpus/train, where its ROI is smaller than v1's at 0.3 on every
+masked image and still covers every mask and the whole anatomy."""
 import os
 
 from ..errors import MissingModelError
@@ -14,6 +17,12 @@ MODELS = {
     "roi-unet-v1": {
         "file": "roi_unet_v1.pt",
         "sha256": "8d6c2b820204d006c9b42fce73a1a7fdb79727f74e06e47048b1eb30b4eb5156",
+        "threshold": 0.3,
+    },
+    "roi-unet-v2": {
+        "file": "roi_unet_v2.pt",
+        "sha256": "83bcb58cabe32cbdba069f3effb952c3023c80450ce43ab763be6bcc116f4040",
+        "threshold": 0.5,
     },
 }
 

@@ -1,9 +1,17 @@
 """Training of the ROI U-Net (`roimc train-roi --data DIR`, or `python -m roimc.roi.train`).
 
 Data: every image in DIR (.png, .tif/.tiff, .npy; `*.roi.png` are masks, not images). The label
-of an image is the classic segmentation of the anatomy against the background (closed and
+of an image is a classical segmentation of the anatomy against the background (closed and
 filled, no margin), united with its `<name>.roi.png` mask when there is one (255 = ROI), so a
-given mask is always covered while the label stays the whole body part.
+given mask is always covered while the label stays the whole body part. `--labels` picks the
+segmentation (roimc.roi.classic.classic_label):
+
+  graph (default)  Otsu's threshold with hysteresis and morphology, united with the anatomy of
+                   a Felzenszwalb-Huttenlocher graph-based segmentation (roimc/roi/graph.py:
+                   the segments that are dark and flat and connected to the image border are
+                   background, all else is anatomy), then closed and filled again;
+  otsu             the Otsu/hysteresis/morphology foreground alone (the classic method's mask
+                   without its margin).
 
 Images are sampled with weight 1/sqrt(size of their series), so that the many slices of one MR
 volume do not drown the few radiograph-like, ultrasound and slide images, and augmented for the
@@ -24,11 +32,12 @@ import time
 import numpy as np
 
 from . import prep
-from .classic import classic_label
+from .classic import LABELS, classic_label
 from ..registry import save_atomic, write_weights
 from .unet import INPUT, build
 
 EXTS = (".png", ".tif", ".tiff", ".npy")
+EVAL_THRESHOLD = 0.3     # the probability the training log's recall and area ratio count
 
 
 def series_of(stem):
@@ -46,7 +55,7 @@ def series_weights(names):
     return weights / weights.sum(), len(counts)
 
 
-def load_folder(folder):
+def load_folder(folder, labels="graph"):
     """[(name, normalised working image, label)] for the images in folder."""
     from ..io import read_image
     items = []
@@ -61,7 +70,7 @@ def load_folder(folder):
             g = prep.normalise(small)
             if g is None:
                 continue
-            label = classic_label(small)
+            label = classic_label(small, labels)
             mask_path = os.path.join(folder, stem + ".roi.png")
             if os.path.exists(mask_path):
                 mask = read_image(mask_path)
@@ -173,12 +182,13 @@ def loss_fn(logits, target, torch):
 
 
 def evaluate(net, items, torch):
-    """Mean and minimum recall and mean area ratio against the training labels."""
-    from .unet import THRESHOLD, probabilities
+    """Mean and minimum recall and mean area ratio against the training labels, of the
+    network's probability above EVAL_THRESHOLD (no post-processing)."""
+    from .unet import probabilities
     net.eval()
     recalls, ratios = [], []
     for _, g, label in items:
-        p = probabilities(net, [g])[0] > THRESHOLD
+        p = probabilities(net, [g])[0] > EVAL_THRESHOLD
         recalls.append((p & label).sum() / max(1, label.sum()))
         ratios.append(p.sum() / max(1, label.sum()))
     net.train()
@@ -186,19 +196,19 @@ def evaluate(net, items, torch):
 
 
 def train(data, out, steps=800, batch=8, lr=3e-3, seed=0, threads=2,
-          channels=(12, 24, 48, 96), log=print):
+          channels=(12, 24, 48, 96), labels="graph", log=print):
     import torch
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     t0 = time.time()
-    items = load_folder(data)
+    items = load_folder(data, labels)
     if not items:
         raise SystemExit(f"roimc: error: {data}: no training images")
     weights, n_series = series_weights([name for name, _, _ in items])
     log(f"{len(items)} images in {n_series} series from {data} "
         f"({sum(1 for n, _, _ in items if os.path.exists(os.path.join(data, n + '.roi.png')))} "
-        f"with masks), labels in {time.time() - t0:.1f} s")
+        f"with masks), {labels} labels in {time.time() - t0:.1f} s")
     net = build(channels)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
@@ -239,7 +249,8 @@ def train(data, out, steps=800, batch=8, lr=3e-3, seed=0, threads=2,
                                 "torch_rng": torch.get_rng_state(), "step": step + 1}, ckpt)
     net.eval()
     state = {"config": {"channels": list(channels), "input": INPUT, "steps": steps,
-                        "batch": batch, "lr": lr, "seed": seed},
+                        "batch": batch, "lr": lr, "seed": seed,
+                        "labels": labels},
              "state_dict": {k: v.detach().clone() for k, v in net.state_dict().items()}}
     digest = write_weights(torch, state, out, data, t0, log)
     return out, digest
@@ -255,8 +266,9 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--labels", choices=LABELS, default="graph")
     a = ap.parse_args(argv)
-    train(a.data, a.out, a.steps, a.batch, a.lr, a.seed, a.threads,
+    train(a.data, a.out, a.steps, a.batch, a.lr, a.seed, a.threads, labels=a.labels,
           log=lambda m: print(m, flush=True))
 
 

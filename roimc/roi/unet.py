@@ -3,9 +3,9 @@ resized to INPUT x INPUT, to the probability of anatomy. torch is imported here 
 
 Inference: the working image (block means, longest side 256) is normalised by robust
 percentiles, resized to INPUT x INPUT, segmented, the probability resized back to the working
-scale and thresholded low (THRESHOLD, for recall), then the conservative post-processing of the
-classic method runs: close gaps, fill holes, dilate a safety margin; the result is united with
-the classic method's mask (see unet_small)."""
+scale and thresholded at the model's registry threshold (roimc/roi/models.py), then the
+conservative post-processing of the classic method runs: close gaps, fill holes, dilate a
+safety margin; the result is united with the classic method's mask (see unet_small)."""
 import functools
 
 import numpy as np
@@ -14,8 +14,7 @@ from ..errors import InputError, MissingModelError
 from . import prep
 
 INPUT = 128          # the network's input edge (anisotropic resize of the working image)
-THRESHOLD = 0.3      # probability above which a pixel is anatomy (low: recall first)
-DEFAULT_MODEL = "roi-unet-v1"
+DEFAULT_MODEL = "roi-unet-v2"
 
 
 def _torch():
@@ -126,14 +125,16 @@ def unet_small(smalls, device="auto", model_id=DEFAULT_MODEL, safety_net=True):
     (faint edges, dark tissue) but never removes what the classic rules find, so an image
     unlike anything it has seen is still covered."""
     from .classic import classic_small
+    from .models import MODELS
     dev = pick_device(device)
     net = load(model_id, dev)
+    threshold = MODELS[model_id]["threshold"]
     masks = []
     for s, p in zip(smalls, probabilities(net, [to_input(s) for s in smalls], dev)):
         if prep.normalise(s) is None:          # no contrast: nothing to tell apart
             masks.append(np.ones(s.shape, bool))
             continue
-        m = p > THRESHOLD
+        m = p > threshold
         m = prep.conservative(m) if m.any() else np.ones(s.shape, bool)
         if safety_net:
             m |= classic_small(s)
