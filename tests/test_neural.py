@@ -399,6 +399,24 @@ def test_tiled_inference_matches_one_pass(monkeypatch):
 
 # ------------------------------------------------------------------ CLI and training
 
+def test_earlier_shipped_model_still_decodes(tmp_path):
+    """Files name their decoder; the registry keeps every shipped model, so a file written with
+    roimc-ae-v1 decodes without --model while new files use the default."""
+    from test_cli import assert_ok, cli
+    from roimc.io import read_image
+    a = read_image(SAMPLE)
+    old = roimc.encode(a, mode="lossy", quality=4, model="roimc-ae-v1")
+    new = roimc.encode(a, mode="lossy", quality=4)
+    assert old != new
+    back_old, back_new = roimc.decode(old), roimc.decode(new)
+    assert back_old.shape == back_new.shape == a.shape
+    path = tmp_path / "old.rmc"
+    path.write_bytes(old)
+    r = cli("info", path)
+    assert_ok(r)
+    assert "decoder   roimc-ae-v1" in r.stdout
+
+
 def test_cli_lossy_and_hybrid(tmp_path):
     from test_cli import assert_ok, assert_one_line_error, cli
     out = tmp_path / "ct.rmc"
@@ -406,7 +424,7 @@ def test_cli_lossy_and_hybrid(tmp_path):
     assert_ok(cli("decode", out, tmp_path / "back.png", "--device", "cpu"))
     r = cli("info", out)
     assert_ok(r)
-    assert "decoder   roimc-ae-v1" in r.stdout and "quality 3" in r.stdout
+    assert "decoder   roimc-ae-v2" in r.stdout and "quality 3" in r.stdout
     hy = tmp_path / "hy.rmc"
     assert_ok(cli("encode", SAMPLE, hy, "--mode", "hybrid", "--roi", "20,30,60,50"))
     assert_ok(cli("decode", hy, tmp_path / "hy.png", "--roi-out", tmp_path / "m.png"))

@@ -6,10 +6,14 @@ match the file's. A missing or different model is an error that names the id."""
 import os
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
-DEFAULT_MODEL = "roimc-ae-v1"
+DEFAULT_MODEL = "roimc-ae-v2"
 
 MODELS = {
-    DEFAULT_MODEL: {
+    "roimc-ae-v2": {
+        "file": "roimc_ae_v2.pt",
+        "sha256": "a9c371689fea5f7b815ef8c2349e9931d69fe56b76b1f815464b6186d19c2266",
+    },
+    "roimc-ae-v1": {   # decodes the files written with it
         "file": "roimc_ae_v1.pt",
         "sha256": "a2de2efed3a8a49dc80395b58e78a94c1cfb8303831b6f13f78e6b61ee37bbb7",
     },
