@@ -11,7 +11,7 @@ DEFAULT_MODEL = "roimc-ae-v2"
 MODELS = {
     "roimc-ae-v2": {
         "file": "roimc_ae_v2.pt",
-        "sha256": "a9c371689fea5f7b815ef8c2349e9931d69fe56b76b1f815464b6186d19c2266",
+        "sha256": "acfdf4bb2349147e846e422c1f0e255aec1f4c731ef13eca2d0b9fa0c457abba",
     },
     "roimc-ae-v1": {   # decodes the files written with it
         "file": "roimc_ae_v1.pt",
