@@ -11,7 +11,7 @@ DEFAULT_MODEL = "roimc-ae-v2"
 MODELS = {
     "roimc-ae-v2": {
         "file": "roimc_ae_v2.pt",
-        "sha256": "acfdf4bb2349147e846e422c1f0e255aec1f4c731ef13eca2d0b9fa0c457abba",
+        "sha256": "37fedaa17b3c27e3af47ba78986de61c9110bb6c6070b1ecb655d2374f8897e0",
     },
     "roimc-ae-v1": {   # decodes the files written with it
         "file": "roimc_ae_v1.pt",
