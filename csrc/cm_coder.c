@@ -348,21 +348,12 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
                 }
 #undef KBIT
                 if (k > 1) {
-                    uint32_t v2 = 1;
                     int b1 = (int)((a >> (k - 2)) & 1);
                     int bit = form ? code_mix4(io, &m->mant1[q][k], &m->mant1b[qm][k], &m->mant1c[k][kW],
                                                &m->mant1d[spr][k], &m->nmant[k],
                                                &m->amant[k], b1)
                                    : code_bit(io, &m->mant1[q][k], b1);
-                    v2 = (v2 << 1) | (uint32_t)bit;
-                    if (k > 2) {
-                        int b2 = code_bit(io, &m->mant2[k][bit], (int)((a >> (k - 3)) & 1));
-                        v2 = (v2 << 1) | (uint32_t)b2;
-                        for (j = k - 4; j >= 0; j--)
-                            v2 = (v2 << 1) | (uint32_t)code_bit(io, &m->mrest[k][j],
-                                                                 (int)((a >> j) & 1));
-                    }
-                    a = v2;
+                    a = code_mantissa_tail(io, m->mant2[k], m->mrest[k], a, k, bit);
                 } else a = (uint32_t)k;
                 e = pos ? (int32_t)a + 1 : -(int32_t)a - 1;
             }

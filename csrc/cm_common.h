@@ -37,6 +37,20 @@ static inline int code_bit(cm_io *io, rc_ctx *c, int bit) {
     return bit;
 }
 
+/* The mantissa of a magnitude of bit length k > 1 after its first bit b1 (16A.8): the second
+ * bit in mant2[b1], the rest in mrest[j]; returns the mantissa with its leading 1. */
+static inline uint32_t code_mantissa_tail(cm_io *io, rc_ctx mant2[2], rc_ctx *mrest, uint32_t a,
+                                          int k, int b1) {
+    uint32_t v = 2u | (uint32_t)b1;
+    int j;
+    if (k > 2) {
+        v = (v << 1) | (uint32_t)code_bit(io, &mant2[b1], (int)((a >> (k - 3)) & 1));
+        for (j = k - 4; j >= 0; j--)
+            v = (v << 1) | (uint32_t)code_bit(io, &mrest[j], (int)((a >> j) & 1));
+    }
+    return v;
+}
+
 static inline int code_direct(cm_io *io, int bit) {
     if (io->dec) return rc_decode_direct(&io->d);
     rc_encode_direct(&io->enc, bit);

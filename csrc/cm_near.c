@@ -265,17 +265,8 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                     }
                 }
                 if (k > 1) {
-                    uint32_t v2 = 1;
                     int bit = code_bit(io, &m->mant1[qc][k], (int)((a >> (k - 2)) & 1));
-                    v2 = (v2 << 1) | (uint32_t)bit;
-                    if (k > 2) {
-                        int b2 = code_bit(io, &m->mant2[k][bit], (int)((a >> (k - 3)) & 1));
-                        v2 = (v2 << 1) | (uint32_t)b2;
-                        for (j = k - 4; j >= 0; j--)
-                            v2 = (v2 << 1) | (uint32_t)code_bit(io, &m->mrest[k][j],
-                                                                 (int)((a >> j) & 1));
-                    }
-                    a = v2;
+                    a = code_mantissa_tail(io, m->mant2[k], m->mrest[k], a, k, bit);
                 } else a = (uint32_t)k;
                 if (a >= lim) return RMC_ERR_CORRUPT;
                 q = pos ? (int32_t)a + 1 : -(int32_t)a - 1;
