@@ -362,12 +362,13 @@ def test_damaged_mask_payloads_are_refused():
     assert refused >= len(bad) - 5
 
 
-def test_truncated_and_flipped_near_tiles_are_refused_or_checked():
-    a, data = _near_file()
+def _assert_damaged_tile_refused(data, seed, trials):
+    """Truncate (odd trials) or flip one bit of (even trials) the first TILE chunk's payload
+    past its header; every such file must be refused."""
     chunks = _chunks(data)
     i = next(k for k, c in enumerate(chunks) if c[0] == TILE)
-    rng = np.random.default_rng(5)
-    for trial in range(60):
+    rng = np.random.default_rng(seed)
+    for trial in range(trials):
         p = bytearray(chunks[i][1])
         if trial % 2:
             p = p[:int(rng.integers(9, len(p)))]
@@ -377,6 +378,11 @@ def test_truncated_and_flipped_near_tiles_are_refused_or_checked():
         bad[i] = (TILE, bytes(p))
         with pytest.raises(roimc.FormatError):
             roimc.decode(_rebuild(bad))
+
+
+def test_truncated_and_flipped_near_tiles_are_refused_or_checked():
+    a, data = _near_file()
+    _assert_damaged_tile_refused(data, seed=5, trials=60)
 
 
 def test_huffman_tile_in_a_near_file_is_unsupported():
@@ -608,19 +614,7 @@ def test_cm_near_weight_checks():
 def test_damaged_coder_0_near_tiles_are_refused():
     a = make_values("smooth", (23, 19), 8, 2).astype(np.uint8)
     data = roimc.encode(a, mode="near-lossless", max_error=3, coder="golomb")
-    chunks = _chunks(data)
-    i = next(k for k, c in enumerate(chunks) if c[0] == TILE)
-    rng = np.random.default_rng(6)
-    for trial in range(40):
-        p = bytearray(chunks[i][1])
-        if trial % 2:
-            p = p[:int(rng.integers(9, len(p)))]
-        else:
-            p[int(rng.integers(9, len(p)))] ^= 1 << int(rng.integers(8))
-        bad = list(chunks)
-        bad[i] = (TILE, bytes(p))
-        with pytest.raises(roimc.FormatError):
-            roimc.decode(_rebuild(bad))
+    _assert_damaged_tile_refused(data, seed=6, trials=40)
 
 
 # --- golden near-lossless vectors (tests/golden/near, made by tests/golden/make_golden.py) ---
