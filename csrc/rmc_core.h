@@ -36,6 +36,7 @@ void rmc_free(void *p);
 #define RMC_CODER_RAW 2      /* samples stored in plane bits: the bound for incompressible tiles */
 #define RMC_CODER_CM 3       /* blended prediction, context-modelled binary range coding */
 #define RMC_CODER_CM2 4      /* coder 3 with its second model (form 1): lossless tiles only */
+#define RMC_CODER_FAST 5     /* stored linear predictor, static rANS of residual tokens: lossless */
 
 #define RMC_MAX_PLANE_BITS 17
 #define RMC_MAX_PLANES 4
@@ -45,7 +46,7 @@ void rmc_free(void *p);
 int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                     const int *bits, int coder, rmc_buffer *out);
 
-/* Encode one tile with coder 3 (coder RMC_CODER_CM) or 4 (RMC_CODER_CM2) and stored linear
+/* Encode one tile with coder 3 (RMC_CODER_CM), 4 (RMC_CODER_CM2) or 5 (RMC_CODER_FAST) and stored linear
  * predictors: nweights[i] is 0 (none) or the predictor size of plane i (10 for the first
  * plane, 15 after it); weights holds them in order. */
 int rmc_encode_tile_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,

@@ -5,6 +5,7 @@
 #include "context_coder.h"
 #include "huffman_coder.h"
 #include "cm_coder.h"
+#include "fast_coder.h"
 
 static const char *const messages[] = {
     "ok",
@@ -46,7 +47,7 @@ static int check_args(uint32_t width, uint32_t height, int planes, const int *bi
     for (p = 0; p < planes; p++)
         if (bits[p] < 1 || bits[p] > RMC_MAX_PLANE_BITS) return RMC_ERR_ARGUMENT;
     if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_HUFFMAN && coder != RMC_CODER_RAW &&
-        coder != RMC_CODER_CM && coder != RMC_CODER_CM2)
+        coder != RMC_CODER_CM && coder != RMC_CODER_CM2 && coder != RMC_CODER_FAST)
         return RMC_ERR_UNSUPPORTED;
     return RMC_OK;
 }
@@ -63,8 +64,10 @@ int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int
         for (i = 0; i < plane_size; i++)
             if (s[i] < 0 || s[i] > maxval) return RMC_ERR_ARGUMENT;
     }
-    if (coder == RMC_CODER_CM || coder == RMC_CODER_CM2) {
+    if (coder == RMC_CODER_CM || coder == RMC_CODER_CM2 || coder == RMC_CODER_FAST) {
         static const int none[RMC_MAX_PLANES] = {0, 0, 0, 0};
+        if (coder == RMC_CODER_FAST)
+            return rmc_fast_encode(samples, width, height, planes, bits, NULL, none, out);
         return rmc_cm_encode(samples, width, height, planes, bits, NULL, none,
                              coder == RMC_CODER_CM2, out);
     }
@@ -85,7 +88,8 @@ int rmc_encode_tile_cm(const int32_t *samples, uint32_t width, uint32_t height, 
     size_t plane_size = (size_t)width * height, i;
     int p, total = 0, st = check_args(width, height, planes, bits, coder);
     if (st != RMC_OK) return st;
-    if (coder != RMC_CODER_CM && coder != RMC_CODER_CM2) return RMC_ERR_UNSUPPORTED;
+    if (coder != RMC_CODER_CM && coder != RMC_CODER_CM2 && coder != RMC_CODER_FAST)
+        return RMC_ERR_UNSUPPORTED;
     if (!samples || !nweights || !out) return RMC_ERR_ARGUMENT;
     for (p = 0; p < planes; p++) {
         const int32_t *s = samples + plane_size * (size_t)p;
@@ -95,6 +99,8 @@ int rmc_encode_tile_cm(const int32_t *samples, uint32_t width, uint32_t height, 
         total += nweights[p];
     }
     if (total && !weights) return RMC_ERR_ARGUMENT;
+    if (coder == RMC_CODER_FAST)
+        return rmc_fast_encode(samples, width, height, planes, bits, weights, nweights, out);
     return rmc_cm_encode(samples, width, height, planes, bits, weights, nweights,
                          coder == RMC_CODER_CM2, out);
 }
@@ -106,6 +112,7 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
     int p, st = check_args(width, height, planes, bits, coder);
     if (st != RMC_OK) return st;
     if (!data && size) return RMC_ERR_ARGUMENT;
+    if (coder == RMC_CODER_FAST) return rmc_fast_decode(data, size, width, height, planes, bits, samples);
     if (coder == RMC_CODER_CM || coder == RMC_CODER_CM2)
         return rmc_cm_decode(data, size, width, height, planes, bits, coder == RMC_CODER_CM2,
                              samples);

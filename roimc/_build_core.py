@@ -6,7 +6,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.relpath(os.path.join(HERE, os.pardir, "csrc"))
 SOURCES = ["bitio.c", "context_coder.c", "huffman.c", "huffman_coder.c", "cm_coder.c",
-           "cm_near.c", "tile.c", "lsfit.c"]
+           "cm_near.c", "fast_coder.c", "tile.c", "lsfit.c"]
 
 CDEF = """
 typedef struct { uint8_t *data; size_t size; } rmc_buffer;
@@ -46,6 +46,7 @@ ffibuilder.set_source(
     '#include "rmc_core.h"\n#include "lsfit.h"',
     sources=[os.path.join(CSRC, s) for s in SOURCES],
     include_dirs=[CSRC],
+    libraries=["m"],
     extra_compile_args=["-O2", "-std=gnu99"],
 )
 

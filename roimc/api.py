@@ -16,16 +16,17 @@ DEFAULT_TILE = 512
 DEFAULT_EFFORT = 5
 AVAILABLE_MODES = ("lossless", "near-lossless", "lossy", "hybrid")
 DEFAULT_QUALITY = 6
+CODERS = dict(core.CODERS, auto=lossless.AUTO)   # "auto": coder 4 or 5 per tile
 NEURAL_VERSION = (1, 2)   # lossy and hybrid files
 # effort -> (coder, predictor fit samples per tile plane, try the palette, try no RCT,
 #            pick among the transform candidates by coding bands of rows rather than all)
 _EFFORT = {
     1: ("golomb", 0, False, False, False),
-    2: ("cm2", 0, False, False, False),
-    3: ("cm2", 20000, False, False, False),
-    4: ("cm2", 20000, True, False, True),
-    5: ("cm2", 60000, True, False, True),
-    6: ("cm2", 60000, True, False, False),
+    2: ("auto", 0, False, False, False),
+    3: ("auto", 20000, False, False, False),
+    4: ("auto", 20000, True, False, True),
+    5: ("auto", 60000, True, False, True),
+    6: ("auto", 60000, True, False, False),
     7: ("cm2", 120000, True, True, False),
     8: ("cm2", 250000, True, True, False),
     9: ("cm2", 1 << 20, True, True, False),
@@ -205,16 +206,20 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         from the autoencoder).
     threads: worker threads over tiles (None = all cores).
     tile_size: tile edge in pixels (int) or (height, width); tiles are coded independently.
-    effort: 1 (fastest: Golomb-Rice coder) to 9 (smallest). From 2 on, tiles use the
-        context-modelling coder; from 3 on, with a linear predictor fitted per tile; from 4
-        on, the palette transform is tried too (and kept when smaller: at 4 and 5 judged on
-        bands of rows, from 6 on by coding the image both ways); from 7 on, colour images
-        are also tried without the colour transform and the predictor is fitted on more
-        samples.
-    coder: overrides the effort's coder: "golomb" (adaptive Golomb-Rice with run mode),
-        "huffman" (two-pass static), "cm2" (context modelling, range coded: coder 4, the
-        efforts' choice from 2 on, lossless only), "cm" (its earlier model, coder 3, which
-        near-lossless and hybrid files use) or "raw" (samples stored as they are); a tile that
+    effort: 1 (fastest: Golomb-Rice coder) to 9 (smallest). From 2 to 6, each tile is coded
+        with both the fast coder (coder 5) and the context-modelling coder (coder 4), and
+        coder 4 is kept only where it saves a sixteenth, since it decodes about 15 times
+        slower; from 7 on, coder 4 alone. From 3 on, with a linear predictor fitted per
+        tile; from 4 on, the palette transform is tried too (and kept when smaller: at 4 and
+        5 judged on bands of rows, from 6 on by coding the image both ways); from 7 on,
+        colour images are also tried without the colour transform and the predictor is
+        fitted on more samples.
+    coder: overrides the effort's coder: "auto" (coder 4 or 5 per tile, as above),
+        "fast" (coder 5: the fitted linear predictor and static rANS tables, decoding at
+        about the speed of JPEG-LS), "cm2" (context modelling, range coded: coder 4),
+        "golomb" (adaptive Golomb-Rice with run mode), "huffman" (two-pass static), "cm"
+        (coder 3, the earlier context model, which near-lossless and hybrid files use) or
+        "raw" (samples stored as they are). auto, fast and cm2 are lossless only. A tile that
         the chosen coder would expand is stored raw.
     bits: stored bits per sample (default: the fewest that hold the data).
     channels_last: how to read a 3-D array (see roimc.samples.describe).
@@ -243,7 +248,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         raise InputError(f"effort must be an integer from 1 to 9, got {effort!r}")
     default_coder, fit_samples, try_palette, try_plain, estimate = _EFFORT[int(effort)]
     if coder is None:   # the effort's coder; near-lossless and hybrid use its bounded form
-        coder = "cm" if default_coder == "cm2" and mode != "lossless" else default_coder
+        coder = "cm" if default_coder == "auto" and mode != "lossless" else default_coder
     if mode in ("lossy", "hybrid"):
         if coder not in ("cm", "golomb", "raw"):
             raise InputError(f"coder {coder!r} has no near-lossless form for the exact layer: "
@@ -252,8 +257,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
             roi = "auto"
     elif quality is not None or model is not None:
         raise InputError("quality and model need mode='lossy' or 'hybrid'")
-    if coder not in core.CODERS:
-        raise InputError(f"unknown coder {coder!r}: choose from {', '.join(core.CODERS)}")
+    if coder not in CODERS:
+        raise InputError(f"unknown coder {coder!r}: choose from {', '.join(CODERS)}")
     _near_options(mode, coder, max_error, roi, roi_max_error)
     th, tw = _tile_shape(tile_size)
     extra = _extra_chunks(metadata, ancillary)   # option errors surface before any coding
@@ -285,10 +290,12 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
             if built is not None and (fields["channels"] > 1
                                       or len(built[0]) < 1 << fields["bits"]):
                 candidates.append(("palette", built))
-        header.transform, body = _encode_best(samples, header, candidates, core.CODERS[coder],
+        header.transform, body = _encode_best(samples, header, candidates, CODERS[coder],
                                               threads, fit_samples, estimate)
         tile_coders = {payload[8] for ctype, payload in body if ctype == TILE}
-        if core.CODER_CM2 in tile_coders:
+        if core.CODER_FAST in tile_coders:
+            header.version = lossless.FAST_VERSION
+        elif core.CODER_CM2 in tile_coders:
             header.version = lossless.CM2_VERSION
         elif header.transform == "palette" or core.CODER_CM in tile_coders:
             header.version = (1, 1)

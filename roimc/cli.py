@@ -59,17 +59,22 @@ def main():
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="lossy and hybrid: where the network runs.")
 @click.option("--effort", type=click.IntRange(1, 9), default=5, show_default=True,
-              help="Encode time traded for size. 1: fastest (Golomb-Rice coder, fastest "
-                   "decode). 2-9: context-modelling coder; 3+: a linear predictor fitted per "
-                   "tile; 4+: also tries the palette transform; 7+: also tries colour images "
-                   "without the colour transform, fits on more samples.")
-@click.option("--coder", type=click.Choice(["golomb", "huffman", "cm2", "cm", "raw"]),
+              help="Encode time traded for size. 1: fastest (Golomb-Rice coder). 2-6: each "
+                   "tile gets the fast coder (coder 5, decodes at about JPEG-LS speed) unless "
+                   "the context-modelling coder (coder 4, about 15x slower to decode) saves a "
+                   "sixteenth; 7-9: coder 4 alone (smallest). 3+: a linear predictor fitted "
+                   "per tile; 4+: also tries the palette transform; 7+: also tries colour "
+                   "images without the colour transform, fits on more samples.")
+@click.option("--coder", type=click.Choice(["auto", "fast", "cm2", "golomb", "huffman", "cm",
+                                            "raw"]),
               default=None,
-              help="Override the effort's residual coder: adaptive Golomb-Rice with run mode, "
-                   "static Huffman, context modelling with range coding (cm2: coder 4, the "
-                   "efforts' choice; cm: coder 3, its earlier model), or raw samples. "
-                   "Tiles the coder would expand are stored raw. near-lossless and the exact "
-                   "layer of hybrid: cm, golomb or raw (default: the effort's coder).")
+              help="Override the effort's residual coder: auto (coder 4 or 5 per tile, as "
+                   "--effort 2-6), fast (coder 5: static rANS), cm2 (coder 4: context "
+                   "modelling with range coding), adaptive Golomb-Rice with run mode, static "
+                   "Huffman, cm (coder 3, the earlier context model) or raw samples. auto, "
+                   "fast and cm2 are lossless only. Tiles the coder would expand are stored "
+                   "raw. near-lossless and the exact layer of hybrid: cm, golomb or raw "
+                   "(default: the effort's coder).")
 @click.option("--tile-size", type=click.IntRange(16, 1 << 20), default=512, show_default=True,
               help="Tile edge in pixels; tiles are coded independently and in parallel.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,

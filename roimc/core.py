@@ -9,8 +9,9 @@ CODER_HUFFMAN = 1
 CODER_RAW = 2
 CODER_CM = 3
 CODER_CM2 = 4      # coder 3 with its second model (spec 16A.11), lossless tiles only
+CODER_FAST = 5     # stored linear predictor, static rANS of residual tokens (spec 16B)
 CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN, "raw": CODER_RAW, "cm": CODER_CM,
-          "cm2": CODER_CM2}
+          "cm2": CODER_CM2, "fast": CODER_FAST}
 CM_SPATIAL_INPUTS = 10
 CM_REF_INPUTS = 5
 MAX_PLANE_BITS = 17

@@ -216,7 +216,7 @@ def test_info_json(tmp_path):
     assert_ok(result)
     info = json.loads(result.stdout)
     assert info["shape"] == [2, 20, 30]
-    assert info["bits"] == 12 and info["mode"] == "lossless" and info["version"] == "1.3"
+    assert info["bits"] == 12 and info["mode"] == "lossless" and info["version"] == "1.4"
     assert info["dtype"] == "uint16" and info["frames"] == 2
     assert info["chunks"]["HEAD"]["count"] == 1 and info["chunks"]["TILE"]["count"] == 2
     assert info["chunks"]["IEND"]["count"] == 1
@@ -229,7 +229,7 @@ def test_info_text(tmp_path):
     assert_ok(cli("encode", tmp_path / "in.npy", tmp_path / "x.rmc"))
     result = cli("info", tmp_path / "x.rmc")
     assert_ok(result)
-    for word in ("1.3", "lossless", "20 x 30 x 3", "uint8", "rct", "TILE", "HEAD", "bits"):
+    for word in ("1.4", "lossless", "20 x 30 x 3", "uint8", "rct", "TILE", "HEAD", "bits"):
         assert word in result.stdout
 
 

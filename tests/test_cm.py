@@ -286,7 +286,7 @@ def test_version_1_0_files_may_not_use_1_1_features():
 
 def test_coder_4_needs_version_1_3():
     b = smooth((20, 20), 8, 9).astype(np.uint8)
-    chunks = chunk_list(roimc.encode(b, effort=3))
+    chunks = chunk_list(roimc.encode(b, effort=3, coder="cm2"))
     assert roimc.info(container.pack(chunks))["version"] == "1.3"
     assert {c[1][8] for c in chunks if c[0] == container.TILE} == {core.CODER_CM2}
     for minor in (0, 1, 2):

@@ -722,7 +722,7 @@ def test_decode_tile_with_wrong_parameters():
     (5, 5, [8] * 5, 0, roimc.InputError),
     (5, 5, [0], 0, roimc.InputError),
     (5, 5, [18], 1, roimc.InputError),
-    (5, 5, [8], 5, roimc.UnsupportedError),
+    (5, 5, [8], 6, roimc.UnsupportedError),
     (5, 5, [8], 255, roimc.UnsupportedError),
     (5, 5, [8], -1, roimc.UnsupportedError),
 ])

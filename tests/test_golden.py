@@ -50,12 +50,12 @@ def test_golden_info_matches_array(name):
     info = roimc.info(data)
     assert info["shape"] == list(array.shape)
     assert info["dtype"] == str(array.dtype)
-    # version 1.3 exactly when the file uses coder 4, else 1.1 when it uses coder 3 or the
-    # palette transform
+    # version 1.4 exactly when the file uses coder 5, else 1.3 when it uses coder 4, else 1.1
+    # when it uses coder 3 or the palette transform
     chunks = container.parse(data)
     coders = {c.payload[8] for c in chunks if c.ctype == container.TILE}
     new = info["transform"] == "palette" or 3 in coders
-    expected = "1.3" if 4 in coders else ("1.1" if new else "1.0")
+    expected = "1.4" if 5 in coders else ("1.3" if 4 in coders else ("1.1" if new else "1.0"))
     assert info["version"] == expected and info["mode"] == "lossless"
     chunks = container.parse(data)
     assert chunks[0].ctype == container.HEAD and chunks[-1].ctype == container.IEND
@@ -69,7 +69,7 @@ def test_golden_covers_coders_and_tiling():
             if c.ctype == container.TILE:
                 coders.add(c.payload[8])
         tiles = max(tiles, roimc.info(load(name)[1])["tiles"])
-    assert {0, 1, 2, 3, 4} <= coders    # golomb, huffman, raw and context-modelling tiles
+    assert {0, 1, 2, 3, 4, 5} <= coders    # golomb, huffman, raw, context modelling, rANS
     assert tiles > 1
     transforms = {roimc.info(load(name)[1])["transform"] for name in VECTORS}
     assert transforms == {"none", "rct", "palette"}

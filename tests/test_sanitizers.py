@@ -27,8 +27,8 @@ def driver(tmp_path_factory):
         pytest.skip("gcc is not available")
     sources = sorted(str(p) for p in CSRC.glob("*.c"))
     exe = tmp_path_factory.mktemp("asan") / "asan_driver"
-    build = subprocess.run([gcc, *FLAGS, f"-I{CSRC}", *sources, str(DRIVER), "-o", str(exe)],
-                           capture_output=True, text=True, timeout=180)
+    build = subprocess.run([gcc, *FLAGS, f"-I{CSRC}", *sources, str(DRIVER), "-o", str(exe),
+                            "-lm"], capture_output=True, text=True, timeout=180)
     if build.returncode != 0 and "sanitize" in build.stderr and "cannot find" in build.stderr:
         pytest.skip(f"gcc cannot link the sanitizer runtimes: {build.stderr.strip()[:300]}")
     assert build.returncode == 0, build.stderr

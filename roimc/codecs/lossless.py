@@ -14,6 +14,8 @@ from . import predictor
 
 _TILE_HEAD = struct.Struct(">IIB")
 CM2_VERSION = (1, 3)     # files with a coder-4 tile (spec 9, 16A.11)
+FAST_VERSION = (1, 4)    # files with a coder-5 tile (spec 9, 16C)
+AUTO = -1                # per tile: coder 4 where it pays for its slower decoding, else coder 5
 _LOOKUP_SAMPLES = 8192   # palette decoding: samples looked up at a time (index temporaries)
 
 
@@ -93,10 +95,16 @@ def encode(samples, header: Header, coder=core.CODER_GOLOMB, threads=None, table
     return chunks
 
 
+# AUTO keeps a tile's coder-4 stream when it is at most CM_KEEP[0] / CM_KEEP[1] of its
+# coder-5 stream: coder 4 decodes about 15 times slower, so it must save a sixteenth.
+CM_KEEP = (15, 16)
+
+
 def encode_tiles(samples, header: Header, coder=core.CODER_GOLOMB, threads=None, table=None,
                  fit_samples=predictor.DEFAULT_SAMPLES):
     """The TILE chunks of encode(), without the PLTE chunk. `header` gives the transform, the
-    bits and the tile size; the image size is the shape of `samples`."""
+    bits and the tile size; the image size is the shape of `samples`. `coder` is a TILE coder
+    or AUTO (coder 4 or 5 per tile, see CM_KEEP)."""
     bits = plane_bits(header, None if table is None else len(table))
     frames, height, width = samples.shape[:3]
 
@@ -106,13 +114,20 @@ def encode_tiles(samples, header: Header, coder=core.CODER_GOLOMB, threads=None,
                                      dtype=np.int32)
             if header.transform == "rct":
                 rct_forward(t, header.bits)
-            if coder in (core.CODER_CM, core.CODER_CM2):
+            used = coder
+            if coder in (core.CODER_CM, core.CODER_CM2, core.CODER_FAST, AUTO):
                 weights = [predictor.fit(t, p, fit_samples) if fit_samples else None
                            for p in range(t.shape[0])]
-                stream = core.encode_tile_cm(t, bits, weights, coder)
+                if coder == AUTO:
+                    stream = core.encode_tile_cm(t, bits, weights, core.CODER_FAST)
+                    cm = core.encode_tile_cm(t, bits, weights, core.CODER_CM2)
+                    used = core.CODER_FAST
+                    if len(cm) * CM_KEEP[1] <= len(stream) * CM_KEEP[0]:
+                        stream, used = cm, core.CODER_CM2
+                else:
+                    stream = core.encode_tile_cm(t, bits, weights, coder)
             else:
                 stream = core.encode_tile(t, bits, coder)
-            used = coder
             if len(stream) > -(-t.shape[1] * t.shape[2] * sum(bits) // 8):
                 # incompressible: store the samples as they are
                 stream, used = core.encode_tile(t, bits, core.CODER_RAW), core.CODER_RAW
@@ -196,6 +211,9 @@ def decode(chunks, header: Header, view, threads=None, table=None):
             if coder == core.CODER_CM and header.version < (1, 1):
                 raise CorruptDataError(f"tile chunk at byte {chunk.offset} uses coder 3 in a "
                                        f"version 1.0 file")
+            if coder == core.CODER_FAST and header.version < FAST_VERSION:
+                raise CorruptDataError(f"tile chunk at byte {chunk.offset} uses coder 5 in a "
+                                       f"version {header.version[0]}.{header.version[1]} file")
             if coder == core.CODER_CM2 and header.version < CM2_VERSION:
                 raise CorruptDataError(f"tile chunk at byte {chunk.offset} uses coder 4 in a "
                                        f"version {header.version[0]}.{header.version[1]} file")

@@ -305,23 +305,26 @@ static void encoder_argument_checks(void) {
     if (rmc_encode_tile(s, 2, 2, 1, bits18, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("bits 18 accepted");
     if (rmc_encode_tile(s, 0, 2, 1, bits8, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("width 0 accepted");
     if (rmc_encode_tile(s, 2, 2, 1, bits8, 9, &buf) != RMC_ERR_UNSUPPORTED) FAIL("coder 9 accepted");
-    if (rmc_encode_tile(s, 2, 2, 1, bits8, 5, &buf) != RMC_ERR_UNSUPPORTED) FAIL("coder 5 accepted");
+    if (rmc_encode_tile(s, 2, 2, 1, bits8, 6, &buf) != RMC_ERR_UNSUPPORTED) FAIL("coder 6 accepted");
     if (rmc_encode_tile_cm(s, 2, 2, 1, bits8, NULL, nw0, RMC_CODER_GOLOMB, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("rmc_encode_tile_cm with coder 0 accepted");
     if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, NULL, 1, 1, NULL, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("near-lossless coder 4 accepted");
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, NULL, 1, 1, NULL, &buf) !=
+        RMC_ERR_UNSUPPORTED)
+        FAIL("near-lossless coder 5 accepted");
     if (rmc_encode_tile(s, 2, 2, 1, bits8, 0, &buf) != RMC_OK) FAIL("valid 2x2 refused");
     rmc_free(buf.data);
 }
 
-/* coders 3 and 4 with stored predictor weights: any int16 weights round-trip; damage is
+/* coders 3, 4 and 5 with stored predictor weights: any int16 weights round-trip; damage is
    refused */
 static void cm_weight_checks(long iterations) {
     long it;
     for (it = 0; it < iterations; it++) {
-        int coder = it & 1 ? RMC_CODER_CM2 : RMC_CODER_CM;
+        int coder = it % 3 == 0 ? RMC_CODER_CM : (it % 3 == 1 ? RMC_CODER_CM2 : RMC_CODER_FAST);
         uint32_t w = 1 + below(40), h = 1 + below(40), i;
         int planes = 1 + (int)below(4), bits[4], nw[4], p;
         int16_t weights[4 * 15];
@@ -475,7 +478,7 @@ int main(int argc, char **argv) {
 
     encoder_argument_checks();
     for (b = 1; b <= RMC_MAX_PLANE_BITS; b++) {
-        for (coder = 0; coder <= RMC_CODER_CM2; coder++) {
+        for (coder = 0; coder <= RMC_CODER_FAST; coder++) {
             for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++) {
                 int gray[1] = {b}, colour[3] = {b, b + 1 > 17 ? 17 : b + 1, b + 1 > 17 ? 17 : b + 1};
                 int four[4] = {b, b, b, b};
@@ -486,7 +489,7 @@ int main(int argc, char **argv) {
         }
     }
     /* long rows: run mode past the largest run chunk, and long escape-heavy noise */
-    for (coder = 0; coder <= RMC_CODER_CM2; coder++) {
+    for (coder = 0; coder <= RMC_CODER_FAST; coder++) {
         int bits1[1] = {1}, bits8[1] = {8}, bits17[1] = {17}, bits16[1] = {16};
         roundtrip(100000, 2, 1, bits8, coder, 1);
         roundtrip(70001, 1, 1, bits1, coder, 5);

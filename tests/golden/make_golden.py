@@ -61,6 +61,9 @@ def vectors():
     pal_rgb = colours[(np.mgrid[0:16, 0:17][0] // 4 + np.mgrid[0:16, 0:17][1] // 5) % 4]
     y, x = np.mgrid[0:13, 0:29]
     cm16 = ((x * 2100 + y * 1700 + rng.integers(0, 900, size=x.shape)) % 65536).astype(np.uint16)
+    y, x = np.mgrid[0:30, 0:27]   # a disc on a flat background: runs, then texture
+    flat12 = np.where((y - 15) ** 2 + (x - 13) ** 2 < 100,
+                      1500 + x * 20 + rng.integers(0, 40, size=x.shape), 0).astype(np.uint16)
 
     return {
         "gray8_ramp_noise": (gray8, dict(tile_size=1024, coder="golomb")),
@@ -78,12 +81,18 @@ def vectors():
         "cm_nofit_gray8": (gray8, dict(tile_size=1024, effort=2, coder="cm")),
         "palette_gray12": (sparse, dict(tile_size=1024, effort=5, coder="cm")),
         "palette_rgb8": (pal_rgb, dict(tile_size=1024, effort=5, coder="cm")),
-        # version 1.3: coder 4 (the efforts' coder)
-        "cm2_gray12": (cm12, dict(tile_size=1024, effort=5)),
+        # version 1.3: coder 4
+        "cm2_gray12": (cm12, dict(tile_size=1024, effort=5, coder="cm2")),
         "cm2_rgb8_multitile": (cm_rgb, dict(tile_size=[16, 12], effort=7)),
-        "cm2_nofit_gray8": (gray8, dict(tile_size=1024, effort=2)),
-        "cm2_palette_rgb8": (pal_rgb, dict(tile_size=1024, effort=5)),
-        "cm2_gray16": (cm16, dict(tile_size=1024, effort=5)),
+        "cm2_nofit_gray8": (gray8, dict(tile_size=1024, effort=2, coder="cm2")),
+        "cm2_palette_rgb8": (pal_rgb, dict(tile_size=1024, effort=5, coder="cm2")),
+        "cm2_gray16": (cm16, dict(tile_size=1024, effort=5, coder="cm2")),
+        # version 1.4: coder 5 (with runs, the MED and fitted predictors, colour, tiles)
+        "fast_gray16": (cm16, dict(tile_size=1024, effort=5, coder="fast")),
+        "fast_runs_gray12": (flat12, dict(tile_size=1024, effort=5, coder="fast")),
+        "fast_nofit_gray8": (gray8, dict(tile_size=1024, effort=2, coder="fast")),
+        "fast_rgb8_multitile": (cm_rgb, dict(tile_size=[16, 12], effort=5, coder="fast")),
+        "auto_gray12": (cm12, dict(tile_size=1024, effort=5)),
     }
 
 
