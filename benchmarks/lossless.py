@@ -65,6 +65,7 @@ GRAY_TARGET = 1.0             # roimc bpp <= JPEG-LS on every gray image
 RGB_TARGET = 1.0              # roimc bpp <= JPEG-LS on every RGB image
 MEAN_ANCHOR = "jpegxl-e9"     # roimc's mean bpp at or below this anchor's
 SPEED_ANCHOR = "jpegxl-e7"    # roimc's median encode MP/s at or above this anchor's
+DECODE_TARGET = 0.5           # single-threaded decode >= 0.5 x CharLS on every > 8-bit image
 
 # ----------------------------------------------------------------------------- codecs
 
@@ -196,6 +197,7 @@ def bench_image(path, codecs, repeat, threads):
     a = np.ascontiguousarray(roimc.read(path))
     result = {"image": os.path.basename(path), "path": os.path.abspath(path),
               "kind": kind_of(a), "desc": describe(a), "shape": list(a.shape),
+              "bits": int(a.max()).bit_length() if a.size else 0,
               "dtype": a.dtype.name, "pixels": pixel_count(a), "codecs": {}}
     for codec in codecs:
         row, data = measure(codec, a, repeat, threads)
@@ -259,6 +261,10 @@ def summarize(results, names):
             "enc": s["median_enc_mps"]["roimc"] / s["median_enc_mps"][REFERENCE],
             "dec": s["median_dec_mps"]["roimc"] / s["median_dec_mps"][REFERENCE]}
         s["targets"] = {kind: target_verdict(results, kind) for kind in ("gray", "rgb")}
+        deep = [(r["image"], r["codecs"]["roimc"]["dec_mps"] / r["codecs"][REFERENCE]["dec_mps"])
+                for r in results if r["bits"] > 8]
+        s["decode_target"] = {"images": len(deep), "ratios": dict(deep),
+                              "pass": bool(deep) and all(v >= DECODE_TARGET for _, v in deep)}
     if SPEED_ANCHOR in names:
         pairs = [(r["codecs"]["roimc"]["enc_mps"], r["codecs"][SPEED_ANCHOR]["enc_mps"])
                  for r in results]
@@ -369,6 +375,11 @@ def print_verdicts(summary, threads):
             print(f"TARGET {kind:4s} ({rule}, every image): {verdict}  "
                   f"[{t['images'] - len(t['failing'])}/{t['images']} ok, "
                   f"mean ratio {t['mean_ratio']:.3f}{extra}]")
+    if summary.get("decode_target", {}).get("images"):
+        m = summary["decode_target"]
+        ratios = ", ".join(f"{k} {v:.2f}" for k, v in m["ratios"].items())
+        print(f"TARGET decode (roimc >= {DECODE_TARGET} x CharLS MP/s on every image of more "
+              f"than 8 bits, one thread): {'PASS' if m['pass'] else 'FAIL'}  [{ratios}]")
     if "speed_target" in summary:
         m = summary["speed_target"]
         print(f"TARGET encode speed (roimc >= {m['anchor']} median MP/s): "

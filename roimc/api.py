@@ -170,10 +170,12 @@ def _encode_best(samples, header, candidates, coder, threads, fit_samples, estim
                       or not palette.cannot_pay(part(samples), part(b[1]), len(plte(b)), scale)]
     if bands is not None and len(candidates) > 1:
         best = None
+        # the bands of AUTO are judged with coder 5 alone, the faster of its two coders
+        band_coder = core.CODER_FAST if coder == lossless.AUTO else coder
         for transform, built in candidates:
             header.transform = transform
             table, values = coded(built)
-            tiles = lossless.encode_tiles(part(values), header, coder, threads, table,
+            tiles = lossless.encode_tiles(part(values), header, band_coder, threads, table,
                                           fit_samples)
             size = scale * sum(len(payload) for _, payload in tiles)
             if built is not None:
