@@ -451,12 +451,10 @@ static int run_planes(cm_io *io, const int32_t *samples, uint32_t w, uint32_t h,
     return st;
 }
 
-int rmc_cm_begin_encode(cm_io *io, int planes, const int16_t *weights, const int *nweights) {
-    int p, i, total = 0;
-    size_t hlen = 0;
-    uint8_t head[RMC_MAX_PLANES * (1 + 2 * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS))];
+int rmc_cm_put_weights(uint8_t *head, int planes, const int16_t *weights, const int *nweights) {
+    int p, i, total = 0, hlen = 0;
     for (p = 0; p < planes; p++) {
-        if (nweights[p] != 0 && nweights[p] != expected_weights(p)) return RMC_ERR_ARGUMENT;
+        if (nweights[p] != 0 && nweights[p] != expected_weights(p)) return -1;
         head[hlen++] = (uint8_t)nweights[p];
         for (i = 0; i < nweights[p]; i++) {
             uint16_t v = (uint16_t)weights[total + i];
@@ -465,6 +463,29 @@ int rmc_cm_begin_encode(cm_io *io, int planes, const int16_t *weights, const int
         }
         total += nweights[p];
     }
+    return hlen;
+}
+
+int rmc_cm_get_weights(const uint8_t *data, size_t size, int planes, int16_t *weights,
+                       int *nweights, size_t *pos) {
+    int p, i, total = 0;
+    for (p = 0; p < planes; p++) {
+        if (*pos >= size) return RMC_ERR_TRUNCATED;
+        nweights[p] = data[(*pos)++];
+        if (nweights[p] != 0 && nweights[p] != expected_weights(p)) return RMC_ERR_CORRUPT;
+        if (size - *pos < 2 * (size_t)nweights[p]) return RMC_ERR_TRUNCATED;
+        for (i = 0; i < nweights[p]; i++, *pos += 2)
+            weights[total + i] = (int16_t)(uint16_t)((data[*pos] << 8) | data[*pos + 1]);
+        total += nweights[p];
+    }
+    return RMC_OK;
+}
+
+int rmc_cm_begin_encode(cm_io *io, int planes, const int16_t *weights, const int *nweights) {
+    int i, hlen;
+    uint8_t head[RMC_CM_HEAD_MAX];
+    hlen = rmc_cm_put_weights(head, planes, weights, nweights);
+    if (hlen < 0) return RMC_ERR_ARGUMENT;
     memset(io, 0, sizeof *io);
     io->dec = 0;
     rc_enc_init(&io->enc);
@@ -484,16 +505,8 @@ int rmc_cm_finish_encode(cm_io *io, int st, rmc_buffer *out) {
 int rmc_cm_begin_decode(cm_io *io, const uint8_t *data, size_t size, int planes,
                         int16_t *weights, int *nweights) {
     size_t pos = 0;
-    int p, i, total = 0;
-    for (p = 0; p < planes; p++) {
-        if (pos >= size) return RMC_ERR_TRUNCATED;
-        nweights[p] = data[pos++];
-        if (nweights[p] != 0 && nweights[p] != expected_weights(p)) return RMC_ERR_CORRUPT;
-        if (size - pos < 2 * (size_t)nweights[p]) return RMC_ERR_TRUNCATED;
-        for (i = 0; i < nweights[p]; i++, pos += 2)
-            weights[total + i] = (int16_t)(uint16_t)((data[pos] << 8) | data[pos + 1]);
-        total += nweights[p];
-    }
+    int st = rmc_cm_get_weights(data, size, planes, weights, nweights, &pos);
+    if (st != RMC_OK) return st;
     memset(io, 0, sizeof *io);
     io->dec = 1;
     if (size - pos < 5) return RMC_ERR_TRUNCATED;

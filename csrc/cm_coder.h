@@ -11,6 +11,16 @@
 #define RMC_CM_SPATIAL_INPUTS 10
 #define RMC_CM_REF_INPUTS 5
 
+/* The predictor header of a coder-3, -4 or -5 tile stream (spec 16A.1): per plane the weight
+ * count (0 or 10 for the first plane, 15 after) and the big-endian int16 weights.
+ * rmc_cm_put_weights writes it into head (RMC_CM_HEAD_MAX bytes) and returns its length, or
+ * -1 for a count other than 0 and the plane's; rmc_cm_get_weights reads it from data at *pos,
+ * moves *pos past it and returns RMC_OK, RMC_ERR_TRUNCATED or RMC_ERR_CORRUPT (a count). */
+#define RMC_CM_HEAD_MAX (RMC_MAX_PLANES * (1 + 2 * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS)))
+int rmc_cm_put_weights(uint8_t *head, int planes, const int16_t *weights, const int *nweights);
+int rmc_cm_get_weights(const uint8_t *data, size_t size, int planes, int16_t *weights,
+                       int *nweights, size_t *pos);
+
 /* form 0: the model of coder 3 (spec 16A.5-16A.8); form 1: that of coder 4 (16A.11). */
 int rmc_cm_encode(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                   const int *bits, const int16_t *weights, const int *nweights, int form,

@@ -46,9 +46,10 @@ static inline int fc_class(uint32_t a) {
 
 static inline int32_t iabs(int32_t v) { return v < 0 ? -v : v; }
 
-/* floor(a / 2^s) for signed a. */
-static inline int64_t fshift(int64_t a, int s) {
-    return a >= 0 ? (a >> s) : -((-a + ((int64_t)1 << s) - 1) >> s);
+/* floor(a / 2^WEIGHT_BITS) without a branch, for |a| < 2^37 < FLOOR_OFFSET (a multiple of
+   2^WEIGHT_BITS): the predictor's sums, 15 weights below 2^15 by samples below 2^17. */
+static inline int64_t floor_q12(int64_t a) {
+    return (int64_t)((uint64_t)(a + FLOOR_OFFSET) >> WEIGHT_BITS) - (FLOOR_OFFSET >> WEIGHT_BITS);
 }
 
 /* Prediction at r of a padded plane of stride S (16B.2). */
@@ -64,7 +65,7 @@ static inline int32_t fc_predict(const int32_t *r, ptrdiff_t S, const int16_t *w
         if (rr)
             a += (int64_t)wt[10] * rr[0] + (int64_t)wt[11] * rr[-S] + (int64_t)wt[12] * rr[-1] +
                  (int64_t)wt[13] * rr[-S - 1] + (int64_t)wt[14] * rr[-S + 1];
-        a = fshift(a + (1 << (WEIGHT_BITS - 1)), WEIGHT_BITS);
+        a = floor_q12(a + (1 << (WEIGHT_BITS - 1)));
         return a < 0 ? 0 : (a > maxval ? maxval : (int32_t)a);
     } else {
         int32_t mx = N > W ? N : W, mn = N > W ? W : N;
@@ -308,8 +309,6 @@ static inline int to_token(uint32_t v, int *nraw, uint32_t *raw) {
     return 16 + 2 * (e - 4) + (int)((v >> (e - 1)) & 1);
 }
 
-static inline int token_raw_bits(int tok) { return tok < 16 ? 0 : 3 + ((tok - 16) >> 1); }
-
 /* Per token: its raw bit count, and its value with the raw bits zero. */
 static const uint8_t raw_bits_of[64] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8,
@@ -322,10 +321,6 @@ static const uint32_t base_of[64] = {
     2u << 16, 3u << 16};
 
 /* ---- encoder ------------------------------------------------------------------------ */
-
-static int expected_weights(int plane) {
-    return plane ? RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS : RMC_CM_SPATIAL_INPUTS;
-}
 
 /* The symbols of one plane in raster order, with their classes (NCLASS: a run), tokens and
  * raw bits, their histogram, and the index of each row's first symbol in row_start[0..h].
@@ -439,8 +434,8 @@ int rmc_fast_encode(const int32_t *samples, uint32_t width, uint32_t height, int
                     const int *bits, const int16_t *weights, const int *nweights,
                     rmc_buffer *out) {
     size_t plane_size = (size_t)width * height, S = (size_t)width + 2 * PAD,
-           np = ((size_t)height + PAD) * S, hlen = 0, rlen = 0, i, cap = 2 * plane_size;
-    uint8_t head[RMC_MAX_PLANES * (1 + 2 * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS)) + 4];
+           np = ((size_t)height + PAD) * S, hlen, rlen = 0, i, cap = 2 * plane_size;
+    uint8_t head[RMC_CM_HEAD_MAX + 4];
     fc_model models[RMC_MAX_PLANES];
     int32_t *pl = NULL, *err = NULL;
     uint8_t *rans = NULL;
@@ -449,18 +444,11 @@ int rmc_fast_encode(const int32_t *samples, uint32_t width, uint32_t height, int
     fc_symbols sym;
     rmc_bw bw;
     rmc_buffer bits_out;
-    int p, total = 0, st = RMC_OK, L[PLANE_TABLES], R[PLANE_TABLES];
+    int p, hl = rmc_cm_put_weights(head, planes, weights, nweights), st = RMC_OK,
+        L[PLANE_TABLES], R[PLANE_TABLES];
     uint32_t y;
-    for (p = 0; p < planes; p++) {
-        if (nweights[p] != 0 && nweights[p] != expected_weights(p)) return RMC_ERR_ARGUMENT;
-        head[hlen++] = (uint8_t)nweights[p];
-        for (i = 0; i < (size_t)nweights[p]; i++) {
-            uint16_t v = (uint16_t)weights[total + i];
-            head[hlen++] = (uint8_t)(v >> 8);
-            head[hlen++] = (uint8_t)v;
-        }
-        total += nweights[p];
-    }
+    if (hl < 0) return RMC_ERR_ARGUMENT;
+    hlen = (size_t)hl;
     pl = (int32_t *)malloc(np * (size_t)planes * sizeof(int32_t));
     err = (int32_t *)calloc(np * (size_t)planes, sizeof(int32_t));
     sym.cap = cap;
@@ -502,7 +490,7 @@ int rmc_fast_encode(const int32_t *samples, uint32_t width, uint32_t height, int
             size_t k;
             for (k = rows[y]; k < rows[y + 1]; k++) {
                 size_t j = cap * (size_t)p + k;
-                rmc_bw_put(&bw, sym.raw[j], token_raw_bits(sym.tok[j]));
+                rmc_bw_put(&bw, sym.raw[j], raw_bits_of[sym.tok[j]]);
             }
         }
     if (st == RMC_OK) st = bw.err;
@@ -546,6 +534,43 @@ typedef struct {
     rmc_br *br;
 } fc_stream;
 
+/* The decoder's rANS state and bit reader, kept in registers over a row. */
+typedef struct {
+    uint32_t x;
+    const uint8_t *rp, *rend;
+    uint64_t acc;     /* the bit reader's acc and nbits (bitio.h) */
+    int nbits;
+    rmc_br *br;
+} fc_reader;
+
+/* The next value (16C.3): a token decoded with the decoding table `table`, then its raw
+   bits; -1 when the rANS stream has no word left where one is needed. */
+static inline __attribute__((always_inline)) int64_t read_value(fc_reader *rd,
+                                                                const uint32_t *table) {
+    uint32_t e = table[rd->x & (PROB_SCALE - 1)], v;
+    int tok = (int)(e & 63), nraw = raw_bits_of[tok];
+    rd->x = ((e >> 6) & 0x1fff) * (rd->x >> PROB_BITS) + (e >> 19);
+    if (rd->rend - rd->rp >= 2) {   /* renormalise without a branch */
+        uint32_t need = rd->x < RANS_L;
+        uint32_t word = (uint32_t)rd->rp[0] | ((uint32_t)rd->rp[1] << 8);
+        rd->x = need ? (rd->x << 16) | word : rd->x;
+        rd->rp += 2 * need;
+    } else if (rd->x < RANS_L) {
+        return -1;
+    }
+    if (rd->nbits < 32) {
+        rd->br->acc = rd->acc;
+        rd->br->nbits = rd->nbits;
+        rmc_br_refill(rd->br);
+        rd->acc = rd->br->acc;
+        rd->nbits = rd->br->nbits;
+    }
+    v = base_of[tok] | (uint32_t)((rd->acc >> 1) >> (63 - nraw));
+    rd->acc <<= nraw;
+    rd->nbits -= nraw;
+    return v;
+}
+
 /* Row y of plane `pl` (ref: the reference plane or NULL; its row y is decoded already), into
    out. fc_predict and fc_activity, with the terms of the samples just decoded (W, WW and the
    |residual| at W) kept in registers and added last. */
@@ -563,11 +588,8 @@ static inline __attribute__((always_inline)) int decode_row(
     const uint32_t *lut = pl->lut;
     const uint8_t *map = pl->m.map, *tmap = pl->tmap;
     const int32_t maxval = pl->maxval;
-    uint32_t x = rs->x;
-    const uint8_t *rp = rs->p, *rend = rs->end;
     rmc_br *br = rs->br;
-    uint64_t acc = br->acc;
-    int nbits = br->nbits;
+    fc_reader rd = {rs->x, rs->p, rs->end, br->acc, br->nbits, br};
     ptrdiff_t xx = (y == 0);
     int32_t W, WW, eW = 0;
     int no_run = 0;
@@ -583,8 +605,8 @@ static inline __attribute__((always_inline)) int decode_row(
     for (; xx < (ptrdiff_t)w; xx++) {
         const int32_t N = up[xx], NW = up[xx - 1], NE = up[xx + 1];
         int32_t pred, r, s;
-        uint32_t act, v, e;
-        int tok, nraw;
+        uint32_t act;
+        int64_t v;
         act = 2u * (uint32_t)eup[xx] + (uint32_t)(eup[xx - 1] + eup[xx + 1]) +
               (uint32_t)(iabs(N - NW) + iabs(NE - N));
         if (has_ref) act += 2u * (uint32_t)recur[xx];
@@ -599,9 +621,7 @@ static inline __attribute__((always_inline)) int decode_row(
                      (int64_t)wt[14] * rup[xx + 1];
             a += (int64_t)wt[4] * WW;
             a += (int64_t)wt[1] * W;
-            /* floor(a / 2^WEIGHT_BITS) without a branch: |a| < 2^37 < FLOOR_OFFSET, a multiple of
-               2^WEIGHT_BITS */
-            a = (int64_t)((uint64_t)(a + FLOOR_OFFSET) >> WEIGHT_BITS) - (FLOOR_OFFSET >> WEIGHT_BITS);
+            a = floor_q12(a);
             pred = a < 0 ? 0 : (a > maxval ? maxval : (int32_t)a);
         } else {
             int32_t mx = N > W ? N : W, mn = N > W ? W : N;
@@ -609,25 +629,9 @@ static inline __attribute__((always_inline)) int decode_row(
         }
         act += 2u * (uint32_t)eW + (uint32_t)iabs(W - NW);
         if (act == 0 && !no_run) {   /* run mode: a run of samples equal to W */
-            uint32_t run;
-            e = lut[(size_t)run_table * PROB_SCALE + (x & (PROB_SCALE - 1))];
-            tok = (int)(e & 63);
-            nraw = raw_bits_of[tok];
-            x = ((e >> 6) & 0x1fff) * (x >> PROB_BITS) + (e >> 19);
-            if (x < RANS_L) {
-                if (rend - rp < 2) return RMC_ERR_TRUNCATED;
-                x = (x << 16) | (uint32_t)rp[0] | ((uint32_t)rp[1] << 8);
-                rp += 2;
-            }
-            if (nbits < 32) {
-                br->acc = acc; br->nbits = nbits;
-                rmc_br_refill(br);
-                acc = br->acc; nbits = br->nbits;
-            }
-            run = base_of[tok] | (uint32_t)((acc >> 1) >> (63 - nraw));
-            acc <<= nraw;
-            nbits -= nraw;
-            if (run > RUN_MAX || run > (uint32_t)((ptrdiff_t)w - xx)) return RMC_ERR_CORRUPT;
+            int64_t run = read_value(&rd, lut + (size_t)run_table * PROB_SCALE);
+            if (run < 0) return RMC_ERR_TRUNCATED;
+            if (run > (int64_t)((ptrdiff_t)w - xx)) return RMC_ERR_CORRUPT;
             if (run) {
                 ptrdiff_t k;
                 for (k = 0; k < (ptrdiff_t)run; k++) { cur[xx + k] = W; ecur[xx + k] = 0; }
@@ -640,28 +644,10 @@ static inline __attribute__((always_inline)) int decode_row(
             continue;
         }
         no_run = 0;
-        e = lut[(size_t)(act < ACT_DIRECT ? tmap[act] : map[fc_class(act)]) * PROB_SCALE +
-                (x & (PROB_SCALE - 1))];
-        tok = (int)(e & 63);
-        nraw = raw_bits_of[tok];
-        x = ((e >> 6) & 0x1fff) * (x >> PROB_BITS) + (e >> 19);
-        if (rend - rp >= 2) {   /* renormalise without a branch */
-            uint32_t need = x < RANS_L;
-            uint32_t word = (uint32_t)rp[0] | ((uint32_t)rp[1] << 8);
-            x = need ? (x << 16) | word : x;
-            rp += 2 * need;
-        } else if (x < RANS_L) {
-            return RMC_ERR_TRUNCATED;
-        }
-        if (nbits < 32) {
-            br->acc = acc; br->nbits = nbits;
-            rmc_br_refill(br);
-            acc = br->acc; nbits = br->nbits;
-        }
-        v = base_of[tok] | (uint32_t)((acc >> 1) >> (63 - nraw));
-        acc <<= nraw;
-        nbits -= nraw;
-        r = (v & 1) ? -(int32_t)((v + 1) >> 1) : (int32_t)(v >> 1);
+        v = read_value(&rd, lut + (size_t)(act < ACT_DIRECT ? tmap[act] : map[fc_class(act)]) *
+                                      PROB_SCALE);
+        if (v < 0) return RMC_ERR_TRUNCATED;
+        r = (v & 1) ? -(int32_t)((v + 1) >> 1) : (int32_t)(v >> 1);   /* v < 2^18 */
         s = pred + r;
         if ((uint32_t)s > (uint32_t)maxval) return RMC_ERR_CORRUPT;
         cur[xx] = s;
@@ -670,10 +656,10 @@ static inline __attribute__((always_inline)) int decode_row(
         eW = iabs(r);
         ecur[xx] = eW;
     }
-    br->acc = acc;
-    br->nbits = nbits;
-    rs->x = x;
-    rs->p = rp;
+    br->acc = rd.acc;
+    br->nbits = rd.nbits;
+    rs->x = rd.x;
+    rs->p = rd.rp;
     cur[w] = cur[w + 1] = cur[w - 1];
     memcpy(out, cur, w * sizeof(int32_t));
     return RMC_OK;
@@ -696,21 +682,18 @@ int rmc_fast_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t h
     fc_plane pls[RMC_MAX_PLANES];
     int32_t *rings = NULL, *erings = NULL;
     uint32_t *lut = NULL;
-    int p, i, total = 0, st = RMC_OK;
+    int nweights[RMC_MAX_PLANES], p, total = 0,
+        st = rmc_cm_get_weights(data, size, planes, weights, nweights, &pos);
     fc_stream rs;
     rmc_br br;
     uint32_t y;
+    if (st != RMC_OK) return st;
     memset(pls, 0, sizeof pls);
     for (p = 0; p < planes; p++) {
-        if (pos >= size) return RMC_ERR_TRUNCATED;
-        pls[p].nwt = data[pos++];
-        if (pls[p].nwt != 0 && pls[p].nwt != expected_weights(p)) return RMC_ERR_CORRUPT;
-        if (size - pos < 2 * (size_t)pls[p].nwt) return RMC_ERR_TRUNCATED;
-        for (i = 0; i < pls[p].nwt; i++, pos += 2)
-            weights[total + i] = (int16_t)(uint16_t)((data[pos] << 8) | data[pos + 1]);
+        pls[p].nwt = nweights[p];
         pls[p].wt = weights + total;
         pls[p].maxval = (int32_t)((1u << bits[p]) - 1);
-        total += pls[p].nwt;
+        total += nweights[p];
     }
     if (size - pos < 4) return RMC_ERR_TRUNCATED;
     rlen = ((size_t)data[pos] << 24) | ((size_t)data[pos + 1] << 16) |

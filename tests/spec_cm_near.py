@@ -170,25 +170,33 @@ def run_class(z):
     return 11
 
 
-def decode_tile(stream, w, h, bits, mask, near_bg, near_roi):
-    """Planes (lists of rows) of a coder-3 near-lossless tile stream (16A.1, 16A.10)."""
-    planes_n = len(bits)
+def read_predictors(stream, planes_n, truncated, bad_count):
+    """(weights per plane, position after them) of the predictor header of 16A.1 (shared by
+    coders 3, 4 and 5); truncated() / bad_count() return the exception to raise."""
     pos, wts = 0, []
     for p in range(planes_n):
         if pos >= len(stream):
-            raise SpecError("E32a")
+            raise truncated()
         cnt = stream[pos]
         pos += 1
         if cnt not in (0, 10 if p == 0 else 15):
-            raise SpecError("E32b")
+            raise bad_count()
         if len(stream) - pos < 2 * cnt:
-            raise SpecError("E32a")
+            raise truncated()
         wt = []
         for _ in range(cnt):
             v = (stream[pos] << 8) | stream[pos + 1]
             wt.append(v - 65536 if v >= 32768 else v)
             pos += 2
         wts.append(wt)
+    return wts, pos
+
+
+def decode_tile(stream, w, h, bits, mask, near_bg, near_roi):
+    """Planes (lists of rows) of a coder-3 near-lossless tile stream (16A.1, 16A.10)."""
+    planes_n = len(bits)
+    wts, pos = read_predictors(stream, planes_n, lambda: SpecError("E32a"),
+                               lambda: SpecError("E32b"))
     if len(stream) - pos < 5:
         raise SpecError("E32a")
     if stream[pos] != 0:

@@ -1,6 +1,7 @@
 """A decoder of coder 5 written from spec/rmc-v1.md, Section 16C, in plain Python: the tests
 compare it with the C core, so the spec describes the bytes the core reads."""
 from roimc.errors import CorruptDataError
+from spec_cm_near import read_predictors
 
 PROB = 10
 NCLASS = 40
@@ -95,19 +96,8 @@ def med(n, w, nw):
 def decode(stream, width, height, bits_per_plane):
     """The planes of a coder-5 tile stream as lists of rows."""
     planes = len(bits_per_plane)
-    pos, wt = 0, []
-    for p in range(planes):
-        if pos >= len(stream):
-            raise CorruptDataError("E58a")
-        n = stream[pos]
-        pos += 1
-        if n not in (0, 10 if p == 0 else 15):
-            raise CorruptDataError("E58b")
-        if len(stream) - pos < 2 * n:
-            raise CorruptDataError("E58a")
-        wt.append([int.from_bytes(stream[pos + 2 * i:pos + 2 * i + 2], "big", signed=True)
-                   for i in range(n)])
-        pos += 2 * n
+    wt, pos = read_predictors(stream, planes, lambda: CorruptDataError("E58a"),
+                              lambda: CorruptDataError("E58b"))
     if len(stream) - pos < 4:
         raise CorruptDataError("E58a")
     A = int.from_bytes(stream[pos:pos + 4], "big")
