@@ -52,36 +52,42 @@ static inline int64_t floor_q12(int64_t a) {
     return (int64_t)((uint64_t)(a + FLOOR_OFFSET) >> WEIGHT_BITS) - (FLOOR_OFFSET >> WEIGHT_BITS);
 }
 
-/* Prediction at r of a padded plane of stride S (16B.2). */
-static inline int32_t fc_predict(const int32_t *r, ptrdiff_t S, const int16_t *wt, int nwt,
-                                 const int32_t *rr, int32_t maxval) {
-    const int32_t N = r[-S], W = r[-1], NW = r[-S - 1];
-    if (nwt) {
-        int64_t a = (int64_t)wt[0] * N + (int64_t)wt[1] * W + (int64_t)wt[2] * NW +
-                    (int64_t)wt[3] * r[-S + 1] + (int64_t)wt[4] * r[-2] +
-                    (int64_t)wt[5] * r[-2 * S] + (int64_t)wt[6] * r[-2 * S + 1] +
-                    (int64_t)wt[7] * r[-S - 2] + (int64_t)wt[8] * r[-S + 2] +
-                    (int64_t)wt[9] * r[-2 * S - 1];
-        if (rr)
-            a += (int64_t)wt[10] * rr[0] + (int64_t)wt[11] * rr[-S] + (int64_t)wt[12] * rr[-1] +
-                 (int64_t)wt[13] * rr[-S - 1] + (int64_t)wt[14] * rr[-S + 1];
-        a = floor_q12(a + (1 << (WEIGHT_BITS - 1)));
-        return a < 0 ? 0 : (a > maxval ? maxval : (int32_t)a);
+/* The rows around a sample (16C.4): up, up2 the padded rows y - 1 and y - 2 of its plane, eup
+   the |residual| row y - 1; rcur, rup the reference plane's padded rows y and y - 1 and recur
+   its |residual| row y (unused for the first plane). */
+typedef struct {
+    const int32_t *up, *up2, *eup, *rcur, *rup, *recur;
+} fc_rows;
+
+/* The activity (returned) and prediction (*pred) of sample x of row y (16C.4). W, WW: the two
+   samples before it on its row, eW the |residual| at W. Their terms come last, so a decoder
+   that keeps them in registers waits least for the sample it has just decoded. */
+static inline __attribute__((always_inline)) uint32_t fc_context(
+    const fc_rows *rw, ptrdiff_t x, int32_t W, int32_t WW, int32_t eW, const int16_t *wt,
+    const int has_ref, const int has_wt, int32_t maxval, int32_t *pred) {
+    const int32_t *up = rw->up, *up2 = rw->up2, *eup = rw->eup;
+    const int32_t N = up[x], NW = up[x - 1], NE = up[x + 1];
+    uint32_t act = 2u * (uint32_t)eup[x] + (uint32_t)(eup[x - 1] + eup[x + 1]) +
+                   (uint32_t)(iabs(N - NW) + iabs(NE - N));
+    if (has_ref) act += 2u * (uint32_t)rw->recur[x];
+    if (has_wt) {
+        int64_t a = (int64_t)wt[0] * N + (int64_t)wt[2] * NW + (int64_t)wt[3] * NE +
+                    (int64_t)wt[5] * up2[x] + (int64_t)wt[6] * up2[x + 1] +
+                    (int64_t)wt[7] * up[x - 2] + (int64_t)wt[8] * up[x + 2] +
+                    (int64_t)wt[9] * up2[x - 1] + (1 << (WEIGHT_BITS - 1));
+        if (has_ref)
+            a += (int64_t)wt[10] * rw->rcur[x] + (int64_t)wt[11] * rw->rup[x] +
+                 (int64_t)wt[12] * rw->rcur[x - 1] + (int64_t)wt[13] * rw->rup[x - 1] +
+                 (int64_t)wt[14] * rw->rup[x + 1];
+        a += (int64_t)wt[4] * WW;
+        a += (int64_t)wt[1] * W;
+        a = floor_q12(a);
+        *pred = a < 0 ? 0 : (a > maxval ? maxval : (int32_t)a);
     } else {
         int32_t mx = N > W ? N : W, mn = N > W ? W : N;
-        return NW >= mx ? mn : (NW <= mn ? mx : N + W - NW);
+        *pred = NW >= mx ? mn : (NW <= mn ? mx : N + W - NW);
     }
-}
-
-/* Activity at r (16B.3): e holds |residual| with the plane's layout, re the reference
- * plane's at the same position (NULL for the first plane). */
-static inline uint32_t fc_activity(const int32_t *r, const int32_t *e, ptrdiff_t S,
-                                   const int32_t *re) {
-    const int32_t N = r[-S], W = r[-1], NW = r[-S - 1], NE = r[-S + 1];
-    uint32_t a = 2u * (uint32_t)(e[-S] + e[-1]) + (uint32_t)(e[-S - 1] + e[-S + 1]) +
-                 (uint32_t)(iabs(N - NW) + iabs(W - NW) + iabs(NE - N));
-    if (re) a += 2u * (uint32_t)re[0];
-    return a;
+    return act + 2u * (uint32_t)eW + (uint32_t)iabs(W - NW);
 }
 
 /* Padding of a plane whose first sample is s00 (as coder 3): the PAD rows above and the two
@@ -341,11 +347,14 @@ static size_t scan_plane(int32_t *pl, int32_t *err, const int32_t *ref, const in
         int32_t *row = pl + (y + PAD) * S + PAD, *erow = err + (y + PAD) * S + PAD;
         const int32_t *rrow = ref ? ref + (y + PAD) * S + PAD : NULL;
         const int32_t *rerow = referr ? referr + (y + PAD) * S + PAD : NULL;
+        const fc_rows rw = {row - S, row - 2 * S, erow - S, rrow, rrow ? rrow - S : NULL, rerow};
         int no_run = 0;
         row_start[y] = i;
         for (x = (y == 0); x < (ptrdiff_t)w; i++) {
-            uint32_t act = fc_activity(row + x, erow + x, S, rerow ? rerow + x : NULL);
-            if (act == 0 && !no_run) {   /* run mode (16C.5) */
+            int32_t pred;
+            uint32_t act = fc_context(&rw, x, row[x - 1], row[x - 2], erow[x - 1], wt,
+                                      ref != NULL, nwt != 0, maxval, &pred);
+            if (act == 0 && !no_run) {   /* run mode (16C.4) */
                 uint32_t run = 0, lim = (uint32_t)((ptrdiff_t)w - x);
                 if (lim > RUN_MAX) lim = RUN_MAX;
                 while (run < lim && row[x + run] == row[x - 1]) run++;
@@ -355,7 +364,6 @@ static size_t scan_plane(int32_t *pl, int32_t *err, const int32_t *ref, const in
                 x += (ptrdiff_t)run;   /* erow stays 0 over the run */
                 no_run = 1;
             } else {
-                int32_t pred = fc_predict(row + x, S, wt, nwt, rrow ? rrow + x : NULL, maxval);
                 int c = fc_class(act);
                 int32_t r = row[x] - pred;
                 tok[i] = (uint8_t)to_token(fold(r), &nraw, &raw[i]);
@@ -572,8 +580,7 @@ static inline __attribute__((always_inline)) int64_t read_value(fc_reader *rd,
 }
 
 /* Row y of plane `pl` (ref: the reference plane or NULL; its row y is decoded already), into
-   out. fc_predict and fc_activity, with the terms of the samples just decoded (W, WW and the
-   |residual| at W) kept in registers and added last. */
+   out, with W, WW and the |residual| at W kept in registers. */
 static inline __attribute__((always_inline)) int decode_row(
     fc_stream *rs, fc_plane *pl, const fc_plane *ref, uint32_t w, uint32_t y, int32_t *out,
     const int has_ref, const int has_wt) {
@@ -583,7 +590,7 @@ static inline __attribute__((always_inline)) int decode_row(
     const int32_t *up2 = pl->ring + (ptrdiff_t)((y + 1) % 3) * S + PAD;
     int32_t *ecur = pl->ering + (ptrdiff_t)(y & 1) * S + PAD;
     const int32_t *eup = pl->ering + (ptrdiff_t)((y + 1) & 1) * S + PAD;
-    const int32_t *rcur = NULL, *rup = NULL, *recur = NULL;
+    fc_rows rw = {up, up2, eup, NULL, NULL, NULL};
     const int16_t *wt = pl->wt;
     const uint32_t *lut = pl->lut;
     const uint8_t *map = pl->m.map, *tmap = pl->tmap;
@@ -595,39 +602,17 @@ static inline __attribute__((always_inline)) int decode_row(
     int no_run = 0;
     const int run_table = pl->m.ntables;
     if (has_ref) {
-        rcur = ref->ring + (ptrdiff_t)(y % 3) * S + PAD;
-        rup = ref->ring + (ptrdiff_t)((y + 2) % 3) * S + PAD;
-        recur = ref->ering + (ptrdiff_t)(y & 1) * S + PAD;
+        rw.rcur = ref->ring + (ptrdiff_t)(y % 3) * S + PAD;
+        rw.rup = ref->ring + (ptrdiff_t)((y + 2) % 3) * S + PAD;
+        rw.recur = ref->ering + (ptrdiff_t)(y & 1) * S + PAD;
     }
     if (y) cur[-1] = cur[-2] = up[0];
     W = cur[xx - 1];
     WW = cur[xx - 2];
     for (; xx < (ptrdiff_t)w; xx++) {
-        const int32_t N = up[xx], NW = up[xx - 1], NE = up[xx + 1];
         int32_t pred, r, s;
-        uint32_t act;
         int64_t v;
-        act = 2u * (uint32_t)eup[xx] + (uint32_t)(eup[xx - 1] + eup[xx + 1]) +
-              (uint32_t)(iabs(N - NW) + iabs(NE - N));
-        if (has_ref) act += 2u * (uint32_t)recur[xx];
-        if (has_wt) {
-            int64_t a = (int64_t)wt[0] * N + (int64_t)wt[2] * NW + (int64_t)wt[3] * NE +
-                        (int64_t)wt[5] * up2[xx] + (int64_t)wt[6] * up2[xx + 1] +
-                        (int64_t)wt[7] * up[xx - 2] + (int64_t)wt[8] * up[xx + 2] +
-                        (int64_t)wt[9] * up2[xx - 1] + (1 << (WEIGHT_BITS - 1));
-            if (has_ref)
-                a += (int64_t)wt[10] * rcur[xx] + (int64_t)wt[11] * rup[xx] +
-                     (int64_t)wt[12] * rcur[xx - 1] + (int64_t)wt[13] * rup[xx - 1] +
-                     (int64_t)wt[14] * rup[xx + 1];
-            a += (int64_t)wt[4] * WW;
-            a += (int64_t)wt[1] * W;
-            a = floor_q12(a);
-            pred = a < 0 ? 0 : (a > maxval ? maxval : (int32_t)a);
-        } else {
-            int32_t mx = N > W ? N : W, mn = N > W ? W : N;
-            pred = NW >= mx ? mn : (NW <= mn ? mx : N + W - NW);
-        }
-        act += 2u * (uint32_t)eW + (uint32_t)iabs(W - NW);
+        uint32_t act = fc_context(&rw, xx, W, WW, eW, wt, has_ref, has_wt, maxval, &pred);
         if (act == 0 && !no_run) {   /* run mode: a run of samples equal to W */
             int64_t run = read_value(&rd, lut + (size_t)run_table * PROB_SCALE);
             if (run < 0) return RMC_ERR_TRUNCATED;
