@@ -1,7 +1,8 @@
-/* Coder 5 (spec/rmc-v1.md, 16B). Per plane: the stored linear predictor (MED without one),
+/* Coder 5 (spec/rmc-v1.md, 16C). Per plane: the stored linear predictor (MED without one),
  * a context class from the local residual and gradient activity, and the folded residual
  * split into a token and raw bits. Tokens are rANS coded with static tables, one table per
- * group of classes; the encoder chooses the groups and writes the tables. */
+ * group of classes, and a run mode in flat neighbourhoods; the encoder chooses the groups
+ * and writes the tables. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* Coder 5: the stored linear predictor with static per-context rANS coding of residual
- * tokens (spec/rmc-v1.md, 16B). Decodes at a few nanoseconds per sample. */
+ * tokens (spec/rmc-v1.md, 16C). Decodes at a few nanoseconds per sample. */
 #ifndef RMC_FAST_CODER_H
 #define RMC_FAST_CODER_H
 

@@ -9,7 +9,7 @@ CODER_HUFFMAN = 1
 CODER_RAW = 2
 CODER_CM = 3
 CODER_CM2 = 4      # coder 3 with its second model (spec 16A.11), lossless tiles only
-CODER_FAST = 5     # stored linear predictor, static rANS of residual tokens (spec 16B)
+CODER_FAST = 5     # stored linear predictor, static rANS of residual tokens (spec 16C)
 CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN, "raw": CODER_RAW, "cm": CODER_CM,
           "cm2": CODER_CM2, "fast": CODER_FAST}
 CM_SPATIAL_INPUTS = 10
@@ -50,7 +50,8 @@ def encode_tile(planes, bits, coder=CODER_GOLOMB):
 
 
 def encode_tile_cm(planes, bits, weights=None, coder=CODER_CM):
-    """Encode a (P, H, W) int32 array with coder 3 or 4 (``coder``: CODER_CM or CODER_CM2).
+    """Encode a (P, H, W) int32 array with coder 3, 4 or 5 (``coder``: CODER_CM, CODER_CM2 or
+    CODER_FAST), which store a linear predictor per plane.
     ``weights[p]`` is None or the plane's stored linear predictor: int16 weights (Q12) over
     the CM inputs (10 for plane 0, 15 after)."""
     planes = np.ascontiguousarray(planes, dtype=np.int32)
