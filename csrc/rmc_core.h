@@ -47,8 +47,8 @@ int rmc_encode_tile(const int32_t *samples, uint32_t width, uint32_t height, int
                     const int *bits, int coder, rmc_buffer *out);
 
 /* Encode one tile with coder 3 (RMC_CODER_CM), 4 (RMC_CODER_CM2) or 5 (RMC_CODER_FAST) and
- * stored linear predictors: nweights[i] is 0 (none) or the predictor size of plane i (10 for the first
- * plane, 15 after it); weights holds them in order. */
+ * stored linear predictors: nweights[i] is 0 (none) or the predictor size of plane i (10 for
+ * the first plane, 15 after it); weights holds them in order. */
 int rmc_encode_tile_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                        const int *bits, const int16_t *weights, const int *nweights,
                        int coder, rmc_buffer *out);
