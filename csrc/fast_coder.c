@@ -244,7 +244,10 @@ static int choose_model(const uint32_t hist[NCLASS + 1][NTOKEN], fc_model *m, in
                 double v = dp[k - 1][i] + cost[i][j];
                 if (v < dp[k][j]) { dp[k][j] = v; from[k][j] = i; }
             }
-        if (dp[k][nc] + BOUND_BITS * (k - 1) < best) { best = dp[k][nc] + BOUND_BITS * (k - 1); best_k = k; }
+        if (dp[k][nc] + BOUND_BITS * (k - 1) < best) {
+            best = dp[k][nc] + BOUND_BITS * (k - 1);
+            best_k = k;
+        }
     }
     m->ntables = best_k;
     for (k = best_k, j = nc; k >= 1; k--) { i = from[k][j]; start[k - 1] = i; j = i; }
@@ -304,7 +307,9 @@ static void build_lut(const fc_model *m, uint32_t *lut) {
 
 /* ---- tokens ------------------------------------------------------------------------- */
 
-static inline uint32_t fold(int32_t r) { return r >= 0 ? 2u * (uint32_t)r : 2u * (uint32_t)(-r) - 1u; }
+static inline uint32_t fold(int32_t r) {
+    return r >= 0 ? 2u * (uint32_t)r : 2u * (uint32_t)(-r) - 1u;
+}
 
 /* Token of a folded residual v, with its raw bits in *raw and their count in *nraw. */
 static inline int to_token(uint32_t v, int *nraw, uint32_t *raw) {
