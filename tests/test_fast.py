@@ -192,3 +192,11 @@ def test_efforts_7_to_9_keep_coder4():
     used = {c.payload[8] for c in container.parse(roimc.encode(a, effort=7))
             if c.ctype == container.TILE}
     assert used == {core.CODER_CM2}
+
+
+def test_spec_worked_example_21_8():
+    t = np.array([[[0, 0], [0, 5]]], np.int32)
+    s = core.encode_tile(t, [3], FAST)
+    assert s == bytes.fromhex("00 00000004 00000100 00514000000000008200")
+    assert np.array_equal(core.decode_tile(s, 2, 2, [3], FAST), t)
+    assert spec_fast.decode(s, 2, 2, [3]) == [[[0, 0], [0, 5]]]
