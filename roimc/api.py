@@ -250,7 +250,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         raise InputError(f"effort must be an integer from 1 to 9, got {effort!r}")
     default_coder, fit_samples, try_palette, try_plain, estimate = _EFFORT[int(effort)]
     if coder is None:   # the effort's coder; near-lossless and hybrid use its bounded form
-        coder = "cm" if default_coder == "auto" and mode != "lossless" else default_coder
+        lossless_only = default_coder in ("auto", "cm2")
+        coder = "cm" if lossless_only and mode != "lossless" else default_coder
     if mode in ("lossy", "hybrid"):
         if coder not in ("cm", "golomb", "raw"):
             raise InputError(f"coder {coder!r} has no near-lossless form for the exact layer: "
