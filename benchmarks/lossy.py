@@ -3,15 +3,18 @@
     python benchmarks/lossy.py [--data ../shared/corpus/val] [--out benchmarks/results/lossy]
 
 For every image of the folder (masks `*.roi.png` are ROIs, not images):
-- roimc lossy at qualities 1-8, JPEG 2000 (OpenJPEG) at PSNR targets, JPEG XL (libjxl, effort 7)
+- roimc lossy at qualities 1-8 as the encoder writes it by default (the network's file, or
+  the near-lossless or lossless file kept instead when it is smaller at no larger error) and
+  the network's file alone (`neural_only`, curve "roimc net"), JPEG 2000 (OpenJPEG) at PSNR targets, JPEG XL (libjxl, effort 7)
   at distances and AVIF (libavif) at qualities: bits per pixel, PSNR with peak = the image's
   maximum, SSIM (Gaussian window 11, sigma 1.5), and for images with a mask the PSNR inside and
   outside the ROI; encode and decode seconds (one thread for the anchors, the CPU for roimc);
 - the Bjontegaard delta rate (BD-rate, cubic fit of log rate against PSNR over the PSNR range
-  both curves cover) of roimc against JPEG 2000: negative means smaller files at equal PSNR;
+  both curves cover; lossless points, which have no PSNR, are left out of the fit) of roimc
+  against JPEG 2000: negative means smaller files at equal PSNR;
 - hybrid mode with the image's mask (ROI exact): the lowest quality whose background PSNR is at
   least 40 dB, its size and its ratio to JPEG XL lossless (effort 7) of the whole image; and the
-  same with the automatic ROI.
+  same with the automatic ROI, and with the mask and the network's file alone ("mask net").
 Writes results.json, a Markdown table (table.md) and, with matplotlib, one bpp-PSNR plot per
 image and a summary plot (PNG) into --out. Gray images go to AVIF as three equal channels
 (imagecodecs codes gray AVIF losslessly only); 13-16-bit images have no AVIF point."""
@@ -33,6 +36,8 @@ J2K_LEVELS = (25, 30, 35, 40, 45, 50, 55)
 JXL_DISTANCES = (8.0, 4.0, 2.0, 1.0, 0.5, 0.25, 0.1)
 AVIF_LEVELS = (20, 40, 60, 75, 85, 95)
 BG_TARGET = 40.0
+LOSSLESS_PSNR = 99.0   # psnr() of identical images
+CODECS = ("roimc", "roimc net", "J2K", "JXL e7", "AVIF")
 
 
 def psnr(a, b, peak, where=None):
@@ -43,7 +48,7 @@ def psnr(a, b, peak, where=None):
             return None
         a, b = a[where], b[where]
     mse = np.mean((a - b) ** 2)
-    return 99.0 if mse == 0 else float(10 * np.log10(peak ** 2 / mse))
+    return LOSSLESS_PSNR if mse == 0 else float(10 * np.log10(peak ** 2 / mse))
 
 
 def ssim(a, b, peak):
@@ -131,25 +136,36 @@ def lossless_size(a, bits):
     return len(ic.jpegxl_encode(a, lossless=True, effort=7, numthreads=1, **kw))
 
 
-def roimc_points(a, bits, peak, mask, device):
+def kept(data):
+    """What the lossy or hybrid encoder wrote: "net", "M<bound>" or "lossless"."""
+    i = roimc.info(data)
+    if i["mode"] in ("lossy", "hybrid"):
+        return "net"
+    return "lossless" if i["mode"] == "lossless" else f"M{i['max_error']}"
+
+
+def roimc_points(a, bits, peak, mask, device, neural_only=False):
     pts = []
     for q in range(1, 9):
-        d, te = timed(roimc.encode, a, mode="lossy", quality=q, bits=bits, device=device)
+        d, te = timed(roimc.encode, a, mode="lossy", quality=q, bits=bits, device=device,
+                      neural_only=neural_only)
         b, td = timed(roimc.decode, d, device=device)
-        pts.append(point("roimc", a, len(d), b, peak, mask, te, td, setting=q))
+        pts.append(point("roimc net" if neural_only else "roimc", a, len(d), b, peak, mask,
+                         te, td, setting=q, kept=kept(d)))
     return pts
 
 
-def hybrid_points(a, bits, peak, mask, device, label):
+def hybrid_points(a, bits, peak, mask, device, label, neural_only=False):
     """Hybrid at each quality with `mask` exact: size, background PSNR."""
     out = []
     for q in range(1, 9):
         d, te = timed(roimc.encode, a, mode="hybrid", roi=mask, quality=q, bits=bits,
-                      device=device)
+                      device=device, neural_only=neural_only)
         b, td = timed(roimc.decode, d, device=device)
         m = mask if a.ndim == 2 else np.broadcast_to(mask[..., None], a.shape)
         assert np.array_equal(b[m], a[m]), "hybrid ROI not exact"
-        out.append({"roi": label, "quality": q, "bytes": len(d), "bpp": 8 * len(d) / mask.size,
+        out.append({"roi": label, "quality": q, "kept": kept(d), "bytes": len(d),
+                    "bpp": 8 * len(d) / mask.size,
                     "psnr_bg": psnr(a, b, peak, ~m), "ssim": ssim(a, b, peak),
                     "enc_s": te, "dec_s": td})
         if out[-1]["psnr_bg"] is None or out[-1]["psnr_bg"] >= BG_TARGET:
@@ -166,7 +182,7 @@ def plot(results, out):
         print("matplotlib is not installed: no plots", file=sys.stderr)
         return []
     paths = []
-    colours = {"roimc": "C3", "J2K": "C0", "JXL e7": "C2", "AVIF": "C1"}
+    colours = {"roimc": "C3", "roimc net": "C4", "J2K": "C0", "JXL e7": "C2", "AVIF": "C1"}
     for name, r in results.items():
         fig, ax = plt.subplots(figsize=(5, 3.6), dpi=110)
         for codec, colour in colours.items():
@@ -209,18 +225,23 @@ def main(argv=None):
         if mask is not None and mask.ndim == 3:
             mask = mask.any(-1)
         t0 = time.perf_counter()
-        pts = roimc_points(a, bits, peak, mask, args.device) + anchors(a, bits, peak, mask)
+        pts = (roimc_points(a, bits, peak, mask, args.device)
+               + roimc_points(a, bits, peak, mask, args.device, neural_only=True)
+               + anchors(a, bits, peak, mask))
         r = {"bits": bits, "shape": list(a.shape), "points": pts}
-        curves = {c: ([p["bpp"] for p in pts if p["codec"] == c],
-                      [p["psnr"] for p in pts if p["codec"] == c])
-                  for c in ("roimc", "J2K", "JXL e7", "AVIF")}
+        finite = [p for p in pts if p["psnr"] < LOSSLESS_PSNR]
+        curves = {c: ([p["bpp"] for p in finite if p["codec"] == c],
+                      [p["psnr"] for p in finite if p["codec"] == c])
+                  for c in CODECS}
         r["bd_rate_vs_j2k"] = {c: bd_rate(*curves["J2K"], *curves[c])
-                               for c in ("roimc", "JXL e7", "AVIF") if curves[c][0]}
+                               for c in CODECS if c != "J2K" and curves[c][0]}
         if not args.no_hybrid:
             r["jxl_lossless_bytes"] = lossless_size(a, bits)
             r["hybrid"] = []
             if mask is not None:
                 r["hybrid"] += hybrid_points(a, bits, peak, mask, args.device, "mask")
+                r["hybrid"] += hybrid_points(a, bits, peak, mask, args.device, "mask net",
+                                             neural_only=True)
             from roimc.roi import auto_roi
             auto = auto_roi(a) > 0
             r["hybrid"] += hybrid_points(a, bits, peak, auto, args.device, "auto")
@@ -228,8 +249,8 @@ def main(argv=None):
                                  "auto": float(auto.mean())}
         results[name] = r
         bd = r["bd_rate_vs_j2k"]
-        print(f"{name}: BD-rate vs J2K roimc {_f(bd.get('roimc'))} %, JXL {_f(bd.get('JXL e7'))} %, "
-              f"AVIF {_f(bd.get('AVIF'))} %  ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"{name}: BD-rate vs J2K " + ", ".join(f"{c} {_f(bd.get(c))} %" for c in bd)
+              + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     table = report(results)
@@ -251,20 +272,26 @@ def _median(values):
 
 def report(results):
     lines = ["## Rate-distortion (bpp / PSNR dB at roimc qualities 1, 4, 8; BD-rate vs J2K)", "",
-             "| image | q1 | q4 | q8 | BD roimc | BD JXL e7 | BD AVIF |", "|---|---|---|---|---|---|---|"]
-    bds = {"roimc": [], "JXL e7": [], "AVIF": []}
+             "roimc: the encoder's default file (kept per quality: net = the network's, "
+             "M<n> = near-lossless with bound n, L = lossless); roimc net: the network's "
+             "file alone. Lossless points are left out of the BD fits.", "",
+             "| image | q1 | q4 | q8 | kept q1-q8 | BD roimc | BD roimc net | BD JXL e7 | "
+             "BD AVIF |", "|---|---|---|---|---|---|---|---|---|"]
+    bds = {"roimc": [], "roimc net": [], "JXL e7": [], "AVIF": []}
     for name, r in results.items():
         q = {p["setting"]: p for p in r["points"] if p["codec"] == "roimc"}
         cells = [f"{q[k]['bpp']:.3f} / {q[k]['psnr']:.1f}" for k in (1, 4, 8)]
+        cells.append(" ".join("L" if q[k].get("kept") == "lossless" else q[k].get("kept", "?")
+                              for k in sorted(q)))
         bd = r["bd_rate_vs_j2k"]
         for c in bds:
             if bd.get(c) is not None:
                 bds[c].append(bd[c])
         lines.append(f"| {name} | " + " | ".join(cells) + " | " +
                      " | ".join(f"{_f(bd.get(c))} %" for c in bds) + " |")
-    lines.append("| **mean BD-rate** | | | | " + " | ".join(
+    lines.append("| **mean BD-rate** | | | | | " + " | ".join(
         f"**{_f(np.mean(v) if v else None)} %**" for v in bds.values()) + " |")
-    enc = {c: [] for c in ("roimc", "J2K", "JXL e7", "AVIF")}
+    enc = {c: [] for c in CODECS}
     dec = {c: [] for c in enc}
     for r in results.values():
         mp = np.prod(r["shape"][:2]) / 1e6
@@ -276,11 +303,12 @@ def report(results):
     hy = [(n, r) for n, r in results.items() if r.get("hybrid")]
     if hy:
         lines += ["", f"## Hybrid: ROI exact, lowest quality with background PSNR >= {BG_TARGET} dB",
-                  "", "| image | ROI | ROI area | quality | bpp | bg PSNR | size / JXL lossless |",
-                  "|---|---|---|---|---|---|---|"]
-        ratios = {"mask": [], "auto": []}
+                  "", "mask net: the corpus mask and the network's file alone (neural_only).", "",
+                  "| image | ROI | ROI area | quality | kept | bpp | bg PSNR | "
+                  "size / JXL lossless |", "|---|---|---|---|---|---|---|---|"]
+        ratios = {"mask": [], "mask net": [], "auto": []}
         for name, r in hy:
-            for label in ("mask", "auto"):
+            for label in ratios:
                 pts = [p for p in r["hybrid"] if p["roi"] == label]
                 if not pts:
                     continue
@@ -289,12 +317,14 @@ def report(results):
                 ok = best["psnr_bg"] is None or best["psnr_bg"] >= BG_TARGET
                 if ok:
                     ratios[label].append(ratio)
-                lines.append(f"| {name} | {label} | {100 * r['roi_fraction'][label]:.0f} % | "
-                             f"{best['quality']} | {best['bpp']:.3f} | {_f(best['psnr_bg'])} "
+                area = r["roi_fraction"][label.split()[0]]
+                lines.append(f"| {name} | {label} | {100 * area:.0f} % | "
+                             f"{best['quality']} | {best.get('kept', '?')} | {best['bpp']:.3f} | "
+                             f"{_f(best['psnr_bg'])} "
                              f"{'' if ok else '(< target)'} | {ratio:.3f} |")
         for label, v in ratios.items():
             if v:
-                lines.append(f"| **mean** | {label} | | | | | **{np.mean(v):.3f}** |")
+                lines.append(f"| **mean** | {label} | | | | | | **{np.mean(v):.3f}** |")
     return "\n".join(lines) + "\n"
 
 

@@ -198,7 +198,7 @@ def _encode_best(samples, header, candidates, coder, threads, fit_samples, estim
 def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
            effort=DEFAULT_EFFORT, coder=None, bits=None, channels_last=None, metadata=None,
            ancillary=None, max_error=None, roi=None, roi_max_error=0, quality=None,
-           model=None, device="auto"):
+           model=None, device="auto", neural_only=False):
     """Compress an image array into .rmc bytes.
 
     array: (H, W), (H, W, C), (F, H, W) or (F, H, W, C); uint8/uint16/int8/int16.
@@ -240,6 +240,12 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     model: lossy and hybrid: a codec model id (default the shipped "roimc-ae-v2") or the path
         of a weight file written by `roimc train-codec`; the file names it in its DCID chunk.
     device: where the network runs: "auto" (CUDA when present), "cpu" or "cuda".
+    neural_only: lossy and hybrid. By default the encoder also codes the image with bounded
+        errors (near-lossless, the ROI at roi_max_error in hybrid mode), using the largest
+        bound whose mean squared error is no larger than the network's (in the ROI and outside
+        it), and returns that file instead when it is smaller: a near-lossless file, decoded
+        without a model, every sample within its bound (a bound of 0 is a lossless file).
+        True keeps the network's file.
     """
     if mode not in container.MODES:
         raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")
@@ -258,11 +264,21 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
                              f"use cm, golomb or raw")
         if mode == "hybrid" and roi is None:
             roi = "auto"
-    elif quality is not None or model is not None:
-        raise InputError("quality and model need mode='lossy' or 'hybrid'")
+    elif quality is not None or model is not None or neural_only:
+        raise InputError("quality, model and neural_only need mode='lossy' or 'hybrid'")
     if coder not in CODERS:
         raise InputError(f"unknown coder {coder!r}: choose from {', '.join(CODERS)}")
     _near_options(mode, coder, max_error, roi, roi_max_error)
+    if mode in ("lossy", "hybrid") and not neural_only:
+        if isinstance(roi, str) and roi == "auto":   # detected once for both candidates
+            from .roi import auto_roi
+            roi = auto_roi(array, channels_last=channels_last)
+        common = dict(threads=threads, tile_size=tile_size, effort=effort, coder=coder,
+                      bits=bits, channels_last=channels_last, metadata=metadata,
+                      ancillary=ancillary)
+        data = encode(array, mode, roi=roi, roi_max_error=roi_max_error, quality=quality,
+                      model=model, device=device, neural_only=True, **common)
+        return _bounded_instead(array, data, mode, roi, roi_max_error, model, device, common)
     th, tw = _tile_shape(tile_size)
     extra = _extra_chunks(metadata, ancillary)   # option errors surface before any coding
     samples, fields = describe(array, channels_last=channels_last, bits=bits)
@@ -313,6 +329,81 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     chunks += extra
     chunks.append((IEND, b""))
     return container.pack(chunks)
+
+
+BOUND_TRIES = 6   # near-lossless encodes, at most, in the search for the bound
+
+
+def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, common):
+    """The smaller of `data` (a lossy or hybrid file of `array`) and the near-lossless file
+    with the largest bounds found whose mean squared error is no larger than the network's:
+    inside and outside the ROI (one bound each) in lossy mode, outside it in hybrid mode (the
+    ROI keeps roi_max_error). The bounds start from the error of a uniform spread over
+    [-N, N], N(N+1)/3, and are bisected; every candidate's error is measured, not assumed. A
+    bound of 0 everywhere is coded in lossless mode."""
+    samples, _ = describe(array, channels_last=common["channels_last"], bits=common["bits"])
+    net, _ = describe(decode(data, model=model, device=device, threads=common["threads"]),
+                      channels_last=common["channels_last"], bits=common["bits"])
+    _, height, width, _ = samples.shape
+    mask = parse_roi(roi, height, width)
+    regions = []   # [where (H, W) bool, target MSE]; the bound searched in each
+    if mask is None:
+        regions.append(np.ones((height, width), bool))
+    else:
+        regions += [] if mode == "hybrid" or not mask.any() else [mask]
+        regions += [~mask] if (~mask).any() else []
+    if not regions:
+        return data
+    diff = samples.astype(np.float64) - net
+    targets = [float(np.mean(diff[:, r] ** 2)) for r in regions]
+    top = (1 << int(samples.max()).bit_length()) - 1 if samples.max() > 0 else 0
+    guess = [min(top, int((np.sqrt(1 + 12 * t) - 1) / 2)) for t in targets]
+    lo = [-1] * len(regions)            # largest bound seen to keep the error within target
+    hi = [top + 1] * len(regions)       # smallest bound seen to exceed it
+    best = data
+    for _ in range(BOUND_TRIES):
+        bounds = dict(zip(range(len(regions)), guess))
+        candidate = _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common)
+        back, _ = describe(decode(candidate, threads=common["threads"]),
+                           channels_last=common["channels_last"], bits=common["bits"])
+        d = samples.astype(np.float64) - back
+        ok = [float(np.mean(d[:, r] ** 2)) <= t for r, t in zip(regions, targets)]
+        if all(ok) and len(candidate) < len(best):
+            best = candidate
+        for k, fine in enumerate(ok):
+            if fine:
+                lo[k] = max(lo[k], guess[k])
+            else:
+                hi[k] = min(hi[k], guess[k])
+        nxt = []
+        for k in range(len(regions)):
+            if hi[k] > top:     # no failure yet: grow by half
+                nxt.append(min(top, max(lo[k] + 1, lo[k] * 3 // 2)))
+            else:
+                nxt.append(max(0, (lo[k] + hi[k]) // 2) if lo[k] >= 0 else max(0, hi[k] // 2))
+            if hi[k] == 0:
+                nxt[-1] = 0
+        if nxt == guess or all(h - l <= 1 for l, h in zip(lo, hi)):
+            break
+        guess = nxt
+    return best
+
+
+def _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common):
+    """The near-lossless (or, with all bounds 0, lossless) file of the bounds of `regions`
+    (as _bounded_instead lists them)."""
+    if mask is None:
+        n, m, roi = bounds[0], 0, None
+    elif mode == "hybrid":
+        n, m, roi = bounds[0], roi_max_error, mask
+    elif len(regions) == 2:
+        m, n, roi = bounds[0], bounds[1], mask
+    else:   # the ROI is everything or nothing
+        n, m, roi = bounds[0], bounds[0], mask if mask.any() else None
+    if n == 0 and m == 0:
+        return encode(array, "lossless", **common)
+    return encode(array, "near-lossless", max_error=n, roi=roi,
+                  roi_max_error=m if roi is not None else 0, **common)
 
 
 def _refuse_neural(chunks, header):

@@ -38,7 +38,8 @@ def main():
                    "near-lossless: every sample within --max-error (the ROI within "
                    "--roi-max-error). lossy: the neural autoencoder at --quality. hybrid: "
                    "the ROI exact (or within --roi-max-error), the background from the "
-                   "autoencoder.")
+                   "autoencoder. lossy and hybrid write a near-lossless file instead when "
+                   "that is smaller at no larger error (see --neural-only).")
 @click.option("--max-error", type=int, default=None, metavar="N",
               help="near-lossless: largest absolute error of any sample outside the ROI "
                    "(0 = lossless).")
@@ -58,6 +59,11 @@ def main():
                    "or a weight file from roimc train-codec.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="lossy and hybrid: where the network runs.")
+@click.option("--neural-only", is_flag=True,
+              help="lossy and hybrid: keep the network's file. By default the encoder also "
+                   "tries near-lossless coding with the largest error bound whose mean "
+                   "squared error is no larger than the network's, and writes that file "
+                   "when it is smaller (every sample within its bound, no model needed).")
 @click.option("--effort", type=click.IntRange(1, 9), default=5, show_default=True,
               help="Encode time traded for size. 1: fastest (Golomb-Rice coder). 2-6: each "
                    "tile gets the fast coder (coder 5, decodes at about JPEG-LS speed) unless "
@@ -85,8 +91,8 @@ def main():
               help="Read a 3-D array of shape (N, M, K<=4) as frames or as channels "
                    "(default: channels).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def encode(source, output, mode, max_error, roi, roi_max_error, quality, model, device, effort,
-           coder, tile_size, threads, bits, frames, force):
+def encode(source, output, mode, max_error, roi, roi_max_error, quality, model, device,
+           neural_only, effort, coder, tile_size, threads, bits, frames, force):
     """Compress SOURCE (.png, .tif/.tiff, .npy, .dcm) into OUTPUT (.rmc).
 
     A DICOM source keeps its whole data set (all but Pixel Data) in the file, so that
@@ -100,7 +106,8 @@ def encode(source, output, mode, max_error, roi, roi_max_error, quality, model, 
     options = dict(mode=mode, effort=effort, coder=coder, tile_size=tile_size, threads=threads,
                    bits=bits)
     options.update(_near_options(mode, max_error, roi, roi_max_error))
-    options.update(_neural_options(mode, roi, roi_max_error, quality, model, device))
+    options.update(_neural_options(mode, roi, roi_max_error, quality, model, device,
+                                   neural_only))
     if is_dicom_path(source):
         if frames is not None:
             fail("--frames/--channels do not apply to DICOM: its data set gives the layout")
@@ -110,19 +117,25 @@ def encode(source, output, mode, max_error, roi, roi_max_error, quality, model, 
         channels_last = None if frames is None else not frames
         data = encode_array(array, channels_last=channels_last, **options)
     atomic_write(output, lambda f: f.write(data))
+    d = info_of(data)
     click.echo(f"{source} -> {output}: {os.path.getsize(source)} -> {len(data)} bytes, "
-               f"{info_of(data)['bpp']:.3f} bits per pixel")
+               f"{d['bpp']:.3f} bits per pixel")
+    if mode in ("lossy", "hybrid") and d["mode"] != mode:
+        kept = "lossless" if d["mode"] == "lossless" else f"near-lossless, max error " \
+            f"{d['max_error']}"
+        click.echo(f"({kept}: smaller than the network's file at no larger error; "
+                   f"--neural-only keeps the network's)")
 
 
-def _neural_options(mode, roi, roi_max_error, quality, model, device):
+def _neural_options(mode, roi, roi_max_error, quality, model, device, neural_only=False):
     """The lossy and hybrid options of roimc.encode."""
     if mode not in ("lossy", "hybrid"):
-        if quality is not None or model is not None or device != "auto":
-            fail("--quality, --model and --device need --mode lossy or hybrid")
+        if quality is not None or model is not None or device != "auto" or neural_only:
+            fail("--quality, --model, --device and --neural-only need --mode lossy or hybrid")
         return {}
     if mode == "lossy" and roi_max_error is not None:
         fail("--roi-max-error needs --mode near-lossless or hybrid")
-    options = dict(quality=quality, model=model, device=device)
+    options = dict(quality=quality, model=model, device=device, neural_only=neural_only)
     if roi is not None:
         options["roi"] = roi
     if roi_max_error is not None:

@@ -69,7 +69,7 @@ def test_lossy_keeps_shape_dtype_and_range(shape, dtype, bits):
     if np.dtype(dtype).kind == "i":
         values = values - (1 << (bits - 1))
     a = values.astype(dtype)
-    data = roimc.encode(a, mode="lossy", quality=5, bits=bits)
+    data = roimc.encode(a, mode="lossy", neural_only=True, quality=5, bits=bits)
     out = roimc.decode(data)
     assert out.shape == a.shape and out.dtype == a.dtype
     assert out.min() >= a.min() and out.max() <= a.max()   # within the frame's range
@@ -82,13 +82,13 @@ def test_lossy_keeps_shape_dtype_and_range(shape, dtype, bits):
 @pytest.mark.parametrize("value", [0, 1, 200, 255])
 def test_lossy_constant_image_is_exact(value):
     a = np.full((33, 21), value, np.uint8)
-    assert np.array_equal(roimc.decode(roimc.encode(a, mode="lossy", quality=1)), a)
+    assert np.array_equal(roimc.decode(roimc.encode(a, mode="lossy", neural_only=True, quality=1)), a)
 
 
 def test_lossy_qualities_give_eight_increasing_rates(ct):
     sizes, quality = [], []
     for q in range(1, 9):
-        data = roimc.encode(ct, mode="lossy", quality=q)
+        data = roimc.encode(ct, mode="lossy", neural_only=True, quality=q)
         sizes.append(len(data))
         quality.append(psnr(ct, roimc.decode(data)))
     assert sizes == sorted(sizes) and len(set(sizes)) == 8, sizes
@@ -97,7 +97,7 @@ def test_lossy_qualities_give_eight_increasing_rates(ct):
 
 
 def test_lossy_reconstruction_is_close(smooth16):
-    out = roimc.decode(roimc.encode(smooth16, mode="lossy", quality=8))
+    out = roimc.decode(roimc.encode(smooth16, mode="lossy", neural_only=True, quality=8))
     assert psnr(smooth16, out) > 30
 
 
@@ -105,8 +105,8 @@ def test_lossy_roi_spends_the_bits_inside(ct):
     h, w = ct.shape
     mask = np.zeros(ct.shape, bool)
     mask[h // 4:h // 2, w // 3:3 * w // 4] = True
-    plain_data = roimc.encode(ct, mode="lossy", quality=5)
-    roi_data = roimc.encode(ct, mode="lossy", quality=5, roi=mask)
+    plain_data = roimc.encode(ct, mode="lossy", neural_only=True, quality=5)
+    roi_data = roimc.encode(ct, mode="lossy", neural_only=True, quality=5, roi=mask)
     plain, weighted = roimc.decode(plain_data), roimc.decode(roi_data)
     assert len(roi_data) < 0.9 * len(plain_data)
     assert psnr(ct[mask], weighted[mask]) > psnr(ct[mask], plain[mask]) - 0.3
@@ -115,7 +115,7 @@ def test_lossy_roi_spends_the_bits_inside(ct):
 
 def test_lossy_frames_are_coded_one_by_one():
     a = np.stack([make_values("smooth", (24, 40), 8, s) for s in range(3)]).astype(np.uint8)
-    data = roimc.encode(a, mode="lossy", quality=6)
+    data = roimc.encode(a, mode="lossy", neural_only=True, quality=6)
     assert roimc.info(data)["chunks"]["LATN"]["count"] == 3
     out = roimc.decode(data)
     assert out.shape == a.shape
@@ -136,7 +136,7 @@ def test_hybrid_roi_within_bound_on_every_sample(h, w, bits, colour, pattern, ma
     shape = (h, w, 3) if colour else (h, w)
     a = make_values(pattern, shape, bits, seed).astype(np.uint8 if bits <= 8 else np.uint16)
     mask = make_mask(mask_kind, h, w, seed)
-    data = roimc.encode(a, mode="hybrid", roi=mask, roi_max_error=m, quality=4, bits=bits)
+    data = roimc.encode(a, mode="hybrid", neural_only=True, roi=mask, roi_max_error=m, quality=4, bits=bits)
     out = roimc.decode(data)
     assert out.shape == a.shape and out.dtype == a.dtype
     diff = np.abs(out.astype(np.int64) - a)
@@ -148,7 +148,7 @@ def test_hybrid_roi_within_bound_on_every_sample(h, w, bits, colour, pattern, ma
 def test_hybrid_roi_never_reads_the_network(ct, monkeypatch):
     """The exact layer decodes bit-exactly whatever the synthesis returns (design note 1)."""
     mask = ct > np.percentile(ct, 60)
-    data = roimc.encode(ct, mode="hybrid", roi=mask, quality=2)
+    data = roimc.encode(ct, mode="hybrid", neural_only=True, roi=mask, quality=2)
     good = roimc.decode(data)
     assert np.array_equal(good[mask], ct[mask])
     rng = np.random.default_rng(1)
@@ -163,7 +163,7 @@ def test_hybrid_background_is_from_the_network(ct):
     h, w = ct.shape
     mask = np.zeros(ct.shape, bool)
     mask[h // 4:3 * h // 4, w // 4:3 * w // 4] = True
-    data = roimc.encode(ct, mode="hybrid", roi=mask, quality=8)
+    data = roimc.encode(ct, mode="hybrid", neural_only=True, roi=mask, quality=8)
     out = roimc.decode(data)
     assert np.array_equal(out[mask], ct[mask])
     assert psnr(ct[~mask], out[~mask]) > 30
@@ -173,7 +173,7 @@ def test_hybrid_background_is_from_the_network(ct):
 
 
 def test_hybrid_defaults_to_the_automatic_roi(ct):
-    data = roimc.encode(ct, mode="hybrid")
+    data = roimc.encode(ct, mode="hybrid", neural_only=True)
     mask = roimc.read_mask(data)
     from roimc.roi import auto_roi
     assert np.array_equal(mask, auto_roi(ct) > 0)
@@ -185,8 +185,99 @@ def test_hybrid_is_smaller_than_lossless_for_a_small_roi(ct):
     h, w = ct.shape
     mask = np.zeros(ct.shape, bool)
     mask[h // 3:h // 2, w // 3:w // 2] = True
-    hybrid = roimc.encode(ct, mode="hybrid", roi=mask, quality=4)
+    hybrid = roimc.encode(ct, mode="hybrid", neural_only=True, roi=mask, quality=4)
     assert len(hybrid) < 0.5 * len(roimc.encode(ct))
+
+
+# ------------------------------------------------------------------ the bounded candidate
+
+def mse(a, b, where=None):
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    return float(np.mean(d ** 2 if where is None else d[where] ** 2))
+
+
+def check_bounded_choice(a, data, neural, regions):
+    """`data` is either the network's file `neural` unchanged, or a smaller lossless or
+    near-lossless file whose error is no larger than the network's in each region and whose
+    every sample is within its bounds."""
+    if data == neural:
+        assert roimc.info(data)["mode"] in ("lossy", "hybrid")
+        return "network"
+    assert len(data) < len(neural)
+    info, out, net = roimc.info(data), roimc.decode(data), roimc.decode(neural)
+    for where in regions:
+        assert mse(a, out, where) <= mse(a, net, where)
+    diff = np.abs(out.astype(np.int64) - a)
+    if info["mode"] == "lossless":
+        assert not diff.any()
+        return "lossless"
+    assert info["mode"] == "near-lossless"
+    mask = roimc.read_mask(data)
+    if mask is None:
+        assert diff.max() <= info["max_error"]
+    else:
+        assert diff[~mask].max(initial=0) <= info["max_error"]
+        assert diff[mask].max(initial=0) <= info["roi_max_error"]
+    return "bounded"
+
+
+def test_lossy_keeps_the_smaller_of_network_and_bounded_coding(ct, smooth16):
+    kinds = set()
+    blocks = np.kron(np.arange(12).reshape(3, 4) * 20, np.ones((16, 16))).astype(np.uint8)
+    for a in (ct, smooth16, blocks, make_values("noise", (40, 56), 8, 3).astype(np.uint8)):
+        for q in (1, 5, 8):
+            data = roimc.encode(a, mode="lossy", quality=q)
+            neural = roimc.encode(a, mode="lossy", quality=q, neural_only=True)
+            kinds.add(check_bounded_choice(a, data, neural, [None]))
+    assert kinds == {"network", "bounded", "lossless"}
+
+
+def test_lossy_bounded_candidate_meets_the_roi_and_background_errors(ct):
+    mask = np.zeros(ct.shape, bool)
+    mask[30:90, 20:100] = True
+    for q in (2, 6, 8):
+        data = roimc.encode(ct, mode="lossy", quality=q, roi=mask)
+        neural = roimc.encode(ct, mode="lossy", quality=q, roi=mask, neural_only=True)
+        check_bounded_choice(ct, data, neural, [mask, ~mask])
+
+
+@pytest.mark.parametrize("m", [0, 3])
+def test_hybrid_bounded_candidate_keeps_the_roi_bound(ct, m):
+    mask = ct > np.percentile(ct, 70)
+    kinds = set()
+    for q in (1, 8):
+        data = roimc.encode(ct, mode="hybrid", quality=q, roi=mask, roi_max_error=m)
+        neural = roimc.encode(ct, mode="hybrid", quality=q, roi=mask, roi_max_error=m,
+                              neural_only=True)
+        kinds.add(check_bounded_choice(ct, data, neural, [~mask]))
+        out = roimc.decode(data)
+        assert np.abs(out[mask].astype(np.int64) - ct[mask]).max() <= m
+        assert np.array_equal(roimc.read_mask(data), mask)
+    assert "bounded" in kinds
+
+
+def test_bounded_search_respects_its_budget(ct, monkeypatch):
+    calls = []
+    real = roimc.api._near_candidate
+    monkeypatch.setattr(roimc.api, "_near_candidate",
+                        lambda *args: calls.append(1) or real(*args))
+    roimc.encode(ct, mode="lossy", quality=7)
+    assert 1 <= len(calls) <= roimc.api.BOUND_TRIES
+
+
+def test_cli_says_when_the_bounded_file_is_kept(tmp_path):
+    from test_cli import assert_ok, cli
+    out = tmp_path / "ct.rmc"
+    r = cli("encode", SAMPLE, out, "--mode", "lossy", "--quality", "8")
+    assert_ok(r)
+    mode = roimc.info(out.read_bytes())["mode"]
+    assert mode in ("near-lossless", "lossless")
+    assert "--neural-only keeps the network's" in r.stdout
+    r = cli("encode", SAMPLE, tmp_path / "n.rmc", "--mode", "lossy", "--quality", "8",
+            "--neural-only")
+    assert_ok(r)
+    assert roimc.info((tmp_path / "n.rmc").read_bytes())["mode"] == "lossy"
+    assert "--neural-only" not in r.stdout
 
 
 # ------------------------------------------------------------------ options
@@ -196,6 +287,7 @@ def test_hybrid_is_smaller_than_lossless_for_a_small_roi(ct):
     (dict(mode="lossy", quality=9), InputError),
     (dict(mode="lossy", quality=2.5), InputError),
     (dict(mode="lossless", quality=3), InputError),
+    (dict(mode="lossless", neural_only=True), InputError),
     (dict(mode="near-lossless", max_error=1, model="x"), InputError),
     (dict(mode="lossy", max_error=2), InputError),
     (dict(mode="lossy", roi_max_error=2), InputError),
@@ -204,7 +296,11 @@ def test_hybrid_is_smaller_than_lossless_for_a_small_roi(ct):
     (dict(mode="lossy", model="no-such-model"), MissingModelError),
     (dict(mode="hybrid", roi=np.ones((3, 3), bool)), InputError),
 ])
-def test_bad_options_are_refused(options, error):
+@pytest.mark.parametrize("neural_only", [False, True])
+def test_bad_options_are_refused(options, error, neural_only):
+    """Refused whether or not the bounded candidate is tried."""
+    if options["mode"] in ("lossy", "hybrid"):
+        options = dict(options, neural_only=neural_only)
     with pytest.raises(error):
         roimc.encode(np.zeros((8, 8), np.uint8), **options)
 
@@ -212,12 +308,12 @@ def test_bad_options_are_refused(options, error):
 def test_user_model_is_named_and_required(ct, tmp_path):
     path = tmp_path / "my_model.pt"
     path.write_bytes(open(codec.model_file()[1], "rb").read())
-    data = roimc.encode(ct, mode="lossy", quality=3, model=str(path))
+    data = roimc.encode(ct, mode="lossy", neural_only=True, quality=3, model=str(path))
     assert roimc.info(data)["model"] == "my_model"
     with pytest.raises(MissingModelError, match="my_model"):
         roimc.decode(data)
     out = roimc.decode(data, model=str(path))
-    assert np.array_equal(out, roimc.decode(roimc.encode(ct, mode="lossy", quality=3)))
+    assert np.array_equal(out, roimc.decode(roimc.encode(ct, mode="lossy", neural_only=True, quality=3)))
     other = tmp_path / "other.pt"
     other.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(MissingModelError, match="my_model"):
@@ -231,7 +327,7 @@ def test_registry_hash_is_checked(monkeypatch):
 
 
 def test_missing_decoder_names_the_id(ct):
-    data = roimc.encode(ct, mode="lossy", quality=1)
+    data = roimc.encode(ct, mode="lossy", neural_only=True, quality=1)
     chunks = chunks_of(data)
     chunks = [(t, codec.pack_dcid("ct-model-v9", "ab" * 32) if t == DCID else p)
               for t, p in chunks]
@@ -244,14 +340,14 @@ def test_missing_decoder_names_the_id(ct):
 @pytest.fixture(scope="module")
 def lossy_file():
     a = make_values("smooth", (40, 56), 12, 3).astype(np.uint16)
-    return roimc.encode(a, mode="lossy", quality=4)
+    return roimc.encode(a, mode="lossy", neural_only=True, quality=4)
 
 
 @pytest.fixture(scope="module")
 def hybrid_file():
     a = make_values("smooth", (40, 56), 8, 4).astype(np.uint8)
     mask = make_mask("blob", 40, 56, 4)
-    return roimc.encode(a, mode="hybrid", roi=mask, quality=4)
+    return roimc.encode(a, mode="hybrid", neural_only=True, roi=mask, quality=4)
 
 
 def test_every_latn_truncation_is_refused(lossy_file):
@@ -405,8 +501,8 @@ def test_earlier_shipped_model_still_decodes(tmp_path):
     from test_cli import assert_ok, cli
     from roimc.io import read_image
     a = read_image(SAMPLE)
-    old = roimc.encode(a, mode="lossy", quality=4, model="roimc-ae-v1")
-    new = roimc.encode(a, mode="lossy", quality=4)
+    old = roimc.encode(a, mode="lossy", neural_only=True, quality=4, model="roimc-ae-v1")
+    new = roimc.encode(a, mode="lossy", neural_only=True, quality=4)
     assert old != new
     back_old, back_new = roimc.decode(old), roimc.decode(new)
     assert back_old.shape == back_new.shape == a.shape
@@ -420,13 +516,14 @@ def test_earlier_shipped_model_still_decodes(tmp_path):
 def test_cli_lossy_and_hybrid(tmp_path):
     from test_cli import assert_ok, assert_one_line_error, cli
     out = tmp_path / "ct.rmc"
-    assert_ok(cli("encode", SAMPLE, out, "--mode", "lossy", "--quality", "3"))
+    assert_ok(cli("encode", SAMPLE, out, "--mode", "lossy", "--quality", "3", "--neural-only"))
     assert_ok(cli("decode", out, tmp_path / "back.png", "--device", "cpu"))
     r = cli("info", out)
     assert_ok(r)
     assert "decoder   roimc-ae-v2" in r.stdout and "quality 3" in r.stdout
     hy = tmp_path / "hy.rmc"
-    assert_ok(cli("encode", SAMPLE, hy, "--mode", "hybrid", "--roi", "20,30,60,50"))
+    assert_ok(cli("encode", SAMPLE, hy, "--mode", "hybrid", "--roi", "20,30,60,50",
+                  "--neural-only"))
     assert_ok(cli("decode", hy, tmp_path / "hy.png", "--roi-out", tmp_path / "m.png"))
     assert "background from the network" in cli("info", hy).stdout
     assert_one_line_error(cli("encode", SAMPLE, tmp_path / "x.rmc", "--quality", "3"))
@@ -449,7 +546,7 @@ def test_train_codec_on_the_cpu(tmp_path):
     train(str(data), str(out), steps=3, batch=2, size=16, threads=1,
           config={"channels": 8, "latent": 4, "qualities": 8}, log=lambda m: None)
     a = rng.integers(0, 255, (20, 30), dtype=np.uint8)
-    encoded = roimc.encode(a, mode="lossy", quality=8, model=str(out))
+    encoded = roimc.encode(a, mode="lossy", neural_only=True, quality=8, model=str(out))
     assert roimc.decode(encoded, model=str(out)).shape == a.shape
     # resumable: a second run of more steps continues from the checkpoint
     train(str(data), str(out), steps=4, batch=2, size=16, threads=1,
