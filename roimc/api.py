@@ -335,12 +335,13 @@ BOUND_TRIES = 6   # near-lossless encodes, at most, in the search for the bound
 
 
 def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, common):
-    """The smaller of `data` (a lossy or hybrid file of `array`) and the near-lossless file
-    with the largest bounds found whose mean squared error is no larger than the network's:
-    inside and outside the ROI (one bound each) in lossy mode, outside it in hybrid mode (the
-    ROI keeps roi_max_error). The bounds start from the error of a uniform spread over
-    [-N, N], N(N+1)/3, and are bisected; every candidate's error is measured, not assumed. A
-    bound of 0 everywhere is coded in lossless mode."""
+    """The smallest of `data` (a lossy or hybrid file of `array`), the lossless file and the
+    near-lossless file with the largest bounds found whose mean squared error is no larger
+    than the network's: inside and outside the ROI (one bound each) in lossy mode, outside it
+    in hybrid mode (the ROI keeps roi_max_error). The bounds start from the error of a
+    uniform spread over [-N, N], N(N+1)/3 (at least 1: flat parts err less), grow by half
+    while they keep within the targets and are bisected once one does not; every
+    candidate's error is measured, not assumed."""
     samples, _ = describe(array, channels_last=common["channels_last"], bits=common["bits"])
     net, _ = describe(decode(data, model=model, device=device, threads=common["threads"]),
                       channels_last=common["channels_last"], bits=common["bits"])
@@ -352,16 +353,19 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     else:
         regions += [] if mode == "hybrid" or not mask.any() else [mask]
         regions += [~mask] if (~mask).any() else []
+    exact = encode(array, "lossless", **common)
+    best = exact if len(exact) < len(data) else data
     if not regions:
-        return data
+        return best
     diff = samples.astype(np.float64) - net
     targets = [float(np.mean(diff[:, r] ** 2)) for r in regions]
     top = (1 << int(samples.max()).bit_length()) - 1 if samples.max() > 0 else 0
-    guess = [min(top, int((np.sqrt(1 + 12 * t) - 1) / 2)) for t in targets]
-    lo = [-1] * len(regions)            # largest bound seen to keep the error within target
+    guess = [min(top, max(1, int((np.sqrt(1 + 12 * t) - 1) / 2))) for t in targets]
+    lo = [0] * len(regions)             # largest bound seen to keep the error within target
     hi = [top + 1] * len(regions)       # smallest bound seen to exceed it
-    best = data
     for _ in range(BOUND_TRIES):
+        if not any(guess):   # bound 0 everywhere: the lossless file
+            break
         bounds = dict(zip(range(len(regions)), guess))
         candidate = _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common)
         back, _ = describe(decode(candidate, threads=common["threads"]),
@@ -375,14 +379,8 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
                 lo[k] = max(lo[k], guess[k])
             else:
                 hi[k] = min(hi[k], guess[k])
-        nxt = []
-        for k in range(len(regions)):
-            if hi[k] > top:     # no failure yet: grow by half
-                nxt.append(min(top, max(lo[k] + 1, lo[k] * 3 // 2)))
-            else:
-                nxt.append(max(0, (lo[k] + hi[k]) // 2) if lo[k] >= 0 else max(0, hi[k] // 2))
-            if hi[k] == 0:
-                nxt[-1] = 0
+        nxt = [min(top, max(l + 1, l * 3 // 2)) if h > top else (l + h) // 2   # grow by half
+               for l, h in zip(lo, hi)]                                           # or bisect
         if nxt == guess or all(h - l <= 1 for l, h in zip(lo, hi)):
             break
         guess = nxt
@@ -390,8 +388,7 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
 
 
 def _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common):
-    """The near-lossless (or, with all bounds 0, lossless) file of the bounds of `regions`
-    (as _bounded_instead lists them)."""
+    """The near-lossless file of the bounds of `regions` (as _bounded_instead lists them)."""
     if mask is None:
         n, m, roi = bounds[0], 0, None
     elif mode == "hybrid":
@@ -400,8 +397,6 @@ def _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common):
         m, n, roi = bounds[0], bounds[1], mask
     else:   # the ROI is everything or nothing
         n, m, roi = bounds[0], bounds[0], mask if mask.any() else None
-    if n == 0 and m == 0:
-        return encode(array, "lossless", **common)
     return encode(array, "near-lossless", max_error=n, roi=roi,
                   roi_max_error=m if roi is not None else 0, **common)
 

@@ -197,9 +197,10 @@ def mse(a, b, where=None):
 
 
 def check_bounded_choice(a, data, neural, regions):
-    """`data` is either the network's file `neural` unchanged, or a smaller lossless or
-    near-lossless file whose error is no larger than the network's in each region and whose
-    every sample is within its bounds."""
+    """`data` is no larger than the lossless file, and either the network's file `neural`
+    unchanged, or a smaller lossless or near-lossless file whose error is no larger than the
+    network's in each region and whose every sample is within its bounds."""
+    assert len(data) <= len(roimc.encode(a))   # never larger than the lossless file
     if data == neural:
         assert roimc.info(data)["mode"] in ("lossy", "hybrid")
         return "network"
