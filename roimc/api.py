@@ -255,6 +255,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or effort not in _EFFORT:
         raise InputError(f"effort must be an integer from 1 to 9, got {effort!r}")
     default_coder, fit_samples, try_palette, try_plain, estimate = _EFFORT[int(effort)]
+    requested_coder = coder   # the bounded candidates resolve it for their own modes
     if coder is None:   # the effort's coder; near-lossless and hybrid use its bounded form
         lossless_only = default_coder in ("auto", "cm2")
         coder = "cm" if lossless_only and mode != "lossless" else default_coder
@@ -273,7 +274,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         if isinstance(roi, str) and roi == "auto":   # detected once for both candidates
             from .roi import auto_roi
             roi = auto_roi(array, channels_last=channels_last)
-        common = dict(threads=threads, tile_size=tile_size, effort=effort, coder=coder,
+        common = dict(threads=threads, tile_size=tile_size, effort=effort,
+                      coder=requested_coder,
                       bits=bits, channels_last=channels_last, metadata=metadata,
                       ancillary=ancillary)
         data = encode(array, mode, roi=roi, roi_max_error=roi_max_error, quality=quality,
