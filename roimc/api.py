@@ -240,12 +240,12 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     model: lossy and hybrid: a codec model id (default the shipped "roimc-ae-v2") or the path
         of a weight file written by `roimc train-codec`; the file names it in its DCID chunk.
     device: where the network runs: "auto" (CUDA when present), "cpu" or "cuda".
-    neural_only: lossy and hybrid. By default the encoder also codes the image with bounded
-        errors (near-lossless, the ROI at roi_max_error in hybrid mode), using the largest
-        bound whose mean squared error is no larger than the network's (in the ROI and outside
-        it), and returns that file instead when it is smaller: a near-lossless file, decoded
-        without a model, every sample within its bound (a bound of 0 is a lossless file).
-        True keeps the network's file.
+    neural_only: lossy and hybrid. By default the encoder also codes the image losslessly,
+        and near-losslessly (the ROI at roi_max_error in hybrid mode) with the largest bounds
+        whose mean squared error is no larger than the network's (in the ROI and outside it),
+        and returns the smallest of the three files; a lossless or near-lossless one decodes
+        without a model, every sample exact or within its bound. True keeps the network's
+        file.
     """
     if mode not in container.MODES:
         raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")

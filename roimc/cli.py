@@ -38,8 +38,8 @@ def main():
                    "near-lossless: every sample within --max-error (the ROI within "
                    "--roi-max-error). lossy: the neural autoencoder at --quality. hybrid: "
                    "the ROI exact (or within --roi-max-error), the background from the "
-                   "autoencoder. lossy and hybrid write a near-lossless file instead when "
-                   "that is smaller at no larger error (see --neural-only).")
+                   "autoencoder. lossy and hybrid write a lossless or near-lossless file "
+                   "instead when that is smaller at no larger error (see --neural-only).")
 @click.option("--max-error", type=int, default=None, metavar="N",
               help="near-lossless: largest absolute error of any sample outside the ROI "
                    "(0 = lossless).")
@@ -61,9 +61,10 @@ def main():
               show_default=True, help="lossy and hybrid: where the network runs.")
 @click.option("--neural-only", is_flag=True,
               help="lossy and hybrid: keep the network's file. By default the encoder also "
-                   "tries near-lossless coding with the largest error bound whose mean "
-                   "squared error is no larger than the network's, and writes that file "
-                   "when it is smaller (every sample within its bound, no model needed).")
+                   "codes the image losslessly, and near-losslessly with the largest error "
+                   "bound whose mean squared error is no larger than the network's, and "
+                   "writes the smallest file (a lossless or near-lossless one needs no "
+                   "model to decode).")
 @click.option("--effort", type=click.IntRange(1, 9), default=5, show_default=True,
               help="Encode time traded for size. 1: fastest (Golomb-Rice coder). 2-6: each "
                    "tile gets the fast coder (coder 5, decodes at about JPEG-LS speed) unless "
