@@ -79,10 +79,12 @@ def test_lossy_keeps_shape_dtype_and_range(shape, dtype, bits):
     assert "dsum" not in info["chunks"]
 
 
+@pytest.mark.parametrize("neural_only", [True, False])
 @pytest.mark.parametrize("value", [0, 1, 200, 255])
-def test_lossy_constant_image_is_exact(value):
+def test_lossy_constant_image_is_exact(value, neural_only):
     a = np.full((33, 21), value, np.uint8)
-    assert np.array_equal(roimc.decode(roimc.encode(a, mode="lossy", neural_only=True, quality=1)), a)
+    data = roimc.encode(a, mode="lossy", neural_only=neural_only, quality=1)
+    assert np.array_equal(roimc.decode(data), a)
 
 
 def test_lossy_qualities_give_eight_increasing_rates(ct):
@@ -130,19 +132,22 @@ def test_lossy_frames_are_coded_one_by_one():
        bits=st.integers(1, 16), colour=st.booleans(),
        pattern=st.sampled_from(["noise", "constant", "smooth", "extremes"]),
        mask_kind=st.sampled_from(["random", "blob", "one", "rects", "full", "empty"]),
-       m=st.integers(0, 3), seed=st.integers(0, 2**32 - 1))
+       m=st.integers(0, 3), neural_only=st.booleans(), seed=st.integers(0, 2**32 - 1))
 def test_hybrid_roi_within_bound_on_every_sample(h, w, bits, colour, pattern, mask_kind, m,
+                                                 neural_only,
                                                  seed):
     shape = (h, w, 3) if colour else (h, w)
     a = make_values(pattern, shape, bits, seed).astype(np.uint8 if bits <= 8 else np.uint16)
     mask = make_mask(mask_kind, h, w, seed)
-    data = roimc.encode(a, mode="hybrid", neural_only=True, roi=mask, roi_max_error=m, quality=4, bits=bits)
+    data = roimc.encode(a, mode="hybrid", neural_only=neural_only, roi=mask, roi_max_error=m,
+                        quality=4, bits=bits)
     out = roimc.decode(data)
     assert out.shape == a.shape and out.dtype == a.dtype
     diff = np.abs(out.astype(np.int64) - a)
     inside = diff[mask]
     assert inside.size == 0 or inside.max() <= min(m, (1 << bits) - 1)
-    assert np.array_equal(roimc.read_mask(data), mask)
+    if roimc.info(data)["mode"] != "lossless":   # a lossless file has no mask to store
+        assert np.array_equal(roimc.read_mask(data), mask)
 
 
 def test_hybrid_roi_never_reads_the_network(ct, monkeypatch):
@@ -196,18 +201,26 @@ def mse(a, b, where=None):
     return float(np.mean(d ** 2 if where is None else d[where] ** 2))
 
 
-def check_bounded_choice(a, data, neural, regions):
-    """`data` is no larger than the lossless file, and either the network's file `neural`
-    unchanged, or a smaller lossless or near-lossless file whose error is no larger than the
-    network's in each region and whose every sample is within its bounds."""
-    assert len(data) <= len(roimc.encode(a))   # never larger than the lossless file
+def expand(mask, shape):
+    """An (H, W) mask broadcast to an image of `shape` ((H, W), (H, W, C) or (F, H, W))."""
+    if len(shape) == 2 or shape[-2:] == mask.shape:
+        return np.broadcast_to(mask, shape)
+    return np.broadcast_to(mask[..., None], shape)
+
+
+def check_bounded_choice(a, data, neural, regions, **options):
+    """`data` is no larger than the lossless file (with `options`), and either the network's
+    file `neural` unchanged, or a smaller lossless or near-lossless file whose error is no
+    larger than the network's in each region and whose every sample is within its bounds."""
+    assert len(data) <= len(roimc.encode(a, **options))
     if data == neural:
         assert roimc.info(data)["mode"] in ("lossy", "hybrid")
         return "network"
     assert len(data) < len(neural)
     info, out, net = roimc.info(data), roimc.decode(data), roimc.decode(neural)
     for where in regions:
-        assert mse(a, out, where) <= mse(a, net, where)
+        if where is None or where.any():
+            assert mse(a, out, where) <= mse(a, net, where)
     diff = np.abs(out.astype(np.int64) - a)
     if info["mode"] == "lossless":
         assert not diff.any()
@@ -217,6 +230,7 @@ def check_bounded_choice(a, data, neural, regions):
     if mask is None:
         assert diff.max() <= info["max_error"]
     else:
+        mask = expand(mask, a.shape)
         assert diff[~mask].max(initial=0) <= info["max_error"]
         assert diff[mask].max(initial=0) <= info["roi_max_error"]
     return "bounded"
@@ -231,6 +245,30 @@ def test_lossy_keeps_the_smaller_of_network_and_bounded_coding(ct, smooth16):
             neural = roimc.encode(a, mode="lossy", quality=q, neural_only=True)
             kinds.add(check_bounded_choice(a, data, neural, [None]))
     assert kinds == {"network", "bounded", "lossless"}
+
+
+@FEW
+@given(shape=st.sampled_from([(1, 1), (1, 23), (17, 1), (13, 29), (31, 37, 3), (3, 11, 19),
+                              (19, 23, 4), (12, 12, 2)]),
+       bits=st.integers(1, 16), signed=st.booleans(),
+       pattern=st.sampled_from(["noise", "constant", "smooth", "extremes", "sparse"]),
+       with_roi=st.booleans(), quality=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
+def test_lossy_default_file_is_never_worse_than_the_network(shape, bits, signed, pattern,
+                                                            with_roi, quality, seed):
+    values = make_values(pattern, shape, bits, seed)
+    if signed:
+        a = (values - (1 << (bits - 1))).astype(np.int8 if bits <= 8 else np.int16)
+    else:
+        a = values.astype(np.uint8 if bits <= 8 else np.uint16)
+    h, w = shape[-2:] if len(shape) == 3 and shape[-1] > 4 else shape[:2]
+    mask = make_mask("blob", h, w, seed) if with_roi else None
+    options = dict(mode="lossy", quality=quality, bits=bits, roi=mask)
+    data = roimc.encode(a, **options)
+    neural = roimc.encode(a, neural_only=True, **options)
+    out = roimc.decode(data)
+    assert out.shape == a.shape and out.dtype == a.dtype
+    where = [None] if mask is None else [expand(r, a.shape) for r in (mask, ~mask)]
+    check_bounded_choice(a, data, neural, where, bits=bits)
 
 
 def test_lossy_bounded_candidate_meets_the_roi_and_background_errors(ct):
