@@ -4,11 +4,12 @@
 
 For every image of the folder (masks `*.roi.png` are ROIs, not images):
 - roimc lossy at qualities 1-8 as the encoder writes it by default (the network's file, or
-  the near-lossless or lossless file kept instead when it is smaller at no larger error) and
-  the network's file alone (`neural_only`, curve "roimc net"), JPEG 2000 (OpenJPEG) at PSNR targets, JPEG XL (libjxl, effort 7)
-  at distances and AVIF (libavif) at qualities: bits per pixel, PSNR with peak = the image's
-  maximum, SSIM (Gaussian window 11, sigma 1.5), and for images with a mask the PSNR inside and
-  outside the ROI; encode and decode seconds (one thread for the anchors, the CPU for roimc);
+  the near-lossless or lossless file kept instead when it is smaller at an MSE at most 1.26
+  times the network's) and the network's file alone (`neural_only`, curve "roimc net"),
+  JPEG 2000 (OpenJPEG) at PSNR targets, JPEG XL (libjxl, effort 7) at distances and AVIF
+  (libavif) at qualities: bits per pixel, PSNR with peak = the image's maximum, SSIM
+  (Gaussian window 11, sigma 1.5), and for images with a mask the PSNR inside and outside
+  the ROI; encode and decode seconds (one thread for the anchors, the CPU for roimc);
 - the Bjontegaard delta rate (BD-rate, cubic fit of log rate against PSNR over the PSNR range
   both curves cover; lossless points, which have no PSNR, are left out of the fit) of roimc
   against JPEG 2000: negative means smaller files at equal PSNR;

@@ -242,8 +242,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     device: where the network runs: "auto" (CUDA when present), "cpu" or "cuda".
     neural_only: lossy and hybrid. By default the encoder also codes the image losslessly,
         and near-losslessly (the ROI at roi_max_error in hybrid mode) with the largest bounds
-        whose mean squared error is no larger than the network's (in the ROI and outside it),
-        and returns the smallest of the three files; a lossless or near-lossless one decodes
+        whose mean squared error is at most ERROR_SLACK = 1.26 times (1 dB above) the
+        network's (in the ROI and outside it), and returns the smallest of the three files; a lossless or near-lossless one decodes
         without a model, every sample exact or within its bound. True keeps the network's
         file.
     """
@@ -334,22 +334,24 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
 
 
 BOUND_TRIES = 6   # near-lossless encodes, at most, in the search for the bound
+ERROR_SLACK = 1.26   # a bounded candidate may err up to this factor (1 dB) more than the network
 
 
 def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, common):
-    """The smallest of `data` (a lossy or hybrid file of `array`), the lossless file and the
-    near-lossless file with the largest bounds found whose mean squared error is no larger
-    than the network's: inside and outside the ROI (one bound each) in lossy mode, outside it
-    in hybrid mode (the ROI keeps roi_max_error). The bounds start from the error of a
-    uniform spread over [-N, N], N(N+1)/3 (at least 1: flat parts err less), grow by half
-    while they keep within the targets and are bisected once one does not; every
-    candidate's error is measured, not assumed."""
+    """The smallest of `data` (a lossy or hybrid file of `array`), the lossless file and
+    near-lossless files (inside and outside the ROI, one bound each, in lossy mode; outside
+    it in hybrid mode, the ROI keeping roi_max_error) whose mean squared error in each region
+    is at most ERROR_SLACK times the network's. The network's file is kept on a tie. The
+    bounds start from the error of a uniform spread over [-N, N], N(N+1)/3 (at least 1: flat
+    parts err less), grow by half while they keep within ERROR_SLACK times the network's
+    error and are bisected once one does not; every candidate's error is measured, not
+    assumed."""
     samples, _ = describe(array, channels_last=common["channels_last"], bits=common["bits"])
     net, _ = describe(decode(data, model=model, device=device, threads=common["threads"]),
                       channels_last=common["channels_last"], bits=common["bits"])
     _, height, width, _ = samples.shape
     mask = parse_roi(roi, height, width)
-    regions = []   # [where (H, W) bool, target MSE]; the bound searched in each
+    regions = []   # (H, W) bool each; a bound is searched in each
     if mask is None:
         regions.append(np.ones((height, width), bool))
     else:
@@ -360,7 +362,7 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     if not regions:
         return best
     diff = samples.astype(np.float64) - net
-    targets = [float(np.mean(diff[:, r] ** 2)) for r in regions]
+    targets = [ERROR_SLACK * float(np.mean(diff[:, r] ** 2)) for r in regions]
     top = (1 << int(samples.max()).bit_length()) - 1 if samples.max() > 0 else 0
     guess = [min(top, max(1, int((np.sqrt(1 + 12 * t) - 1) / 2))) for t in targets]
     lo = [0] * len(regions)             # largest bound seen to keep the error within target

@@ -39,7 +39,7 @@ def main():
                    "--roi-max-error). lossy: the neural autoencoder at --quality. hybrid: "
                    "the ROI exact (or within --roi-max-error), the background from the "
                    "autoencoder. lossy and hybrid write a lossless or near-lossless file "
-                   "instead when that is smaller at no larger error (see --neural-only).")
+                   "instead when that is smaller at about the same error (see --neural-only).")
 @click.option("--max-error", type=int, default=None, metavar="N",
               help="near-lossless: largest absolute error of any sample outside the ROI "
                    "(0 = lossless).")
@@ -62,9 +62,9 @@ def main():
 @click.option("--neural-only", is_flag=True,
               help="lossy and hybrid: keep the network's file. By default the encoder also "
                    "codes the image losslessly, and near-losslessly with the largest error "
-                   "bound whose mean squared error is no larger than the network's, and "
-                   "writes the smallest file (a lossless or near-lossless one needs no "
-                   "model to decode).")
+                   "bound whose mean squared error is at most 1.26 times (1 dB above) the "
+                   "network's, and writes the smallest file (a lossless or near-lossless "
+                   "one needs no model to decode).")
 @click.option("--effort", type=click.IntRange(1, 9), default=5, show_default=True,
               help="Encode time traded for size. 1: fastest (Golomb-Rice coder). 2-6: each "
                    "tile gets the fast coder (coder 5, decodes at about JPEG-LS speed) unless "
@@ -124,7 +124,7 @@ def encode(source, output, mode, max_error, roi, roi_max_error, quality, model, 
     if mode in ("lossy", "hybrid") and d["mode"] != mode:
         kept = "lossless" if d["mode"] == "lossless" else f"near-lossless, max error " \
             f"{d['max_error']}"
-        click.echo(f"({kept}: smaller than the network's file at no larger error; "
+        click.echo(f"({kept}: smaller than the network's file at about its error; "
                    f"--neural-only keeps the network's)")
 
 
