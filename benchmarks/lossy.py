@@ -187,9 +187,15 @@ def plot(results, out):
     for name, r in results.items():
         fig, ax = plt.subplots(figsize=(5, 3.6), dpi=110)
         for codec, colour in colours.items():
-            pts = sorted((p["bpp"], p["psnr"]) for p in r["points"] if p["codec"] == codec)
+            pts = sorted((p["bpp"], p["psnr"]) for p in r["points"] if p["codec"] == codec
+                         and p["psnr"] < LOSSLESS_PSNR)
             if pts:
                 ax.plot(*zip(*pts), "o-", color=colour, label=codec, ms=3)
+            exact = {p["bpp"] for p in r["points"]
+                     if p["codec"] == codec and p["psnr"] >= LOSSLESS_PSNR}
+            for bpp in exact:   # lossless files have no PSNR: a line at their rate
+                ax.axvline(bpp, color=colour, ls="--", lw=0.8,
+                           label=f"{codec} lossless" if bpp == min(exact) else None)
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel("PSNR (dB, peak = image max)")
         ax.set_title(name, fontsize=9)
