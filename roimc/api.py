@@ -361,7 +361,8 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     best = exact if len(exact) < len(data) else data
     if not regions:
         return best
-    diff = samples.astype(np.float64) - net
+    ref = samples.astype(np.float64)
+    diff = ref - net
     targets = [ERROR_SLACK * float(np.mean(diff[:, r] ** 2)) for r in regions]
     top = (1 << int(samples.max()).bit_length()) - 1 if samples.max() > 0 else 0
     guess = [min(top, max(1, int((np.sqrt(1 + 12 * t) - 1) / 2))) for t in targets]
@@ -370,11 +371,10 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     for _ in range(BOUND_TRIES):
         if not any(guess):   # bound 0 everywhere: the lossless file
             break
-        bounds = dict(zip(range(len(regions)), guess))
-        candidate = _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common)
+        candidate = _near_candidate(array, mode, mask, roi_max_error, regions, guess, common)
         back, _ = describe(decode(candidate, threads=common["threads"]),
                            channels_last=common["channels_last"], bits=common["bits"])
-        d = samples.astype(np.float64) - back
+        d = ref - back
         ok = [float(np.mean(d[:, r] ** 2)) <= t for r, t in zip(regions, targets)]
         if all(ok) and len(candidate) < len(best):
             best = candidate
@@ -392,7 +392,8 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
 
 
 def _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common):
-    """The near-lossless file of the bounds of `regions` (as _bounded_instead lists them)."""
+    """The near-lossless file of `bounds`, one per region of `regions` (as _bounded_instead
+    lists them)."""
     if mask is None:
         n, m, roi = bounds[0], 0, None
     elif mode == "hybrid":
