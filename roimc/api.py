@@ -243,9 +243,9 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     neural_only: lossy and hybrid. By default the encoder also codes the image losslessly,
         and near-losslessly (the ROI at roi_max_error in hybrid mode) with the largest bounds
         whose mean squared error is at most ERROR_SLACK = 1.26 times (1 dB above) the
-        network's (in the ROI and outside it), and returns the smallest of the three files; a lossless or near-lossless one decodes
-        without a model, every sample exact or within its bound. True keeps the network's
-        file.
+        network's (in the ROI and outside it), and returns the smallest of the three files;
+        a lossless or near-lossless one decodes without a model, every sample exact or
+        within its bound. True keeps the network's file.
     """
     if mode not in container.MODES:
         raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")
@@ -275,9 +275,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
             from .roi import auto_roi
             roi = auto_roi(array, channels_last=channels_last)
         common = dict(threads=threads, tile_size=tile_size, effort=effort,
-                      coder=requested_coder,
-                      bits=bits, channels_last=channels_last, metadata=metadata,
-                      ancillary=ancillary)
+                      coder=requested_coder, bits=bits, channels_last=channels_last,
+                      metadata=metadata, ancillary=ancillary)
         data = encode(array, mode, roi=roi, roi_max_error=roi_max_error, quality=quality,
                       model=model, device=device, neural_only=True, **common)
         return _bounded_instead(array, data, mode, roi, roi_max_error, model, device, common)
@@ -346,9 +345,11 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     parts err less), grow by half while they keep within ERROR_SLACK times the network's
     error and are bisected once one does not; every candidate's error is measured, not
     assumed."""
-    samples, _ = describe(array, channels_last=common["channels_last"], bits=common["bits"])
-    net, _ = describe(decode(data, model=model, device=device, threads=common["threads"]),
-                      channels_last=common["channels_last"], bits=common["bits"])
+    def coded(image):   # (F, H, W, C) coded samples of an array laid out as `array`
+        return describe(image, channels_last=common["channels_last"], bits=common["bits"])[0]
+
+    samples = coded(array)
+    net = coded(decode(data, model=model, device=device, threads=common["threads"]))
     _, height, width, _ = samples.shape
     mask = parse_roi(roi, height, width)
     regions = []   # (H, W) bool each; a bound is searched in each
@@ -372,9 +373,7 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
         if not any(guess):   # bound 0 everywhere: the lossless file
             break
         candidate = _near_candidate(array, mode, mask, roi_max_error, regions, guess, common)
-        back, _ = describe(decode(candidate, threads=common["threads"]),
-                           channels_last=common["channels_last"], bits=common["bits"])
-        d = ref - back
+        d = ref - coded(decode(candidate, threads=common["threads"]))
         ok = [float(np.mean(d[:, r] ** 2)) <= t for r, t in zip(regions, targets)]
         if all(ok) and len(candidate) < len(best):
             best = candidate

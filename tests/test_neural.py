@@ -353,7 +353,8 @@ def test_user_model_is_named_and_required(ct, tmp_path):
     with pytest.raises(MissingModelError, match="my_model"):
         roimc.decode(data)
     out = roimc.decode(data, model=str(path))
-    assert np.array_equal(out, roimc.decode(roimc.encode(ct, mode="lossy", neural_only=True, quality=3)))
+    default = roimc.encode(ct, mode="lossy", neural_only=True, quality=3)
+    assert np.array_equal(out, roimc.decode(default))
     other = tmp_path / "other.pt"
     other.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(MissingModelError, match="my_model"):
