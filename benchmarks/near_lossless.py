@@ -11,7 +11,7 @@ Usage (from the repository root):
 
 Table 1, for every image (masks *.roi.png skipped) and every bound N: bpp (8 * bytes / (H * W),
 all channels together), PSNR (peak 2^bits - 1 of the stored bits, all samples) and the maximum
-absolute error of roimc (mode near-lossless, max_error=N; by default coder 3's near-lossless
+absolute error of roimc (mode near-lossless, max_error=N; by default coder 4's near-lossless
 form, --coder to choose) and of CharLS (imagecodecs.jpegls_encode(a, level=N)), and the size
 ratio roimc / CharLS; per N the mean, geometric mean and worst ratio and the mean PSNR
 difference roimc - CharLS.
@@ -164,8 +164,8 @@ def main(argv=None):
     ap.add_argument("paths", nargs="*", default=[DEFAULT_FOLDER])
     ap.add_argument("--bounds", nargs="+", type=int, default=[1, 2, 4, 8])
     ap.add_argument("--out", default=DEFAULT_OUT)
-    ap.add_argument("--coder", choices=["cm", "golomb", "raw"], default=None,
-                    help="roimc's coder (default: the effort's, coder 3 from effort 2 on)")
+    ap.add_argument("--coder", choices=["cm2", "cm", "golomb", "raw"], default=None,
+                    help="roimc's coder (default: the effort's, coder 4 from effort 2 on)")
     ap.add_argument("--effort", type=int, default=5, help="roimc's effort (default 5)")
     args = ap.parse_args(argv)
     options = dict(coder=args.coder, effort=args.effort)

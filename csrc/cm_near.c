@@ -1,5 +1,9 @@
-/* Coder 3, near-lossless form (spec/rmc-v1.md, 16A.10): the blended prediction of coder 3
- * with the residual quantised in the prediction loop, JPEG-LS style.
+/* The near-lossless forms of coder 3 (form 0, spec/rmc-v1.md 16A.10) and coder 4 (form 1,
+ * 16A.12): the blended prediction of coder 3 with the residual quantised in the prediction
+ * loop, JPEG-LS style. Form 1 adds coder 4's model (more sub-predictors, inverse-square
+ * blend weights, a constant mixer input and an APM per decision, spread and reference-
+ * residual contexts, longer-lived bias), all measured in steps, and for planes after the
+ * first the reference plane's decoded sample as a sub-predictor.
  *
  * Every sample has a bound n (the ROI bound where the mask is set, else the background
  * bound) and a step s = 2n + 1. The prediction error e = x - Px is quantised to
@@ -14,7 +18,7 @@
 #include "cm_coder.h"
 #include "cm_common.h"
 
-#define NPRED_MAX 8
+#define NPRED_MAX 12
 #define NQ 48            /* error-energy classes */
 #define NTEX 27          /* texture classes: three neighbour-difference signs */
 #define NBIAS ((NQ / 2) * NTEX)
@@ -26,7 +30,14 @@
 #define NFLAT 3          /* 0: textured, 1: every gradient within the bound, 2: equal */
 #define NRUN 12          /* classes of the run of zero residuals to the left */
 #define NZIN 4           /* inputs of the zero-flag mixer */
-#define NMIXN 4
+#define NMIXN 6          /* mixer inputs: up to five contexts and (form 1) a constant */
+
+/* Form 1 (coder 4's near-lossless form, spec 16A.12) */
+#define NSPR 12          /* sub-predictor spread classes */
+#define NRE 9            /* reference-plane residual classes */
+#define NREK 12          /* APM classes of the unary bits */
+#define BIAS_LIMIT1 2048
+#define WCONST 16
 
 typedef struct {
     int32_t w[NMIXN];
@@ -46,11 +57,24 @@ typedef struct {
     rc_ctx mant1[NQ][KMAX];
     rc_ctx mant2[KMAX][2];
     rc_ctx mrest[KMAX][KMAX];
+    /* form 1 only */
+    rc_ctx zero5[NSPR][NFRAC];
+    rc_ctx sign4[NRE][NFRAC];
+    rc_ctx kbit4[NSPR][KMAX];
+    rc_ctx mant1b[NQ][KMAX];
+    rc_ctx mant1c[KMAX][KMAX];
+    rc_ctx mant1d[NSPR][KMAX];
     int32_t bsum[NBIAS];
     int32_t bcnt[NBIAS];
     nm_mixer mzero[NQ];
     nm_mixer msign[NFRAC];
     nm_mixer mkbit[KMAX];
+    /* form 1 only */
+    nm_mixer nmant[KMAX];
+    cm_apm azero[NQ][NFRAC];
+    cm_apm asign[9][NFRAC];
+    cm_apm akbit[KMAX][NREK];
+    cm_apm amant[KMAX];
     /* parameters of the region */
     int32_t n, s;
 } nm_model;
@@ -79,7 +103,50 @@ static inline int mixed_n(cm_io *io, rc_ctx **c, int k, nm_mixer *mx, int bit) {
     return bit;
 }
 
-static void model_init(nm_model *m, int32_t n) {
+/* A form-1 decision: `k` adaptive contexts and a constant input mixed in the logistic domain,
+   the mixer's probability averaged with an APM row's refinement of it (16A.11's mixed4 with
+   k contexts). */
+static inline int mixed_apm(cm_io *io, rc_ctx **c, int k, nm_mixer *mx, cm_apm *ap, int bit) {
+    int32_t st[NMIXN], p12, err, dot;
+    int64_t d64 = 0;
+    uint32_t p16;
+    int i, idx;
+    for (i = 0; i < k; i++) {
+        st[i] = rmc_cm_stretch_tab[c[i]->p >> 4];
+        d64 += (int64_t)mx->w[i] * st[i];
+    }
+    st[k] = 256;
+    d64 += (int64_t)mx->w[k] * 256;
+    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
+    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
+    p12 = rmc_cm_squash_tab[dot + 2048];
+    p16 = ((uint32_t)p12 * 16 + apm_p(ap, dot, &idx) + 1) >> 1;
+    if (p16 < 32) p16 = 32;
+    if (p16 > 65504) p16 = 65504;
+    if (io->dec) bit = rc_decode_p(&io->d, p16);
+    else rc_encode_p(&io->enc, p16, bit);
+    err = (bit << 12) - p12;
+    for (i = 0; i <= k; i++) {
+        int32_t w = mx->w[i] + asr32(st[i] * err, 11);
+        mx->w[i] = w > MIX_WMAX ? MIX_WMAX : (w < -MIX_WMAX ? -MIX_WMAX : w);
+    }
+    apm_update(ap, idx, bit, 6);
+    for (i = 0; i < k; i++) rc_ctx_update(c[i], bit);
+    return bit;
+}
+
+/* RSQ of 16A.11: 2^44 // v^2 for v = 16 .. 511. */
+static uint64_t near_rsq[512];
+
+static void near_tables_init(void) {
+    static volatile int done = 0;
+    int i;
+    if (done) return;
+    for (i = WCONST; i < 512; i++) near_rsq[i] = ((uint64_t)1 << 44) / ((uint64_t)i * i);
+    done = 1;
+}
+
+static void model_init(nm_model *m, int32_t n, int form) {
     int i, j, k;
     rc_ctx *all = &m->zero[0][0][0];
     size_t cnt = (size_t)((rc_ctx *)&m->bsum - all);
@@ -94,6 +161,23 @@ static void model_init(nm_model *m, int32_t n) {
         for (k = 0; k < NMIXN; k++) m->msign[i].w[k] = k < 3 ? 22000 : 0;
     for (i = 0; i < KMAX; i++)
         for (k = 0; k < NMIXN; k++) m->mkbit[i].w[k] = k < 3 ? 22000 : 0;
+    if (form) {   /* every context lim 7; every mixer 16384 per context, 0 for the constant */
+        nm_mixer *mx = m->mzero;
+        size_t nm = (size_t)((nm_mixer *)&m->azero - mx);
+        cm_apm *ap = &m->azero[0][0];
+        size_t na = (sizeof m->azero + sizeof m->asign + sizeof m->akbit + sizeof m->amant) /
+                    sizeof *ap;
+        for (i = 0; i < (int)cnt; i++) all[i].lim = 7;
+        for (i = 0; i < (int)nm; i++)
+            for (k = 0; k < NMIXN; k++) mx[i].w[k] = 0;
+        for (i = 0; i < NQ; i++)
+            for (k = 0; k < 5; k++) m->mzero[i].w[k] = 16384;
+        for (i = 0; i < NFRAC; i++)
+            for (k = 0; k < 4; k++) m->msign[i].w[k] = 16384;
+        for (i = 0; i < KMAX; i++)
+            for (k = 0; k < 4; k++) m->mkbit[i].w[k] = m->nmant[i].w[k] = 16384;
+        for (i = 0; i < (int)na; i++) apm_init(&ap[i]);
+    }
     m->n = n;
     m->s = 2 * n + 1;
 }
@@ -116,11 +200,13 @@ static inline int run_class(uint32_t r) {
 static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                            const int32_t *ref, const int32_t *referr, const int32_t *src,
                            const uint8_t *mask, uint32_t w, uint32_t h, int bits,
-                           const int16_t *wt, int nwt, uint32_t *perr) {
+                           const int16_t *wt, int nwt, uint32_t *perr, const int form) {
     const ptrdiff_t S = (ptrdiff_t)w + 2 * PAD;
     const int32_t maxval = (int32_t)((1u << bits) - 1);
     const int32_t max8 = maxval * 8;
-    const int npred = ref ? 8 : 6;
+    const int npred0 = ref ? 8 : 6;
+    const int npred = npred0 + (form ? (ref ? 4 : 3) : 0);
+    const int32_t blim = form ? BIAS_LIMIT1 : BIAS_LIMIT;
     ptrdiff_t x, y;
     int i, b;
     int32_t s00;
@@ -152,6 +238,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
         uint32_t *pcur = perr + (size_t)(y & 1) * NPRED_MAX * S;
         const uint32_t *pprev = perr + (size_t)((y + 1) & 1) * NPRED_MAX * S;
         uint32_t zrun = 0;
+        const int32_t *eu2 = erow - 2 * S;
         for (x = (y == 0); x < (ptrdiff_t)w; x++) {
             nm_model *m = &mods[mrow ? mrow[x] != 0 : 0];
             const int32_t n = m->n, s = m->s;
@@ -160,7 +247,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             int32_t p[NPRED_MAX];
             uint64_t wsum = 0, acc = 0;
             int32_t blend8, P8, Px, frac, fc, q, v, lo, hi;
-            int qc, t, bi, flat, flip, zero, qm, pat, sg, zp;
+            int qc, t, bi, flat, flip, zero, qm, pat, sg, zp, spr = 0, rf = 0, rek = 0;
             uint32_t E, G;
             const int32_t *eu = erow + x - S;
             const uint32_t aN = ((uint32_t)abs(eu[0]) + n) / s,
@@ -171,27 +258,63 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             rc_ctx *in[NMIXN];
 
             cm_subpredictors(p, r, S, N, W, NW, NE, wt, nwt, ref ? rrow + x : NULL, max8);
+            if (form) {   /* extrapolations two back and (p >= 1) the reference sample */
+                p[npred0] = clampi(8 * (2 * (int64_t)N - r[-2 * S]), max8);
+                p[npred0 + 1] = clampi(8 * (2 * (int64_t)W - r[-2]), max8);
+                p[npred0 + 2] = clampi(8 * (2 * (int64_t)NE - r[-2 * S + 2]), max8);
+                if (ref) p[npred0 + 3] = 8 * rrow[x];
+            }
             for (i = 0; i < npred; i++) {
                 const uint32_t *pe = pprev + (size_t)i * S + PAD + x;
-                uint32_t es = pe[0] + pe[-1] + pe[1] + pcur[(size_t)i * S + PAD + x - 1];
+                const uint32_t *pc = pcur + (size_t)i * S + PAD + x;
+                uint32_t es = pe[0] + pe[-1] + pe[1] + pc[-1];
                 uint64_t wi;
+                if (form) {
+                    uint32_t e1;
+                    int sh;
+                    es += pe[2] + pc[-2];
+                    e1 = es + WCONST;
+                    sh = bit_length(e1 | 511) - 9;
+                    wi = near_rsq[e1 >> sh] >> (2 * sh);
+                } else wi = ((uint64_t)1 << 24) / ((uint64_t)es + 1);
                 if (es < esmin) esmin = es;
-                wi = ((uint64_t)1 << 24) / ((uint64_t)es + 1);
                 wsum += wi;
                 acc += wi * (uint64_t)p[i];
             }
             blend8 = (int32_t)((acc + wsum / 2) / wsum);
+            if (form) {
+                int32_t pmx = p[0], pmn = p[0];
+                for (i = 1; i < npred; i++) {
+                    if (p[i] > pmx) pmx = p[i];
+                    if (p[i] < pmn) pmn = p[i];
+                }
+                spr = energy_class_n(((uint32_t)(pmx - pmn) >> 3) / (uint32_t)s, NSPR);
+                if (rerow) {
+                    int32_t re = rerow[x];
+                    uint32_t ra = ((uint32_t)abs(re) + n) / s;
+                    int ke = bit_length(ra);
+                    rf = ra == 0 ? 0 : (re > 0 ? 1 : 2) + 2 * (ke > 4 ? 3 : ke - 1);
+                    rek = ke < NREK ? ke : NREK - 1;
+                } else {
+                    int kk = bit_length(((uint32_t)abs(erow[x - 2]) + n) / s +
+                                        ((uint32_t)abs(eu2[x]) + n) / s);
+                    rek = kk < NREK ? kk : NREK - 1;
+                }
+            }
 
             G = (uint32_t)abs(N - NW) + (uint32_t)abs(W - NW) + (uint32_t)abs(NE - N);
             E = 2 * (aN + aW) + aNW + aNE + (2 * G) / (uint32_t)s;
             if (rerow) E += 2 * (((uint32_t)abs(rerow[x]) + n) / s);
+            if (form)
+                E += ((uint32_t)abs(erow[x - 2]) + n) / s + ((uint32_t)abs(eu2[x]) + n) / s +
+                     ((uint32_t)abs(eu2[x - 1]) + n) / s + ((uint32_t)abs(eu2[x + 1]) + n) / s;
             qc = energy_class(E);
             qm = energy_class((esmin >> 3) / (uint32_t)s);
             pat = (aW < 3 ? aW : 3) + 4 * (aN < 3 ? aN : 3) + 16 * (aNW < 2 ? aNW : 2) +
                   48 * (aNE < 2 ? aNE : 2);
             sg = (sgn3(erow[x - 1]) + 1) * 3 + sgn3(eu[0]) + 1;
             t = (sgn3(N - NW) + 1) * 9 + (sgn3(W - NW) + 1) * 3 + (sgn3(NE - N) + 1);
-            bi = (qc >> 1) * NTEX + t;
+            bi = (form ? qc >> 2 : qc >> 1) * NTEX + t;
             if (N == W && W == NW && NW == NE) flat = 2;
             else flat = (abs(NE - N) <= n && abs(N - NW) <= n && abs(NW - W) <= n) ? 1 : 0;
             zp = (aN == 0) + 2 * (aNE == 0) + 4 * (aNW == 0);
@@ -214,6 +337,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                 lo = -hi;
                 hi = -tmp;
                 sg = 8 - sg;
+                if (rf) rf += (rf & 1) ? 1 : -1;
             }
             if (!io->dec) {
                 int32_t e = src[(size_t)y * w + x] - Px;
@@ -226,7 +350,10 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                 in[1] = &m->zero2[qm][fc];
                 in[2] = &m->zero3[pat][fc];
                 in[3] = &m->zero4[run_class(zrun)][zp][flat];
-                zero = mixed_n(io, in, NZIN, &m->mzero[qc], q == 0);
+                if (form) {
+                    in[4] = &m->zero5[spr][fc];
+                    zero = mixed_apm(io, in, 5, &m->mzero[qc], &m->azero[qm][fc], q == 0);
+                } else zero = mixed_n(io, in, NZIN, &m->mzero[qc], q == 0);
             }
             if (zero) q = 0;
             else {
@@ -238,7 +365,9 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                     in[0] = &m->sign[qc][fc];
                     in[1] = &m->sign2[sg][fc];
                     in[2] = &m->sign3[t][fc];
-                    pos = mixed_n(io, in, 3, &m->msign[fc], q > 0);
+                    in[3] = &m->sign4[rf][fc];
+                    pos = form ? mixed_apm(io, in, 4, &m->msign[fc], &m->asign[sg][fc], q > 0)
+                               : mixed_n(io, in, 3, &m->msign[fc], q > 0);
                 }
                 lim = (uint32_t)(pos ? hi : -lo);      /* |q| <= lim, lim >= 1 */
                 kcap = bit_length(lim - 1);
@@ -253,7 +382,10 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                         in[0] = &m->kbit[qc][k];
                         in[1] = &m->kbit2[qm][k];
                         in[2] = &m->kbit3[k][kW][kN];
-                        if (!mixed_n(io, in, 3, &m->mkbit[k], 1)) break;
+                        in[3] = &m->kbit4[spr][k];
+                        if (!(form ? mixed_apm(io, in, 4, &m->mkbit[k], &m->akbit[k][rek], 1)
+                                   : mixed_n(io, in, 3, &m->mkbit[k], 1)))
+                            break;
                         k++;
                     }
                 } else {
@@ -261,11 +393,20 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                         in[0] = &m->kbit[qc][j];
                         in[1] = &m->kbit2[qm][j];
                         in[2] = &m->kbit3[j][kW][kN];
-                        mixed_n(io, in, 3, &m->mkbit[j], j < k);
+                        in[3] = &m->kbit4[spr][j];
+                        if (form) mixed_apm(io, in, 4, &m->mkbit[j], &m->akbit[j][rek], j < k);
+                        else mixed_n(io, in, 3, &m->mkbit[j], j < k);
                     }
                 }
                 if (k > 1) {
-                    int bit = code_bit(io, &m->mant1[qc][k], (int)((a >> (k - 2)) & 1));
+                    int b1 = (int)((a >> (k - 2)) & 1), bit;
+                    if (form) {
+                        in[0] = &m->mant1[qc][k];
+                        in[1] = &m->mant1b[qm][k];
+                        in[2] = &m->mant1c[k][kW];
+                        in[3] = &m->mant1d[spr][k];
+                        bit = mixed_apm(io, in, 4, &m->nmant[k], &m->amant[k], b1);
+                    } else bit = code_bit(io, &m->mant1[qc][k], b1);
                     a = code_mantissa_tail(io, m->mant2[k], m->mrest[k], a, k, bit);
                 } else a = (uint32_t)k;
                 if (a >= lim) return RMC_ERR_CORRUPT;
@@ -284,9 +425,9 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             }
             if (q != 0 || n == 0) {    /* a zero residual says nothing of the bias */
                 m->bsum[bi] += 8 * v - blend8;
-                if (++m->bcnt[bi] == BIAS_LIMIT) {
+                if (++m->bcnt[bi] == blim) {
                     m->bsum[bi] /= 2;
-                    m->bcnt[bi] = BIAS_LIMIT / 2;
+                    m->bcnt[bi] = blim / 2;
                 }
             }
             zrun = q == 0 ? zrun + 1 : 0;
@@ -302,7 +443,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
 static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32_t h,
                            int planes, const int *bits, const int16_t *weights,
                            const int *nweights, const uint8_t *mask, int32_t near_bg,
-                           int32_t near_roi, int32_t *out) {
+                           int32_t near_roi, int form, int32_t *out) {
     size_t plane_size = (size_t)w * h, S = (size_t)w + 2 * PAD, n = S * ((size_t)h + PAD);
     int32_t *pl[RMC_MAX_PLANES] = {NULL}, *err[RMC_MAX_PLANES] = {NULL};
     uint32_t *perr;
@@ -312,6 +453,7 @@ static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32
     int p, st = RMC_OK;
     uint32_t y;
     rmc_cm_tables_init();
+    near_tables_init();
     perr = (uint32_t *)malloc(sizeof(uint32_t) * 2 * NPRED_MAX * S);
     mods = (nm_model *)malloc(2 * sizeof *mods);
     for (p = 0; p < planes; p++) {
@@ -322,11 +464,11 @@ static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32
     if (!perr || !mods) st = RMC_ERR_NOMEM;
     for (p = 0; p < planes && st == RMC_OK; p++) {
         const int32_t *src = samples ? samples + plane_size * (size_t)p : NULL;
-        model_init(&mods[0], near_bg);
-        model_init(&mods[1], near_roi);
+        model_init(&mods[0], near_bg, form);
+        model_init(&mods[1], near_roi, form);
         st = code_plane_near(io, mods, pl[p], err[p], p ? pl[p - 1] : NULL,
                              p ? err[p - 1] : NULL, src, m, w, h, bits[p], wt, nweights[p],
-                             perr);
+                             perr, form);
         wt += nweights[p];
         if (st == RMC_OK && out)
             for (y = 0; y < h; y++)
@@ -341,25 +483,25 @@ static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32
 
 int rmc_cm_encode_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                        const int *bits, const int16_t *weights, const int *nweights,
-                       const uint8_t *mask, int near_bg, int near_roi, int32_t *recon,
-                       rmc_buffer *out) {
+                       const uint8_t *mask, int near_bg, int near_roi, int form,
+                       int32_t *recon, rmc_buffer *out) {
     cm_io io;
     int st = rmc_cm_begin_encode(&io, planes, weights, nweights);
     if (st != RMC_OK) return st;
     st = run_planes_near(&io, samples, width, height, planes, bits, weights, nweights, mask,
-                         near_bg, near_roi, recon);
+                         near_bg, near_roi, form, recon);
     return rmc_cm_finish_encode(&io, st, out);
 }
 
 int rmc_cm_decode_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                        int planes, const int *bits, const uint8_t *mask, int near_bg,
-                       int near_roi, int32_t *samples) {
+                       int near_roi, int form, int32_t *samples) {
     cm_io io;
     int16_t weights[RMC_MAX_PLANES * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS)];
     int nweights[RMC_MAX_PLANES];
     int st = rmc_cm_begin_decode(&io, data, size, planes, weights, nweights);
     if (st != RMC_OK) return st;
     st = run_planes_near(&io, NULL, width, height, planes, bits, weights, nweights, mask,
-                         near_bg, near_roi, samples);
+                         near_bg, near_roi, form, samples);
     return rmc_cm_finish_decode(&io, st);
 }

@@ -35,7 +35,7 @@ void rmc_free(void *p);
 #define RMC_CODER_HUFFMAN 1  /* two-pass canonical Huffman of residual magnitude classes */
 #define RMC_CODER_RAW 2      /* samples stored in plane bits: the bound for incompressible tiles */
 #define RMC_CODER_CM 3       /* blended prediction, context-modelled binary range coding */
-#define RMC_CODER_CM2 4      /* coder 3 with its second model (form 1): lossless tiles only */
+#define RMC_CODER_CM2 4      /* coder 3 with its second model (form 1); near-lossless form 1.5 */
 #define RMC_CODER_FAST 5     /* stored linear predictor, static rANS of residual tokens: lossless */
 
 #define RMC_MAX_PLANE_BITS 17
@@ -62,20 +62,21 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
  * the original: sample i of every plane (i = y * width + x) has the bound near_roi where
  * mask != NULL and mask[i] != 0, else near_bg; 0 <= bound <= 2^bits[p] - 1 for every plane.
  * mask: width*height bytes shared by all planes, or NULL. Coders: RMC_CODER_GOLOMB (its
- * near-lossless form; with every bound 0 it writes the lossless stream), RMC_CODER_CM (coder
- * 3's near-lossless form, here without stored predictors) and RMC_CODER_RAW (exact samples);
- * RMC_CODER_HUFFMAN is RMC_ERR_UNSUPPORTED. recon: NULL, or planes*width*height
+ * near-lossless form; with every bound 0 it writes the lossless stream), RMC_CODER_CM and
+ * RMC_CODER_CM2 (the near-lossless forms of coders 3 and 4, here without stored predictors)
+ * and RMC_CODER_RAW (exact samples); RMC_CODER_HUFFMAN and RMC_CODER_FAST are
+ * RMC_ERR_UNSUPPORTED. recon: NULL, or planes*width*height
  * int32 that receive the samples the decoder will produce. */
 int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                          const int *bits, int coder, const uint8_t *mask, int near_bg,
                          int near_roi, int32_t *recon, rmc_buffer *out);
-/* Near-lossless tile with coder 3 and stored linear predictors (weights as for
- * rmc_encode_tile_cm); rmc_encode_tile_near with RMC_CODER_CM codes without them. Decoded by
- * rmc_decode_tile_near with RMC_CODER_CM. */
+/* Near-lossless tile with coder 3 or 4 (RMC_CODER_CM, RMC_CODER_CM2) and stored linear
+ * predictors (weights as for rmc_encode_tile_cm); rmc_encode_tile_near codes without them.
+ * Decoded by rmc_decode_tile_near with the same coder. */
 int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                             const int *bits, const int16_t *weights, const int *nweights,
-                            const uint8_t *mask, int near_bg, int near_roi, int32_t *recon,
-                            rmc_buffer *out);
+                            int coder, const uint8_t *mask, int near_bg, int near_roi,
+                            int32_t *recon, rmc_buffer *out);
 int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                          int planes, const int *bits, int coder, const uint8_t *mask,
                          int near_bg, int near_roi, int32_t *samples);

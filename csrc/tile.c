@@ -133,7 +133,8 @@ static int check_near_args(uint32_t width, uint32_t height, int planes, const in
                            int coder, int near_bg, int near_roi) {
     int p, st = check_args(width, height, planes, bits, coder);
     if (st != RMC_OK) return st;
-    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_RAW && coder != RMC_CODER_CM)
+    if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_RAW && coder != RMC_CODER_CM &&
+        coder != RMC_CODER_CM2)
         return RMC_ERR_UNSUPPORTED;
     for (p = 0; p < planes; p++) {
         int32_t maxval = ((int32_t)1 << bits[p]) - 1;
@@ -158,10 +159,10 @@ int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height
         for (i = 0; i < plane_size; i++)
             if (s[i] < 0 || s[i] > maxval) return RMC_ERR_ARGUMENT;
     }
-    if (coder == RMC_CODER_CM) {
+    if (coder == RMC_CODER_CM || coder == RMC_CODER_CM2) {
         static const int none[RMC_MAX_PLANES] = {0, 0, 0, 0};
         return rmc_cm_encode_near(samples, width, height, planes, bits, NULL, none, mask,
-                                  near_bg, near_roi, recon, out);
+                                  near_bg, near_roi, coder == RMC_CODER_CM2, recon, out);
     }
     if (!recon) {
         own = (int32_t *)malloc(sizeof(int32_t) * plane_size * (size_t)planes);
@@ -194,9 +195,9 @@ int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint3
     int p, st = check_near_args(width, height, planes, bits, coder, near_bg, near_roi);
     if (st != RMC_OK) return st;
     if ((!data && size) || !samples) return RMC_ERR_ARGUMENT;
-    if (coder == RMC_CODER_CM)
+    if (coder == RMC_CODER_CM || coder == RMC_CODER_CM2)
         return rmc_cm_decode_near(data, size, width, height, planes, bits, mask, near_bg,
-                                  near_roi, samples);
+                                  near_roi, coder == RMC_CODER_CM2, samples);
     rmc_br_init(&r, data, size);
     for (p = 0; p < planes && st == RMC_OK; p++) {
         int32_t *s = samples + plane_size * (size_t)p;
@@ -211,11 +212,13 @@ int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint3
 
 int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                             const int *bits, const int16_t *weights, const int *nweights,
-                            const uint8_t *mask, int near_bg, int near_roi, int32_t *recon,
-                            rmc_buffer *out) {
+                            int coder, const uint8_t *mask, int near_bg, int near_roi,
+                            int32_t *recon, rmc_buffer *out) {
     size_t plane_size = (size_t)width * height, i;
     int p, total = 0;
-    int st = check_near_args(width, height, planes, bits, RMC_CODER_CM, near_bg, near_roi);
+    int st = check_near_args(width, height, planes, bits, coder, near_bg, near_roi);
+    if (st != RMC_OK) return st;
+    if (coder != RMC_CODER_CM && coder != RMC_CODER_CM2) st = RMC_ERR_UNSUPPORTED;
     if (st != RMC_OK) return st;
     if (!samples || !nweights || !out) return RMC_ERR_ARGUMENT;
     for (p = 0; p < planes; p++) {
@@ -228,5 +231,5 @@ int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t hei
     }
     if (total && !weights) return RMC_ERR_ARGUMENT;
     return rmc_cm_encode_near(samples, width, height, planes, bits, weights, nweights, mask,
-                              near_bg, near_roi, recon, out);
+                              near_bg, near_roi, coder == RMC_CODER_CM2, recon, out);
 }

@@ -96,15 +96,17 @@ def _near_options(mode, coder, max_error, roi, roi_max_error):
         raise InputError("mode 'near-lossless' needs max_error (0 = lossless)")
     if roi is None and roi_max_error:
         raise InputError("roi_max_error needs an roi")
-    if coder not in ("cm", "golomb", "raw"):
-        raise InputError(f"coder {coder!r} has no near-lossless form: use cm, golomb or raw")
+    if coder not in ("cm", "cm2", "golomb", "raw"):
+        raise InputError(f"coder {coder!r} has no near-lossless form: use cm2, cm, golomb "
+                         f"or raw")
 
 
 def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error,
                  fit_samples=0):
     """NEAR, MASK and TILE chunks, and the decoded array (for dsum). Bounds above the
     largest difference of the stored bits are stored as that difference: same promise.
-    Sets header.version: 1.2 when a tile uses coder 3's near-lossless form, else 1.0."""
+    Sets header.version: 1.5 when a tile uses coder 4's near-lossless form, 1.2 when one
+    uses coder 3's, else 1.0."""
     top = (1 << (8 if header.sample_type.endswith("8") else 16)) - 1
     most = (1 << header.bits) - 1
     n = min(_bound(max_error, "max_error", top), most)
@@ -112,8 +114,7 @@ def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error,
     m = n if mask is None else min(_bound(roi_max_error, "roi_max_error", top), most)
     chunks, recon = near_lossless.encode(samples, header, core.CODERS[coder], mask, n, m,
                                          threads, fit_samples)
-    uses_cm = any(ctype == TILE and payload[8] == core.CODER_CM for ctype, payload in chunks)
-    header.version = near_lossless.CM_VERSION if uses_cm else (1, 0)
+    header.version = near_lossless.version_of(chunks, (1, 0))
     decoded = (recon + header.offset).astype(header.sample_type).reshape(header.shape())
     return chunks, decoded
 
@@ -137,6 +138,7 @@ def _encode_neural(samples, header, coder, threads, roi, roi_max_error, quality,
     latents = neural.encode(samples, header, quality, mask, True, model, device, threads)
     near_chunks, recon = near_lossless.encode(samples, header, core.CODERS[coder], mask,
                                               (1 << header.bits) - 1, m, threads, fit_samples)
+    header.version = near_lossless.version_of(near_chunks, header.version)
     exact = (recon + header.offset).astype(header.sample_type).reshape(header.shape())
     return latents[:1] + near_chunks[:2] + latents[1:] + near_chunks[2:], exact
 
@@ -220,9 +222,10 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         "fast" (coder 5: the fitted linear predictor and static rANS tables, decoding at
         about the speed of JPEG-LS), "cm2" (context modelling, range coded: coder 4),
         "golomb" (adaptive Golomb-Rice with run mode), "huffman" (two-pass static), "cm"
-        (coder 3, the earlier context model, which near-lossless and hybrid files use) or
-        "raw" (samples stored as they are). auto, fast and cm2 are lossless only. A tile that
-        the chosen coder would expand is stored raw.
+        (coder 3, the earlier context model) or "raw" (samples stored as they are). auto and
+        fast are lossless only: near-lossless files and the exact layer of hybrid files use
+        coder 4's near-lossless form at efforts 2-9, and Golomb-Rice at effort 1. A tile
+        that the chosen coder would expand is stored raw.
     bits: stored bits per sample (default: the fewest that hold the data).
     channels_last: how to read a 3-D array (see roimc.samples.describe).
     metadata: a JSON-serialisable dict stored in the file's meta chunk.
@@ -258,11 +261,11 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     requested_coder = coder   # the bounded candidates resolve it for their own modes
     if coder is None:   # the effort's coder; near-lossless and hybrid use its bounded form
         lossless_only = default_coder in ("auto", "cm2")
-        coder = "cm" if lossless_only and mode != "lossless" else default_coder
+        coder = "cm2" if lossless_only and mode != "lossless" else default_coder
     if mode in ("lossy", "hybrid"):
-        if coder not in ("cm", "golomb", "raw"):
+        if coder not in ("cm2", "cm", "golomb", "raw"):
             raise InputError(f"coder {coder!r} has no near-lossless form for the exact layer: "
-                             f"use cm, golomb or raw")
+                             f"use cm2, cm, golomb or raw")
         if mode == "hybrid" and roi is None:
             roi = "auto"
     elif quality is not None or model is not None or neural_only:
@@ -300,7 +303,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     elif mode in ("lossy", "hybrid"):
         body, original = _encode_neural(samples, header, coder, threads, roi, roi_max_error,
                                         quality, model, device, fit_samples)
-        chunks += body
+        chunks = [(HEAD, header.pack())] + body
     else:
         candidates = [(header.transform, None)]
         if try_plain and header.transform == "rct":

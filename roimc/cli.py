@@ -78,10 +78,10 @@ def main():
               help="Override the effort's residual coder: auto (coder 4 or 5 per tile, as "
                    "--effort 2-6), fast (coder 5: static rANS), cm2 (coder 4: context "
                    "modelling with range coding), adaptive Golomb-Rice with run mode, static "
-                   "Huffman, cm (coder 3, the earlier context model) or raw samples. auto, "
-                   "fast and cm2 are lossless only. Tiles the coder would expand are stored "
-                   "raw. near-lossless and the exact layer of hybrid: cm, golomb or raw "
-                   "(default: the effort's coder).")
+                   "Huffman, cm (coder 3, the earlier context model) or raw samples. auto "
+                   "and fast are lossless only. Tiles the coder would expand are stored "
+                   "raw. near-lossless and the exact layer of hybrid: cm2, cm, golomb or "
+                   "raw (default: cm2, golomb at --effort 1).")
 @click.option("--tile-size", type=click.IntRange(16, 1 << 20), default=512, show_default=True,
               help="Tile edge in pixels; tiles are coded independently and in parallel.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,

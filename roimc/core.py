@@ -118,8 +118,8 @@ def _weights_arg(weights, planes):
     return flat, counts
 
 
-def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi):
-    """Near-lossless tile with coder 3 and stored linear predictors (``weights`` as for
+def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi, coder=CODER_CM):
+    """Near-lossless tile with coder 3 or 4 and stored linear predictors (``weights`` as for
     encode_tile_cm). Returns (stream, decoded planes)."""
     planes = np.ascontiguousarray(planes, dtype=np.int32)
     p, h, w = planes.shape
@@ -130,7 +130,7 @@ def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi):
     status = lib.rmc_encode_tile_near_cm(ffi.from_buffer("int32_t[]", planes), w, h, p,
                                          ffi.new("int[]", list(bits)),
                                          ffi.from_buffer("int16_t[]", flat),
-                                         ffi.new("int[]", counts), cmask, int(near_bg),
+                                         ffi.new("int[]", counts), coder, cmask, int(near_bg),
                                          int(near_roi), ffi.from_buffer("int32_t[]", recon), out)
     del keep
     if status:

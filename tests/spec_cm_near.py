@@ -1,5 +1,6 @@
-"""A decoder of coder 3's near-lossless tile streams written from spec/rmc-v1.md alone
-(Sections 16A.1-16A.8 and 16A.10), in plain Python integers: slow, for small tiles only.
+"""A decoder of the near-lossless tile streams of coders 3 and 4 written from spec/rmc-v1.md
+alone (Sections 16A.1-16A.8, 16A.10 and 16A.12), in plain Python integers: slow, for small
+tiles only.
 tests/test_near_lossless.py checks that it decodes what the C core writes to the same samples,
 so the spec and the reference agree. Errors raise SpecError with the spec's error id."""
 
@@ -33,11 +34,14 @@ def bit_length(v):
     return v.bit_length()
 
 
-def energy_class(v):
+def energy_class(v, top=47):
     if v < 4:
-        return v
+        return min(v, top)
     lb = bit_length(v) - 1
-    return min(47, 2 * lb + ((v >> (lb - 1)) & 1))
+    return min(top, 2 * lb + ((v >> (lb - 1)) & 1))
+
+
+RSQ = {v: (1 << 44) // (v * v) for v in range(16, 512)}
 
 
 def sgn(v):
@@ -129,8 +133,10 @@ class Mixers(dict):
         super().__init__()
         self.k, self.start = k, start
 
+    const = False
+
     def __missing__(self, key):
-        w = self[key] = [self.start] * self.k
+        w = self[key] = [self.start] * (self.k - 1) + [0 if self.const else self.start]
         return w
 
 
@@ -147,16 +153,61 @@ def mixed(rc, ctxs, w):                               # 16A.4 / 16A.10 mixed_k
     return bit
 
 
+class Apm:                                            # 16A.11
+    def __init__(self):
+        self.A = [min(max(16 * squash(min(128 * i - 2048, 2047)), 64), 65472)
+                  for i in range(33)]
+
+
+class Apms(dict):
+    def __missing__(self, key):
+        a = self[key] = Apm()
+        return a
+
+
+def mixed_apm(rc, ctxs, w, a):                        # 16A.12 mixedA_k
+    st = [STRETCH[c.p >> 4] for c in ctxs] + [256]
+    dot = sum(wi * si for wi, si in zip(w, st)) >> 16
+    dot = min(max(dot, -2047), 2047)
+    p12 = SQUASH[dot]
+    s = dot + 2048
+    lo, f = s >> 7, s & 127
+    pa = (a.A[lo] * (128 - f) + a.A[lo + 1] * f) >> 7
+    p16 = min(max((16 * p12 + pa + 1) >> 1, 32), 65504)
+    bit = rc.decode(p16)
+    err = (bit << 12) - p12
+    for i in range(len(st)):
+        w[i] = min(max(w[i] + ((st[i] * err) >> 11), -(1 << 20)), 1 << 20)
+    k = lo + (f >> 6)
+    a.A[k] += ((65535 if bit else 0) - a.A[k]) >> 6
+    for c in ctxs:
+        c.update(bit)
+    return bit
+
+
 class Model:
-    def __init__(self, n):
+    def __init__(self, n, form):
         self.n, self.s = n, 2 * n + 1
-        self.zero, self.zero2, self.zero3, self.zero4 = Table(), Table(), Table(), Table()
-        self.sign, self.sign2, self.sign3 = Table(), Table(), Table()
-        self.kbit, self.kbit2, self.kbit3 = Table(), Table(), Table()
-        self.mant1, self.mant2, self.mrest = Table(), Table(), Table(7)
-        self.mzero = Mixers(4, 16384)
-        self.msign = Mixers(3, 22000)
-        self.mkbit = Mixers(3, 22000)
+        lim = 7 if form else 6
+        self.zero, self.zero2, self.zero3, self.zero4 = (Table(lim), Table(lim), Table(lim),
+                                                         Table(lim))
+        self.sign, self.sign2, self.sign3 = Table(lim), Table(lim), Table(lim)
+        self.kbit, self.kbit2, self.kbit3 = Table(lim), Table(lim), Table(lim)
+        self.mant1, self.mant2, self.mrest = Table(lim), Table(lim), Table(7)
+        if form:
+            self.zero5, self.sign4, self.kbit4 = Table(7), Table(7), Table(7)
+            self.mant1b, self.mant1c, self.mant1d = Table(7), Table(7), Table(7)
+            self.mzero = Mixers(6, 16384)
+            self.msign = Mixers(5, 16384)
+            self.mkbit = Mixers(5, 16384)
+            self.nmant = Mixers(5, 16384)
+            for mx in (self.mzero, self.msign, self.mkbit, self.nmant):
+                mx.const = True
+            self.azero, self.asign, self.akbit, self.amant = Apms(), Apms(), Apms(), Apms()
+        else:
+            self.mzero = Mixers(4, 16384)
+            self.msign = Mixers(3, 22000)
+            self.mkbit = Mixers(3, 22000)
         self.bsum = [0] * 648
         self.bcnt = [0] * 648
 
@@ -192,8 +243,9 @@ def read_predictors(stream, planes_n, truncated, bad_count):
     return wts, pos
 
 
-def decode_tile(stream, w, h, bits, mask, near_bg, near_roi):
-    """Planes (lists of rows) of a coder-3 near-lossless tile stream (16A.1, 16A.10)."""
+def decode_tile(stream, w, h, bits, mask, near_bg, near_roi, form=0):
+    """Planes (lists of rows) of a near-lossless tile stream of coder 3 (form 0: 16A.1,
+    16A.10) or coder 4 (form 1: 16A.12)."""
     planes_n = len(bits)
     wts, pos = read_predictors(stream, planes_n, lambda: SpecError("E32a"),
                                lambda: SpecError("E32b"))
@@ -205,7 +257,7 @@ def decode_tile(stream, w, h, bits, mask, near_bg, near_roi):
     planes, resid = [], []
     for p in range(planes_n):
         P, E = decode_plane(rc, p, w, h, bits[p], wts[p], mask, near_bg, near_roi,
-                            planes[p - 1] if p else None, resid[p - 1] if p else None)
+                            planes[p - 1] if p else None, resid[p - 1] if p else None, form)
         planes.append(P)
         resid.append(E)
     if rc.zero_fill > 0:
@@ -217,10 +269,10 @@ def decode_tile(stream, w, h, bits, mask, near_bg, near_roi):
     return [[row[2:2 + w] for row in P[2:]] for P in planes]
 
 
-def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE):
+def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form):
     MAXVAL, MAX8 = (1 << B) - 1, 8 * ((1 << B) - 1)
-    NPRED = 8 if p >= 1 else 6
-    models = [Model(near_bg), Model(near_roi)]
+    NPRED = (8 if p >= 1 else 6) + (form and (4 if p >= 1 else 3))
+    models = [Model(near_bg, form), Model(near_roi, form)]
 
     def model_of(y, x):
         if near_bg == near_roi or mask is None:
@@ -266,9 +318,22 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE):
             if p >= 1:
                 pr.append(clamp8(8 * (N + R[Y][X] - R[Y - 1][X])))
                 pr.append(clamp8(8 * (W + R[Y][X] - R[Y][X - 1])))
+            if form:
+                pr += [clamp8(8 * (2 * N - Q[Y - 2][X])), clamp8(8 * (2 * W - Q[Y][X - 2])),
+                       clamp8(8 * (2 * NE - Q[Y - 2][X + 2]))]
+                if p >= 1:
+                    pr.append(8 * R[Y][X])
             es = [d[i][Y - 1][X] + d[i][Y - 1][X - 1] + d[i][Y - 1][X + 1] + d[i][Y][X - 1]
                   for i in range(NPRED)]
-            wgt = [(1 << 24) // (v + 1) for v in es]
+            if form:
+                es = [v + d[i][Y - 1][X + 2] + d[i][Y][X - 2] for i, v in enumerate(es)]
+                wgt = []
+                for v in es:
+                    u = v + 16
+                    sh = bit_length(u | 511) - 9
+                    wgt.append(RSQ[u >> sh] >> (2 * sh))
+            else:
+                wgt = [(1 << 24) // (v + 1) for v in es]
             ws = sum(wgt)
             blend8 = (sum(a * b for a, b in zip(wgt, pr)) + ws // 2) // ws
             aN = (abs(e[Y - 1][X]) + n) // s
@@ -279,12 +344,26 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE):
             En = 2 * (aN + aW) + aNW + aNE + (2 * G) // s
             if p >= 1:
                 En += 2 * ((abs(RE[Y][X]) + n) // s)
+            if form:
+                En += ((abs(e[Y][X - 2]) + n) // s + (abs(e[Y - 2][X]) + n) // s
+                       + (abs(e[Y - 2][X - 1]) + n) // s + (abs(e[Y - 2][X + 1]) + n) // s)
+                spr = energy_class(((max(pr) - min(pr)) >> 3) // s, 11)
+                if p == 0:
+                    rf = 0
+                    rk = min(11, bit_length((abs(e[Y][X - 2]) + n) // s
+                                            + (abs(e[Y - 2][X]) + n) // s))
+                else:
+                    re = RE[Y][X]
+                    ra = (abs(re) + n) // s
+                    kr = bit_length(ra)
+                    rf = 0 if ra == 0 else (1 if re > 0 else 2) + 2 * min(kr - 1, 3)
+                    rk = min(kr, 11)
             q = energy_class(En)
             qm = energy_class((min(es) >> 3) // s)
             pat = min(aW, 3) + 4 * min(aN, 3) + 16 * min(aNW, 2) + 48 * min(aNE, 2)
             sg = 3 * (sgn(e[Y][X - 1]) + 1) + sgn(e[Y - 1][X]) + 1
             t = 9 * (sgn(N - NW) + 1) + 3 * (sgn(W - NW) + 1) + sgn(NE - N) + 1
-            bi = 27 * (q >> 1) + t
+            bi = 27 * (q >> 2 if form else q >> 1) + t
             if N == W == NW == NE:
                 flat = 2
             elif abs(NE - N) <= n and abs(N - NW) <= n and abs(NW - W) <= n:
@@ -314,8 +393,14 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE):
             lo, hi = (-hi0, -lo0) if flip else (lo0, hi0)
             if flip:
                 sg = 8 - sg
+                if form and rf:
+                    rf = rf + 1 if rf % 2 else rf - 1
             if lo == 0 and hi == 0:
                 zero = 1
+            elif form:
+                zero = mixed_apm(rc, [m.zero[q, flat, fc], m.zero2[qm, fc], m.zero3[pat, fc],
+                                      m.zero4[rcl, zp, flat], m.zero5[spr, fc]], m.mzero[q],
+                                 m.azero[qm, fc])
             else:
                 zero = mixed(rc, [m.zero[q, flat, fc], m.zero2[qm, fc], m.zero3[pat, fc],
                                   m.zero4[rcl, zp, flat]], m.mzero[q])
@@ -326,21 +411,35 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE):
                     pos = 1
                 elif hi == 0:
                     pos = 0
+                elif form:
+                    pos = mixed_apm(rc, [m.sign[q, fc], m.sign2[sg, fc], m.sign3[t, fc],
+                                         m.sign4[rf, fc]], m.msign[fc], m.asign[sg, fc])
                 else:
                     pos = mixed(rc, [m.sign[q, fc], m.sign2[sg, fc], m.sign3[t, fc]],
                                 m.msign[fc])
                 lim = hi if pos == 1 else -lo
                 kcap = bit_length(lim - 1)
                 k = 0
-                while k < kcap and mixed(rc, [m.kbit[q, k], m.kbit2[qm, k],
-                                              m.kbit3[k, kW, kN]], m.mkbit[k]) == 1:
+                while k < kcap:
+                    ctxs = [m.kbit[q, k], m.kbit2[qm, k], m.kbit3[k, kW, kN]]
+                    if form:
+                        bit = mixed_apm(rc, ctxs + [m.kbit4[spr, k]], m.mkbit[k],
+                                        m.akbit[k, rk])
+                    else:
+                        bit = mixed(rc, ctxs, m.mkbit[k])
+                    if bit == 0:
+                        break
                     k += 1
                 if k <= 1:
                     mm = k
                 else:
-                    c1 = m.mant1[q, k]
-                    b1 = rc.decode(c1.p)
-                    c1.update(b1)
+                    if form:
+                        b1 = mixed_apm(rc, [m.mant1[q, k], m.mant1b[qm, k], m.mant1c[k, kW],
+                                            m.mant1d[spr, k]], m.nmant[k], m.amant[k])
+                    else:
+                        c1 = m.mant1[q, k]
+                        b1 = rc.decode(c1.p)
+                        c1.update(b1)
                     mm = 2 + b1
                     if k > 2:
                         c2 = m.mant2[k, b1]
@@ -364,9 +463,9 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE):
             if qq != 0 or n == 0:
                 m.bsum[bi] += 8 * v - blend8
                 m.bcnt[bi] += 1
-                if m.bcnt[bi] == 64:
+                if m.bcnt[bi] == (2048 if form else 64):
                     m.bsum[bi] = trunc_div(m.bsum[bi], 2)
-                    m.bcnt[bi] = 32
+                    m.bcnt[bi] = m.bcnt[bi] // 2
             z = z + 1 if qq == 0 else 0
         Q[y + 2][w + 2] = Q[y + 2][w + 3] = Q[y + 2][w + 1]
         if y + 1 < h:

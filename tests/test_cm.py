@@ -299,15 +299,19 @@ def test_coder_4_needs_version_1_3():
     assert np.array_equal(_decode(chunks), b)
 
 
-def test_coder_4_has_no_near_lossless_form():
+def test_near_lossless_forms_of_coders_3_and_4_only():
+    """Coder 4 has a near-lossless form (16A.12, the default); coders 1 and 5 have none."""
     a = smooth((20, 20), 8, 9).astype(np.uint8)
-    with pytest.raises(roimc.InputError):
-        roimc.encode(a, mode="near-lossless", max_error=2, coder="cm2")
-    data = roimc.encode(a, mode="near-lossless", max_error=2, effort=5)   # coder 3's form
-    assert {c[1][8] for c in chunk_list(data) if c[0] == container.TILE} <= {core.CODER_CM,
-                                                                             core.CODER_RAW}
-    with pytest.raises(roimc.UnsupportedError):
-        core.decode_tile_near(b"\0" * 8, 4, 4, [8], core.CODER_CM2, None, 1, 1)
+    for coder in ("fast", "auto", "huffman"):
+        with pytest.raises(roimc.InputError):
+            roimc.encode(a, mode="near-lossless", max_error=2, coder=coder)
+    for coder, want in (("cm2", core.CODER_CM2), ("cm", core.CODER_CM)):
+        data = roimc.encode(a, mode="near-lossless", max_error=2, coder=coder)
+        assert {c[1][8] for c in chunk_list(data) if c[0] == container.TILE} == {want}
+        assert np.abs(roimc.decode(data).astype(int) - a).max() <= 2
+    for coder in (core.CODER_FAST, core.CODER_HUFFMAN):
+        with pytest.raises(roimc.UnsupportedError):
+            core.decode_tile_near(b"\0" * 8, 4, 4, [8], coder, None, 1, 1)
 
 
 # --- effort -------------------------------------------------------------------------------------

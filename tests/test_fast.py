@@ -203,10 +203,11 @@ def test_spec_worked_example_21_8():
 
 
 @pytest.mark.parametrize("effort", [2, 5, 7, 9])
-def test_near_lossless_at_every_effort_uses_coder3(effort):
-    """Efforts whose lossless coder is auto or cm2 code near-lossless tiles with coder 3."""
+def test_near_lossless_at_every_effort_uses_coder4(effort):
+    """Efforts whose lossless coder is auto or cm2 code near-lossless tiles with coder 4's
+    near-lossless form."""
     a = smooth((1, 20, 24), 8, effort)[0].astype(np.uint8)
     data = roimc.encode(a, mode="near-lossless", max_error=1, effort=effort)
     assert {c.payload[8] for c in container.parse(data) if c.ctype == container.TILE} <= \
-        {core.CODER_CM, core.CODER_RAW}
+        {core.CODER_CM2, core.CODER_RAW}
     assert np.abs(roimc.decode(data).astype(int) - a).max() <= 1

@@ -1,8 +1,9 @@
 """Near-lossless mode: every decoded sample within its bound (max_error outside the ROI,
 roi_max_error inside) on every sample, for random images, masks, bounds, layouts and
-tilings, with coder 3 (the default, format 1.2) and coder 0; bound 0 is bit-exact (coder 0
-writes the lossless coder-0 stream); the spec's own decoder (tests/spec_cm_near.py) agrees
-with the C core; damaged NEAR/MASK chunks and near-lossless tiles are refused."""
+tilings, with coder 4 (the default, format 1.5), coder 3 (format 1.2) and coder 0; bound 0 is
+bit-exact (coder 0 writes the lossless coder-0 stream); the spec's own decoder
+(tests/spec_cm_near.py) agrees with the C core for coders 3 and 4; damaged NEAR/MASK chunks
+and near-lossless tiles are refused."""
 import json
 from pathlib import Path
 
@@ -27,7 +28,8 @@ sides = st.one_of(st.sampled_from(PRIMES), st.integers(1, 47))
 patterns = st.sampled_from(["noise", "constant", "ramp", "smooth", "extremes", "sparse",
                             "stripes"])
 mask_kinds = st.sampled_from(["none", "random", "blob", "empty", "full", "one", "rects"])
-near_coders = st.sampled_from(["cm", "cm", "golomb"])
+near_coders = st.sampled_from(["cm2", "cm2", "cm", "golomb"])
+CM_CODERS = [core.CODER_CM, core.CODER_CM2]       # coders 3 and 4: one near-lossless form each
 tile_sizes = st.sampled_from([512, 16, (7, 5), (1, 64), 3])
 seeds = st.integers(0, 2**32 - 1)
 
@@ -155,7 +157,8 @@ def test_core_near_zero_writes_the_lossless_stream(h, w, bits, planes, pattern, 
 
 @FAST
 @given(h=st.integers(1, 30), w=st.integers(1, 30), bnm=bits_and_bounds, pattern=patterns,
-       kind=mask_kinds, seed=seeds, coder=st.sampled_from([core.CODER_GOLOMB, core.CODER_CM]))
+       kind=mask_kinds, seed=seeds,
+       coder=st.sampled_from([core.CODER_GOLOMB, core.CODER_CM, core.CODER_CM2]))
 def test_core_decoder_reproduces_the_encoders_reconstruction(h, w, bnm, pattern, kind, seed,
                                                              coder):
     bits, n, m = bnm
@@ -427,18 +430,20 @@ def _weights(kind, planes, rng, t=None):
 @SPEC
 @given(h=st.integers(1, 11), w=st.integers(1, 11), planes=st.integers(1, 3),
        bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
-       weights=st.sampled_from(["none", "random"]))
-def test_spec_decoder_agrees_with_the_c_core(h, w, planes, bnm, pattern, kind, seed, weights):
+       weights=st.sampled_from(["none", "random"]), coder=st.sampled_from(CM_CODERS))
+def test_spec_decoder_agrees_with_the_c_core(h, w, planes, bnm, pattern, kind, seed, weights,
+                                             coder):
     """tests/spec_cm_near.py, written from spec/rmc-v1.md alone, decodes every stream the C
-    encoder writes to the C encoder's reconstruction."""
+    encoder writes (coder 3 or 4) to the C encoder's reconstruction."""
     bits, n, m = bnm
     rng = np.random.default_rng(seed)
     v = make_values(pattern, (planes, h, w), bits, seed).astype(np.int32)
     mask = make_mask(kind, h, w, seed + 1)
     stream, recon = core.encode_tile_near_cm(v, [bits] * planes, _weights(weights, planes, rng),
-                                             mask, n, m)
+                                             mask, n, m, coder)
     out = spec_cm_near.decode_tile(stream, w, h, [bits] * planes,
-                                   None if mask is None else mask.astype(int).tolist(), n, m)
+                                   None if mask is None else mask.astype(int).tolist(), n, m,
+                                   form=int(coder == core.CODER_CM2))
     assert np.array_equal(np.array(out, dtype=np.int32), recon)
 
 
@@ -455,23 +460,26 @@ def test_spec_worked_example_21_7():
 @FAST
 @given(h=st.integers(1, 40), w=st.integers(1, 40), planes=st.integers(1, 4),
        bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
-       weights=st.sampled_from(["none", "random", "fit"]))
-def test_cm_core_bound_holds_with_any_weights(h, w, planes, bnm, pattern, kind, seed, weights):
+       weights=st.sampled_from(["none", "random", "fit"]), coder=st.sampled_from(CM_CODERS))
+def test_cm_core_bound_holds_with_any_weights(h, w, planes, bnm, pattern, kind, seed, weights,
+                                              coder):
     """The bound never depends on the predictor: fitted, absent or random weights."""
     bits, n, m = bnm
     rng = np.random.default_rng(seed)
     v = make_values(pattern, (planes, h, w), bits, seed).astype(np.int32)
     mask = make_mask(kind, h, w, seed + 1)
     stream, recon = core.encode_tile_near_cm(v, [bits] * planes,
-                                             _weights(weights, planes, rng, v), mask, n, m)
-    out = core.decode_tile_near(stream, w, h, [bits] * planes, core.CODER_CM, mask, n, m)
+                                             _weights(weights, planes, rng, v), mask, n, m,
+                                             coder)
+    out = core.decode_tile_near(stream, w, h, [bits] * planes, coder, mask, n, m)
     assert np.array_equal(out, recon)
     bound = bounds_of(mask, n, m, (h, w)) if n != m else np.full((h, w), n)
     assert np.all(np.abs(out - v) <= bound[None])
 
 
+@pytest.mark.parametrize("coder", CM_CODERS)
 @pytest.mark.parametrize("bits", [1, 2, 3, 8, 12, 16, 17])
-def test_cm_extreme_bounds_and_constant_and_noise_images(bits):
+def test_cm_extreme_bounds_and_constant_and_noise_images(bits, coder):
     """Bounds 0, 1, MAXVAL/2, MAXVAL - 1, MAXVAL on noise, extremes, constants; with the ROI
     exact or loose; 1x1, 1xN, Nx1 and prime shapes."""
     top = (1 << bits) - 1
@@ -482,8 +490,8 @@ def test_cm_extreme_bounds_and_constant_and_noise_images(bits):
             for n, m in [(0, 0), (1, 0), (top // 2, 0), (max(top - 1, 0), top), (top, top),
                          (top, 0), (0, top)]:
                 mask = rng.random(shape) < 0.5
-                stream, recon = core.encode_tile_near(v, [bits], core.CODER_CM, mask, n, m)
-                out = core.decode_tile_near(stream, shape[1], shape[0], [bits], core.CODER_CM,
+                stream, recon = core.encode_tile_near(v, [bits], coder, mask, n, m)
+                out = core.decode_tile_near(stream, shape[1], shape[0], [bits], coder,
                                             mask, n, m)
                 assert np.array_equal(out, recon)
                 bound = np.where(mask, m, n)
@@ -491,27 +499,33 @@ def test_cm_extreme_bounds_and_constant_and_noise_images(bits):
                 assert out.min() >= 0 and out.max() <= top
 
 
-def test_cm_bound_of_the_whole_range_codes_almost_nothing():
+@pytest.mark.parametrize("coder", CM_CODERS)
+def test_cm_bound_of_the_whole_range_codes_almost_nothing(coder):
     v = make_values("noise", (1, 64, 64), 8, 3).astype(np.int32)
-    stream, recon = core.encode_tile_near(v, [8], core.CODER_CM, None, 255, 255)
+    stream, recon = core.encode_tile_near(v, [8], coder, None, 255, 255)
     assert len(stream) <= 7                       # n[0], and the range coder's 5 bytes
     assert np.all(recon == 0)
-    stream, _ = core.encode_tile_near(v, [8], core.CODER_CM, None, 128, 128)
+    stream, _ = core.encode_tile_near(v, [8], coder, None, 128, 128)
     assert len(stream) < 700
 
 
-def test_cm_bound_zero_is_exact_and_as_small_as_lossless():
+@pytest.mark.parametrize("coder", ["cm", "cm2"])
+def test_cm_bound_zero_is_exact_and_as_small_as_lossless(coder):
     a = make_values("smooth", (64, 64), 10, 4).astype(np.uint16)
-    near = roimc.encode(a, mode="near-lossless", max_error=0)
+    near = roimc.encode(a, mode="near-lossless", max_error=0, coder=coder)
     assert np.array_equal(roimc.decode(near), a)
-    assert len(near) < 1.03 * len(roimc.encode(a, coder="cm")) + 40
+    assert len(near) < 1.03 * len(roimc.encode(a, coder=coder)) + 40
 
 
-def test_near_lossless_defaults_to_coder_3_and_version_1_2():
+@pytest.mark.parametrize("effort", [2, 5, 7, 9])
+def test_near_lossless_defaults_to_coder_4_and_version_1_5(effort):
     a = make_values("smooth", (40, 40), 8, 6).astype(np.uint8)
-    data = roimc.encode(a, mode="near-lossless", max_error=2)
-    assert roimc.info(data)["version"] == "1.2"
-    assert {t.payload[8] for t in container.parse(data) if t.ctype == TILE} == {core.CODER_CM}
+    data = roimc.encode(a, mode="near-lossless", max_error=2, effort=effort)
+    assert roimc.info(data)["version"] == "1.5"
+    assert {t.payload[8] for t in container.parse(data) if t.ctype == TILE} == {core.CODER_CM2}
+    cm = roimc.encode(a, mode="near-lossless", max_error=2, coder="cm")
+    assert roimc.info(cm)["version"] == "1.2"
+    assert {t.payload[8] for t in container.parse(cm) if t.ctype == TILE} == {core.CODER_CM}
     golomb = roimc.encode(a, mode="near-lossless", max_error=2, coder="golomb")
     assert roimc.info(golomb)["version"] == "1.0"
     assert {t.payload[8] for t in container.parse(golomb) if t.ctype == TILE} == {0}
@@ -521,57 +535,61 @@ def test_near_lossless_defaults_to_coder_3_and_version_1_2():
     assert roimc.info(raw)["version"] == "1.0" and np.array_equal(roimc.decode(raw), a)
 
 
-def test_coder_3_near_tile_in_an_older_version_is_refused():
-    """E27c: coder 3 in a mode-1 file whose version_minor is below 2."""
+@pytest.mark.parametrize("coder,minors", [("cm", (0, 1)), ("cm2", (0, 1, 2, 3, 4))])
+def test_cm_near_tile_in_an_older_version_is_refused(coder, minors):
+    """E27c: coder 3 in a mode-1 file whose version_minor is below 2; E27f: coder 4 below 5."""
     from roimc.container import Header
     a = make_values("smooth", (20, 20), 8, 6).astype(np.uint8)
-    chunks = _chunks(roimc.encode(a, mode="near-lossless", max_error=2))
-    for minor in (0, 1):
+    chunks = _chunks(roimc.encode(a, mode="near-lossless", max_error=2, coder=coder))
+    for minor in minors:
         h = Header.unpack(chunks[0][1])
         h.version = (1, minor)
-        with pytest.raises(roimc.CorruptDataError, match="coder 3"):
+        with pytest.raises(roimc.CorruptDataError, match=f"coder {core.CODERS[coder]}"):
             roimc.decode(_rebuild([(HEAD, h.pack())] + chunks[1:]))
 
 
-def test_coder_3_is_smaller_than_coder_0_on_real_images(corpus_dir):
+def test_coders_4_and_3_are_smaller_than_coder_0_on_real_images(corpus_dir):
     from PIL import Image
-    for name in ("mr_ch2_ax100.png", "ct_small.png"):
+    for name in ("mr_ch2_ax100.png", "ct_small.png", "us_aloka_rgb.png"):
         path = corpus_dir / "val" / name
         if not path.exists():
             continue
         a = np.asarray(Image.open(path))
         for n in (1, 4):
-            cm = len(roimc.encode(a, mode="near-lossless", max_error=n))
-            golomb = len(roimc.encode(a, mode="near-lossless", max_error=n, coder="golomb"))
-            assert cm < 0.95 * golomb, (name, n, cm, golomb)
+            size = {c: len(roimc.encode(a, mode="near-lossless", max_error=n, coder=c))
+                    for c in ("cm2", "cm", "golomb")}
+            assert size["cm"] < 0.95 * size["golomb"], (name, n, size)
+            assert size["cm2"] < size["cm"], (name, n, size)
 
 
-def _cm_stream():
+def _cm_stream(coder):
     v = make_values("smooth", (2, 23, 19), 9, 11).astype(np.int32)
     mask = make_mask("blob", 23, 19, 4)
-    stream, recon = core.encode_tile_near(v, [9, 9], core.CODER_CM, mask, 3, 1)
+    stream, recon = core.encode_tile_near(v, [9, 9], coder, mask, 3, 1)
     return v, mask, stream, recon
 
 
-def test_cm_every_truncation_and_trailing_byte_is_refused():
-    v, mask, stream, _ = _cm_stream()
+@pytest.mark.parametrize("coder", CM_CODERS)
+def test_cm_every_truncation_and_trailing_byte_is_refused(coder):
+    v, mask, stream, _ = _cm_stream(coder)
     for cut in range(len(stream)):
         with pytest.raises(roimc.CorruptDataError):
-            core.decode_tile_near(stream[:cut], 19, 23, [9, 9], core.CODER_CM, mask, 3, 1)
+            core.decode_tile_near(stream[:cut], 19, 23, [9, 9], coder, mask, 3, 1)
     for extra in (b"\x00", b"\x01", b"\xff\xff"):
         with pytest.raises(roimc.CorruptDataError):
-            core.decode_tile_near(stream + extra, 19, 23, [9, 9], core.CODER_CM, mask, 3, 1)
+            core.decode_tile_near(stream + extra, 19, 23, [9, 9], coder, mask, 3, 1)
 
 
-def test_cm_byte_flips_are_refused_or_stay_in_range():
-    v, mask, stream, recon = _cm_stream()
+@pytest.mark.parametrize("coder", CM_CODERS)
+def test_cm_byte_flips_are_refused_or_stay_in_range(coder):
+    v, mask, stream, recon = _cm_stream(coder)
     rng = np.random.default_rng(8)
     refused = 0
     for _ in range(300):
         b = bytearray(stream)
         b[int(rng.integers(len(b)))] ^= 1 << int(rng.integers(8))
         try:
-            out = core.decode_tile_near(bytes(b), 19, 23, [9, 9], core.CODER_CM, mask, 3, 1)
+            out = core.decode_tile_near(bytes(b), 19, 23, [9, 9], coder, mask, 3, 1)
         except roimc.CorruptDataError:
             refused += 1
         else:
@@ -579,19 +597,20 @@ def test_cm_byte_flips_are_refused_or_stay_in_range():
     assert refused >= 250
 
 
-def test_cm_random_streams_and_wrong_parameters_do_not_crash():
+@pytest.mark.parametrize("coder", CM_CODERS)
+def test_cm_random_streams_and_wrong_parameters_do_not_crash(coder):
     rng = np.random.default_rng(9)
-    v, mask, stream, _ = _cm_stream()
+    v, mask, stream, _ = _cm_stream(coder)
     for _ in range(200):
         data = rng.integers(0, 256, size=int(rng.integers(0, 64))).astype(np.uint8).tobytes()
         try:
-            core.decode_tile_near(data, 7, 5, [int(rng.integers(1, 17))], core.CODER_CM, None,
+            core.decode_tile_near(data, 7, 5, [int(rng.integers(1, 17))], coder, None,
                                   int(rng.integers(0, 2)), 0)
         except roimc.CorruptDataError:
             pass
     for bits, n, m in [([8, 8], 3, 1), ([9, 9], 1, 3), ([9, 9], 3, 3), ([10, 10], 3, 1)]:
         try:
-            out = core.decode_tile_near(stream, 19, 23, bits, core.CODER_CM, mask, n, m)
+            out = core.decode_tile_near(stream, 19, 23, bits, coder, mask, n, m)
         except roimc.CorruptDataError:
             pass
         else:
@@ -633,7 +652,7 @@ def _golden(name):
 def test_near_golden_set_is_complete():
     assert sorted(p.stem for p in NEAR_GOLDEN.glob("*.rmc")) == sorted(NEAR_VECTORS)
     versions = {v["version"] for v in NEAR_VECTORS.values()}
-    assert versions == {"1.0", "1.2"}
+    assert versions == {"1.0", "1.2", "1.5"}
 
 
 @pytest.mark.parametrize("name", sorted(NEAR_VECTORS))
@@ -669,5 +688,5 @@ def test_near_golden_covers_both_coders_weights_and_masks():
             if c.ctype == TILE:
                 coders.add(c.payload[8])
                 weighted |= c.payload[8] == core.CODER_CM and c.payload[9] != 0
-    assert {core.CODER_GOLOMB, core.CODER_CM} <= coders and weighted
+    assert {core.CODER_GOLOMB, core.CODER_CM, core.CODER_CM2} <= coders and weighted
     assert any(v["mask"] for v in NEAR_VECTORS.values())

@@ -4,8 +4,9 @@
 
 The bound is enforced inside the C core's prediction loop: residuals are quantised with step
 2 * bound + 1 and prediction and contexts use the decoded samples, in coder 3's form (blended
-prediction with a fitted linear predictor, context mixing; format version 1.2) or coder 0's
-(JPEG-LS near-lossless). Channels are coded without the colour transform, which would not
+prediction with a fitted linear predictor, context mixing; format version 1.2), coder 4's
+(coder 3 with the second model and the reference plane's sample as a predictor; version 1.5)
+or coder 0's (JPEG-LS near-lossless). Channels are coded without the colour transform, which would not
 keep a bound per channel, so the bound holds on every channel. A tile that the coder would expand is stored
 raw (coder 2: exact samples). The bounds go into the NEAR chunk, the mask into MASK; both are
 coder-agnostic: the TILE coder byte says which coder's near-lossless form a tile uses.
@@ -22,8 +23,20 @@ from . import predictor
 from .lossless import _TILE_HEAD, _run, _tiles, tile_stream
 
 _NEAR = struct.Struct(">HH")
-CODERS = (core.CODER_GOLOMB, core.CODER_RAW, core.CODER_CM)
+CODERS = (core.CODER_GOLOMB, core.CODER_RAW, core.CODER_CM, core.CODER_CM2)
 CM_VERSION = (1, 2)     # files with a coder-3 near-lossless tile (spec 9, 16A.10)
+CM2_VERSION = (1, 5)    # files with a coder-4 near-lossless tile (spec 9, 16A.12)
+
+
+def version_of(chunks, otherwise):
+    """The minor version that the TILE chunks need (coder 4: 1.5, coder 3: 1.2), or
+    `otherwise`."""
+    used = {payload[8] for ctype, payload in chunks if ctype == TILE}
+    if core.CODER_CM2 in used:
+        return CM2_VERSION
+    if core.CODER_CM in used:
+        return max(CM_VERSION, otherwise)
+    return otherwise
 
 
 def pack_bounds(max_error, roi_max_error):
@@ -86,11 +99,11 @@ def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threa
             t = np.ascontiguousarray(samples[f, y0:y1, x0:x1, :].transpose(2, 0, 1),
                                      dtype=np.int32)
             tm = None if m8 is None else m8[y0:y1, x0:x1]
-            if coder == core.CODER_CM:
+            if coder in (core.CODER_CM, core.CODER_CM2):
                 weights = [predictor.fit(t, p, fit_samples) if fit_samples else None
                            for p in range(t.shape[0])]
                 stream, rec = core.encode_tile_near_cm(t, bits, weights, tm, max_error,
-                                                       roi_max_error)
+                                                       roi_max_error, coder)
             else:
                 stream, rec = core.encode_tile_near(t, bits, coder, tm, max_error,
                                                     roi_max_error)
@@ -126,9 +139,10 @@ def decode(chunks, header: Header, view, bounds, threads=None):
     def job(chunk, f, index, y0, y1, x0, x1):
         def run():
             coder, stream = tile_stream(chunk, f, index)
-            if coder == core.CODER_CM and header.version < CM_VERSION:
-                raise CorruptDataError(f"tile chunk at byte {chunk.offset} uses coder 3 in a "
-                                       f"near-lossless file of version "
+            need = {core.CODER_CM: CM_VERSION, core.CODER_CM2: CM2_VERSION}.get(coder)
+            if need and header.version < need:
+                raise CorruptDataError(f"tile chunk at byte {chunk.offset} uses coder {coder} "
+                                       f"in a {header.mode} file of version "
                                        f"{header.version[0]}.{header.version[1]}")
             tm = None if m8 is None else m8[y0:y1, x0:x1]
             t = core.decode_tile_near(stream, x1 - x0, y1 - y0, bits, coder, tm, n, m)

@@ -197,13 +197,14 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
     int nw[4] = {0, 0, 0, 0}, total = 0;
     for (p = 0; p < planes; p++) fill(in + n * (size_t)p, w, h, bits, pattern);
     if (mask) for (i = 0; i < n; i++) mask[i] = below(100) < density ? (uint8_t)(1 + below(255)) : 0;
-    if (coder == RMC_CODER_CM && below(2)) {
+    if ((coder == RMC_CODER_CM || coder == RMC_CODER_CM2) && below(2)) {
         for (p = 0; p < planes; p++) {
             nw[p] = below(4) == 0 ? 0 : (p ? 15 : 10);
             for (k = 0; k < nw[p]; k++) weights[total + k] = (int16_t)rnd();
             total += nw[p];
         }
-        st = rmc_encode_tile_near_cm(in, w, h, planes, b, weights, nw, mask, nb, nr, rec, &buf);
+        st = rmc_encode_tile_near_cm(in, w, h, planes, b, weights, nw, coder, mask, nb, nr, rec,
+                                     &buf);
     } else {
         st = rmc_encode_tile_near(in, w, h, planes, b, coder, mask, nb, nr, rec, &buf);
     }
@@ -273,18 +274,24 @@ static void near_argument_checks(void) {
         int nw9[1] = {9}, nw10[1] = {10};
         int16_t wt[10] = {0};
         int32_t big[4] = {0, 1, 2, 8};
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw9, mask, 1, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw9, RMC_CODER_CM, mask, 1, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: 9 weights accepted");
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, NULL, nw10, mask, 1, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, NULL, nw10, RMC_CODER_CM, mask, 1, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: missing weights accepted");
-        if (rmc_encode_tile_near_cm(big, 2, 2, 1, bits3, wt, nw10, mask, 1, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(big, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, mask, 1, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: sample above maxval accepted");
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, mask, 8, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, mask, 8, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: bound above maxval accepted");
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_FAST, mask, 1, 0,
+                                    NULL, &buf) != RMC_ERR_UNSUPPORTED)
+            FAIL("near cm: coder 5 accepted");
+        if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM2, mask, 1, 0, big) !=
+            RMC_ERR_TRUNCATED)
+            FAIL("near cm2: empty stream not truncated");
         if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM, mask, 1, 0, big) !=
             RMC_ERR_TRUNCATED)
             FAIL("near cm: empty stream not truncated");
@@ -309,9 +316,9 @@ static void encoder_argument_checks(void) {
     if (rmc_encode_tile_cm(s, 2, 2, 1, bits8, NULL, nw0, RMC_CODER_GOLOMB, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("rmc_encode_tile_cm with coder 0 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, NULL, 1, 1, NULL, &buf) !=
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, NULL, 1, 1, NULL, &buf) !=
         RMC_ERR_UNSUPPORTED)
-        FAIL("near-lossless coder 4 accepted");
+        FAIL("near-lossless coder 5 accepted");
     if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, NULL, 1, 1, NULL, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("near-lossless coder 5 accepted");
@@ -506,12 +513,16 @@ int main(int argc, char **argv) {
             near_roundtrip(sizes[s][1], sizes[s][0], 1 + (int)below(4), b, pattern++ % 7,
                            RMC_CODER_CM);
             near_roundtrip(sizes[s][1], sizes[s][0], 1, b, pattern++ % 7, RMC_CODER_CM);
+            near_roundtrip(sizes[s][1], sizes[s][0], 1 + (int)below(4), b, pattern++ % 7,
+                           RMC_CODER_CM2);
         }
     near_roundtrip(70001, 2, 1, 8, 5, 0);
     near_roundtrip(300, 200, 1, 16, 0, 0);
     near_roundtrip(70001, 2, 1, 8, 5, RMC_CODER_CM);
     near_roundtrip(300, 200, 1, 16, 0, RMC_CODER_CM);
     near_roundtrip(257, 129, 3, 12, 3, RMC_CODER_CM);
+    near_roundtrip(70001, 2, 1, 8, 5, RMC_CODER_CM2);
+    near_roundtrip(257, 129, 3, 12, 3, RMC_CODER_CM2);
     random_streams(iterations);
     huffman_checks(iterations / 4);
     printf("roundtrips %ld, damaged %ld (%ld decoded), failures %ld\n", roundtrips, damaged,

@@ -97,8 +97,8 @@ def vectors():
 
 
 def near_vectors():
-    """Near-lossless vectors (tests/golden/near): coder 3's near-lossless form (format 1.2)
-    and coder 0's, with and without an ROI mask (stored beside them as NAME.mask.npy)."""
+    """Near-lossless vectors (tests/golden/near): coder 4's near-lossless form (format 1.5),
+    coder 3's (1.2) and coder 0's, with and without an ROI mask (stored beside them as NAME.mask.npy)."""
     rng = np.random.default_rng(2024)
     y, x = np.mgrid[0:21, 0:18]
     gray8 = ((x * 9 + y * 6) + rng.integers(0, 14, size=x.shape)).astype(np.uint8)
@@ -112,15 +112,22 @@ def near_vectors():
     rect[4:15, 3:11] = True
     noise = rng.integers(0, 256, size=(9, 10)).astype(np.uint8)
     near = dict(mode="near-lossless", tile_size=1024)
+    cm = dict(near, coder="cm")
     return {
-        "near_cm_gray8": (gray8, None, dict(near, max_error=2, effort=5)),
-        "near_cm_roi12": (gray12, roi12, dict(near, max_error=5, roi_max_error=0, effort=5)),
-        "near_cm_rgb8_multitile": (rgb8, None, dict(near, max_error=1, effort=2,
+        "near_cm_gray8": (gray8, None, dict(cm, max_error=2, effort=5)),
+        "near_cm_roi12": (gray12, roi12, dict(cm, max_error=5, roi_max_error=0, effort=5)),
+        "near_cm_rgb8_multitile": (rgb8, None, dict(cm, max_error=1, effort=2,
                                                     tile_size=[16, 12])),
-        "near_cm_roi_loose8": (gray8, rect, dict(near, max_error=0, roi_max_error=7, effort=5)),
-        "near_cm_whole_range8": (noise, None, dict(near, max_error=255, effort=5)),
+        "near_cm_roi_loose8": (gray8, rect, dict(cm, max_error=0, roi_max_error=7, effort=5)),
+        "near_cm_whole_range8": (noise, None, dict(cm, max_error=255, effort=5)),
         "near_golomb_roi8": (gray8, rect, dict(near, max_error=3, roi_max_error=1,
                                                coder="golomb")),
+        "near_cm2_gray8": (gray8, None, dict(near, max_error=2, effort=5)),
+        "near_cm2_roi12": (gray12, roi12, dict(near, max_error=5, roi_max_error=0, effort=5)),
+        "near_cm2_rgb8_multitile": (rgb8, None, dict(near, max_error=1, effort=2,
+                                                     tile_size=[16, 12])),
+        "near_cm2_roi_loose8": (gray8, rect, dict(near, max_error=0, roi_max_error=7,
+                                                  effort=9)),
     }
 
 
