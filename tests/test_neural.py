@@ -463,6 +463,19 @@ def test_hybrid_structure_damage_is_refused(hybrid_file, edit):
         roimc.decode(rebuild(chunks))
 
 
+def test_hybrid_exact_layer_is_coder_4_and_needs_version_1_5(hybrid_file):
+    """The exact layer uses coder 4's near-lossless form (spec 16A.12): version 1.5; the
+    same file declaring 1.2 to 1.4 is refused (E27f), never decoded by another model."""
+    chunks = chunks_of(hybrid_file)
+    head = container.Header.unpack(chunks[0][1])
+    assert head.version == (1, 5)
+    assert {p[8] for t, p in chunks if t == TILE} == {4}
+    for minor in (2, 3, 4):
+        head.version = (1, minor)
+        with pytest.raises(CorruptDataError, match="coder 4"):
+            roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:]))
+
+
 def test_hybrid_exact_layer_checksum(hybrid_file):
     chunks = chunks_of(hybrid_file)
     chunks = [(t, bytes(4) if t == DSUM else p) for t, p in chunks]
