@@ -115,6 +115,32 @@ def test_lossy_roi_spends_the_bits_inside(ct):
     assert psnr(ct[~mask], weighted[~mask]) < psnr(ct[~mask], plain[~mask])
 
 
+def _latn_qualities(data):
+    payload = next(c.payload for c in container.parse(data) if c.ctype == LATN)
+    return list(payload[19:19 + roimc.info(data)["channels"]])
+
+
+def test_lossy_colour_chroma_qualities_are_chosen_per_image():
+    """Luma at the asked quality, each chroma plane at Q - 2 ... Q + 1 as its rate and error
+    decide: flat chroma (a grey image stored as RGB) and busy chroma get different offsets
+    from the luma quality, which a fixed rule would not give."""
+    grey = make_values("smooth", (40, 48), 8, 3).astype(np.int32)
+    rng = np.random.default_rng(1)
+    busy = np.stack([grey + rng.integers(-40, 41, grey.shape), grey,
+                     grey + rng.integers(-40, 41, grey.shape)], -1).clip(0, 255)
+    offsets = set()
+    for quality in (1, 5, 8):
+        for a in (np.stack([grey] * 3, -1), busy):
+            a = a.astype(np.uint8)
+            data = roimc.encode(a, mode="lossy", neural_only=True, quality=quality)
+            qs = _latn_qualities(data)
+            assert qs[0] == quality and roimc.info(data)["quality"] == quality
+            assert all(max(1, quality - 2) <= q <= min(8, quality + 1) for q in qs[1:]), qs
+            assert roimc.decode(data).shape == a.shape
+            offsets.update(q - quality for q in qs[1:])
+    assert len(offsets) >= 2, offsets
+
+
 def test_lossy_frames_are_coded_one_by_one():
     a = np.stack([make_values("smooth", (24, 40), 8, s) for s in range(3)]).astype(np.uint8)
     data = roimc.encode(a, mode="lossy", neural_only=True, quality=6)

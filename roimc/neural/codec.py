@@ -28,6 +28,7 @@ SYNTHESIS_TILE, SYNTHESIS_HALO = 64, 6          # latent samples
 BACKGROUND_OFFSET = 0.2   # lossy with an ROI: dead-zone rounding outside it
 HYBRID_KEEP = 1   # hybrid: latents further than this (latent samples) from the background are 0
 DEVICES = ("auto", "cpu", "cuda")
+CHROMA_WEIGHT = 11 / 12   # squared error of a chroma plane against luma's, in R, G, B
 
 
 def _torch():
@@ -171,11 +172,47 @@ def synthesise(net, latent, quality, height, width, device):
 # ---------------------------------------------------------------- modes
 
 def plane_qualities(channels, quality):
-    """Quality of each plane: the chroma planes of colour images one step lower."""
+    """Quality of each plane: the chroma planes of colour images one step lower (hybrid mode;
+    lossy mode chooses them by rate and distortion, _colour_latents)."""
     if channels < 3:
         return [quality] * channels
     low = max(1, quality - 1)
     return [quality, low, low] + [quality] * (channels - 3)
+
+
+def _colour_latents(net, planes, weight, quality, dev, offset, pack):
+    """Lossy colour frames: (qualities, latents) of the planes, the chroma planes' qualities
+    chosen per image. An error in Cb or Cr reaches R, G and B with 11/12 of the squared size
+    of one in Y (planes.py: 3 e_Y^2 against 2.75 e_C^2 over the three channels), so each
+    chroma plane takes the quality, from Q - 2 to Q + 1, that minimises
+    CHROMA_WEIGHT * MSE + lambda * bytes, lambda being the luma plane's own trade-off between
+    its neighbouring qualities (-dMSE / dbytes): at the optimum every plane trades error for
+    bytes at the same rate. `pack(quality, latent)` gives a plane's coded bytes."""
+    def point(k, q):
+        lat = analyse(net, planes[k], weight, q, dev, offset)
+        rec = synthesise(net, lat, q, *planes[k].shape, dev)
+        return lat, float(np.mean((rec - planes[k]) ** 2)), len(pack(q, lat))
+
+    top = latent_mod.QUALITIES
+    luma = {q: point(0, q) for q in range(max(1, quality - 1), min(top, quality + 1) + 1)}
+    lo_q, hi_q = min(luma), max(luma)
+    spent = luma[hi_q][2] - luma[lo_q][2]
+    lam = max(luma[lo_q][1] - luma[hi_q][1], 0.0) / spent if spent > 0 else 0.0
+    qualities, latents = [quality], [luma[quality][0]]
+    for k in range(1, len(planes)):
+        if k >= 3:   # a plane after the chroma (alpha): the luma's quality
+            qualities.append(quality)
+            latents.append(analyse(net, planes[k], weight, quality, dev, offset))
+            continue
+        best = None
+        for q in range(max(1, quality - 2), min(top, quality + 1) + 1):
+            lat, mse, size = point(k, q)
+            cost = CHROMA_WEIGHT * mse + lam * size
+            if best is None or cost < best[0]:
+                best = (cost, q, lat)
+        qualities.append(best[1])
+        latents.append(best[2])
+    return qualities, latents
 
 
 def _dead_zone(roi, h, w):
@@ -229,11 +266,17 @@ def encode(samples, header, quality, roi=None, hybrid=False, model=None, device=
         offset = None
         if roi is not None and not hybrid:
             offset = _dead_zone(roi, -(-header.height // 8), -(-header.width // 8))
-        lat = np.stack([analyse(net, p, weight, q, dev, offset)
-                        for p, q in zip(planes, qualities)])
+        qs = qualities
+        if header.channels >= 3 and not hybrid:
+            qs, lat = _colour_latents(net, planes, weight, int(quality), dev, offset,
+                                      lambda q, v: latent_mod.pack(f, lo, hi, [q], v[None]))
+            lat = np.stack(lat)
+        else:
+            lat = np.stack([analyse(net, p, weight, q, dev, offset)
+                            for p, q in zip(planes, qualities)])
         if hybrid and roi is not None:
             lat = _keep_near_background(lat, roi)
-        chunks.append((LATN, latent_mod.pack(f, lo, hi, qualities, lat)))
+        chunks.append((LATN, latent_mod.pack(f, lo, hi, qs, lat)))
     return chunks
 
 
