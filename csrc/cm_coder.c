@@ -53,30 +53,21 @@ static inline void ctx_update7(rc_ctx *c, int bit) {
    domain; the mixer's probability averaged with an APM row's refinement of it. */
 static inline int code_mix4(cm_io *io, rc_ctx *c0, rc_ctx *c1, rc_ctx *c2, rc_ctx *c3,
                             cm_mixer4 *mx, cm_apm *ap, int bit) {
-    int32_t st[NIN], dot, p12, err;
+    int32_t st[NIN], p12, err;
     int64_t d64 = 0;
-    uint32_t p16;
-    int i, idx;
+    int i;
     st[0] = rmc_cm_stretch_tab[c0->p >> 4];
     st[1] = rmc_cm_stretch_tab[c1->p >> 4];
     st[2] = rmc_cm_stretch_tab[c2->p >> 4];
     st[3] = rmc_cm_stretch_tab[c3->p >> 4];
     st[4] = 256;
     for (i = 0; i < NIN; i++) d64 += (int64_t)mx->w[i] * st[i];
-    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
-    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
-    p12 = rmc_cm_squash_tab[dot + 2048];
-    p16 = ((uint32_t)p12 * 16 + apm_p(ap, dot, &idx) + 1) >> 1;
-    if (p16 < 32) p16 = 32;
-    if (p16 > 65504) p16 = 65504;
-    if (io->dec) bit = rc_decode_p(&io->d, p16);
-    else rc_encode_p(&io->enc, p16, bit);
+    bit = apm_code(io, d64, ap, &p12, bit);
     err = (bit << 12) - p12;
     for (i = 0; i < NIN; i++) {
         int32_t v = mx->w[i] + asr32(st[i] * err, 11);
         mx->w[i] = v > MIX_WMAX ? MIX_WMAX : (v < -MIX_WMAX ? -MIX_WMAX : v);
     }
-    apm_update(ap, idx, bit, 6);
     ctx_update7(c0, bit);
     ctx_update7(c1, bit);
     ctx_update7(c2, bit);

@@ -108,6 +108,26 @@ static inline void apm_update(cm_apm *a, int idx, int bit, int rate) {
     a->t[idx] = (uint16_t)t;
 }
 
+/* The second stage of coder 4's decisions (16A.11, mixed4): the mixer's dot product `d64`
+   (before its shift) squashed to p12, averaged with the APM row's refinement, clamped and
+   coded; the APM point is updated. Returns the bit; *p12 receives the mixer's probability
+   for the weight update. */
+static inline int apm_code(cm_io *io, int64_t d64, cm_apm *ap, int32_t *p12, int bit) {
+    int32_t dot;
+    uint32_t p16;
+    int idx;
+    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
+    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
+    *p12 = rmc_cm_squash_tab[dot + 2048];
+    p16 = ((uint32_t)*p12 * 16 + apm_p(ap, dot, &idx) + 1) >> 1;
+    if (p16 < 32) p16 = 32;
+    if (p16 > 65504) p16 = 65504;
+    if (io->dec) bit = rc_decode_p(&io->d, p16);
+    else rc_encode_p(&io->enc, p16, bit);
+    apm_update(ap, idx, bit, 6);
+    return bit;
+}
+
 /* Error-energy class: E below 4 is its own class, then two classes per octave, up to nq-1. */
 static inline int energy_class_n(uint32_t e, int nq) {
     int l, q;

@@ -107,30 +107,21 @@ static inline int mixed_n(cm_io *io, rc_ctx **c, int k, nm_mixer *mx, int bit) {
    the mixer's probability averaged with an APM row's refinement of it (16A.11's mixed4 with
    k contexts). */
 static inline int mixed_apm(cm_io *io, rc_ctx **c, int k, nm_mixer *mx, cm_apm *ap, int bit) {
-    int32_t st[NMIXN], p12, err, dot;
+    int32_t st[NMIXN], p12, err;
     int64_t d64 = 0;
-    uint32_t p16;
-    int i, idx;
+    int i;
     for (i = 0; i < k; i++) {
         st[i] = rmc_cm_stretch_tab[c[i]->p >> 4];
         d64 += (int64_t)mx->w[i] * st[i];
     }
     st[k] = 256;
     d64 += (int64_t)mx->w[k] * 256;
-    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
-    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
-    p12 = rmc_cm_squash_tab[dot + 2048];
-    p16 = ((uint32_t)p12 * 16 + apm_p(ap, dot, &idx) + 1) >> 1;
-    if (p16 < 32) p16 = 32;
-    if (p16 > 65504) p16 = 65504;
-    if (io->dec) bit = rc_decode_p(&io->d, p16);
-    else rc_encode_p(&io->enc, p16, bit);
+    bit = apm_code(io, d64, ap, &p12, bit);
     err = (bit << 12) - p12;
     for (i = 0; i <= k; i++) {
         int32_t w = mx->w[i] + asr32(st[i] * err, 11);
         mx->w[i] = w > MIX_WMAX ? MIX_WMAX : (w < -MIX_WMAX ? -MIX_WMAX : w);
     }
-    apm_update(ap, idx, bit, 6);
     for (i = 0; i < k; i++) rc_ctx_update(c[i], bit);
     return bit;
 }
