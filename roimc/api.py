@@ -240,7 +240,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         In lossy mode `roi` only tells the encoder where to spend the bits; hybrid mode
         needs one (default "auto").
     quality: lossy and hybrid: 1 (smallest) to 8 (best), default 6.
-    model: lossy and hybrid: a codec model id (default the shipped "roimc-ae-v2") or the path
+    model: lossy and hybrid: a codec model id (default the shipped "roimc-ae-v3") or the path
         of a weight file written by `roimc train-codec`; the file names it in its DCID chunk.
     device: where the network runs: "auto" (CUDA when present), "cpu" or "cuda".
     neural_only: lossy and hybrid. By default the encoder also codes the image losslessly,

@@ -55,7 +55,7 @@ def main():
 @click.option("--quality", type=click.IntRange(1, 8), default=None,
               help="lossy and hybrid: 1 (smallest file) to 8 (best image)  [default: 6]")
 @click.option("--model", default=None, metavar="ID|PATH",
-              help="lossy and hybrid: the codec model, a registry id (default roimc-ae-v2) "
+              help="lossy and hybrid: the codec model, a registry id (default roimc-ae-v3) "
                    "or a weight file from roimc train-codec.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="lossy and hybrid: where the network runs.")

@@ -34,8 +34,8 @@ def train_codec_command(data, out, steps, batch, size, lr, seed, threads, channe
     """Train the lossy codec's autoencoder (8 qualities) on a folder of images. A run that
     finds OUT.ckpt resumes from it, so a longer --steps continues a finished run. The shipped
     model came from `roimc train-codec --data corpus/train --out
-    roimc/neural/weights/roimc_ae_v2.pt` and then the same with `--steps 7000`, 12000 and
-    16000; encode with your own using --model OUT."""
+    roimc/neural/weights/roimc_ae_v3.pt` and then the same with `--steps 7000`, 12000,
+    16000, 20000 and 24000; encode with your own using --model OUT."""
     try:
         import torch  # noqa: F401
     except ImportError:

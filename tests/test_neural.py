@@ -575,22 +575,25 @@ def test_tiled_inference_matches_one_pass(monkeypatch):
 
 # ------------------------------------------------------------------ CLI and training
 
-def test_earlier_shipped_model_still_decodes(tmp_path):
+@pytest.mark.parametrize("old_model", ["roimc-ae-v1", "roimc-ae-v2"])
+def test_earlier_shipped_model_still_decodes(tmp_path, old_model):
     """Files name their decoder; the registry keeps every shipped model, so a file written with
-    roimc-ae-v1 decodes without --model while new files use the default."""
+    an earlier one decodes without --model while new files use the default."""
     from test_cli import assert_ok, cli
     from roimc.io import read_image
+    assert DEFAULT_MODEL == "roimc-ae-v3"
     a = read_image(SAMPLE)
-    old = roimc.encode(a, mode="lossy", neural_only=True, quality=4, model="roimc-ae-v1")
+    old = roimc.encode(a, mode="lossy", neural_only=True, quality=4, model=old_model)
     new = roimc.encode(a, mode="lossy", neural_only=True, quality=4)
     assert old != new
     back_old, back_new = roimc.decode(old), roimc.decode(new)
     assert back_old.shape == back_new.shape == a.shape
+    assert not np.array_equal(back_old, back_new)   # each file decoded by its own model
     path = tmp_path / "old.rmc"
     path.write_bytes(old)
     r = cli("info", path)
     assert_ok(r)
-    assert "decoder   roimc-ae-v1" in r.stdout
+    assert f"decoder   {old_model}" in r.stdout
 
 
 def test_cli_lossy_and_hybrid(tmp_path):
@@ -600,7 +603,7 @@ def test_cli_lossy_and_hybrid(tmp_path):
     assert_ok(cli("decode", out, tmp_path / "back.png", "--device", "cpu"))
     r = cli("info", out)
     assert_ok(r)
-    assert "decoder   roimc-ae-v2" in r.stdout and "quality 3" in r.stdout
+    assert f"decoder   {DEFAULT_MODEL}" in r.stdout and "quality 3" in r.stdout
     hy = tmp_path / "hy.rmc"
     assert_ok(cli("encode", SAMPLE, hy, "--mode", "hybrid", "--roi", "20,30,60,50",
                   "--neural-only"))
