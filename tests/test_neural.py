@@ -120,10 +120,15 @@ def _latn_qualities(data):
     return list(payload[19:19 + roimc.info(data)["channels"]])
 
 
-def test_lossy_colour_chroma_qualities_are_chosen_per_image():
+@pytest.mark.parametrize("window", [None, 16])
+def test_lossy_colour_chroma_qualities_are_chosen_per_image(monkeypatch, window):
     """Luma at the asked quality, each chroma plane at Q - 2 ... Q + 1 as its rate and error
     decide: flat chroma (a grey image stored as RGB) and busy chroma get different offsets
-    from the luma quality, which a fixed rule would not give."""
+    from the luma quality, which a fixed rule would not give. window: the choice measured on
+    a central 16 x 16 window (as larger images are on CHOICE_SIDE), the file still whole."""
+    from roimc.neural import codec
+    if window:
+        monkeypatch.setattr(codec, "CHOICE_SIDE", window)
     grey = make_values("smooth", (40, 48), 8, 3).astype(np.int32)
     rng = np.random.default_rng(1)
     busy = np.stack([grey + rng.integers(-40, 41, grey.shape), grey,

@@ -29,6 +29,7 @@ BACKGROUND_OFFSET = 0.2   # lossy with an ROI: dead-zone rounding outside it
 HYBRID_KEEP = 1   # hybrid: latents further than this (latent samples) from the background are 0
 DEVICES = ("auto", "cpu", "cuda")
 CHROMA_WEIGHT = 11 / 12   # squared error of a chroma plane against luma's, in R, G, B
+CHOICE_SIDE = 512         # larger colour frames choose the chroma quality on a central window
 
 
 def _torch():
@@ -187,11 +188,21 @@ def _colour_latents(net, planes, weight, quality, dev, offset, pack):
     chroma plane takes the quality, from Q - 2 to Q + 1, that minimises
     CHROMA_WEIGHT * MSE + lambda * bytes, lambda being the luma plane's own trade-off between
     its neighbouring qualities (-dMSE / dbytes): at the optimum every plane trades error for
-    bytes at the same rate. `pack(quality, latent)` gives a plane's coded bytes."""
+    bytes at the same rate. `pack(quality, latent)` gives a plane's coded bytes. A frame
+    larger than CHOICE_SIDE in a dimension is measured on its central window of that side, so
+    the choice costs a bounded number of network passes whatever the image's size."""
+    h, w = planes.shape[-2:]
+    y0, x0 = max(0, (h - CHOICE_SIDE) // 16 * 8), max(0, (w - CHOICE_SIDE) // 16 * 8)
+    window = (slice(y0, y0 + CHOICE_SIDE), slice(x0, x0 + CHOICE_SIDE))
+    whole = h <= CHOICE_SIDE and w <= CHOICE_SIDE
+    seen_planes, seen_weight = planes[(slice(None),) + window], weight[window]
+    seen_offset = None if offset is None else \
+        offset[y0 // 8:(y0 + CHOICE_SIDE) // 8, x0 // 8:(x0 + CHOICE_SIDE) // 8]
+
     def point(k, q):
-        lat = analyse(net, planes[k], weight, q, dev, offset)
-        rec = synthesise(net, lat, q, *planes[k].shape, dev)
-        return lat, float(np.mean((rec - planes[k]) ** 2)), len(pack(q, lat))
+        lat = analyse(net, seen_planes[k], seen_weight, q, dev, seen_offset)
+        rec = synthesise(net, lat, q, *seen_planes[k].shape, dev)
+        return lat, float(np.mean((rec - seen_planes[k]) ** 2)), len(pack(q, lat))
 
     top = latent_mod.QUALITIES
     luma = {q: point(0, q) for q in range(max(1, quality - 1), min(top, quality + 1) + 1)}
@@ -212,6 +223,8 @@ def _colour_latents(net, planes, weight, quality, dev, offset, pack):
                 best = (cost, q, lat)
         qualities.append(best[1])
         latents.append(best[2])
+    if not whole:   # the chosen qualities on the whole frame
+        latents = [analyse(net, p, weight, q, dev, offset) for p, q in zip(planes, qualities)]
     return qualities, latents
 
 
