@@ -6,10 +6,11 @@ The bound is enforced inside the C core's prediction loop: residuals are quantis
 2 * bound + 1 and prediction and contexts use the decoded samples, in coder 3's form (blended
 prediction with a fitted linear predictor, context mixing; format version 1.2), coder 4's
 (coder 3 with the second model and the reference plane's sample as a predictor; version 1.5)
-or coder 0's (JPEG-LS near-lossless). Channels are coded without the colour transform, which would not
-keep a bound per channel, so the bound holds on every channel. A tile that the coder would expand is stored
-raw (coder 2: exact samples). The bounds go into the NEAR chunk, the mask into MASK; both are
-coder-agnostic: the TILE coder byte says which coder's near-lossless form a tile uses.
+or coder 0's (JPEG-LS near-lossless). Channels are coded without the colour transform, which
+would not keep a bound per channel, so the bound holds on every channel. A tile that the coder
+would expand is stored raw (coder 2: exact samples). The bounds go into the NEAR chunk, the
+mask into MASK; both are coder-agnostic: the TILE coder byte says which coder's near-lossless
+form a tile uses.
 """
 import struct
 

@@ -209,11 +209,11 @@ def _colour_latents(net, planes, weight, quality, dev, offset, pack):
     lo_q, hi_q = min(luma), max(luma)
     spent = luma[hi_q][2] - luma[lo_q][2]
     lam = max(luma[lo_q][1] - luma[hi_q][1], 0.0) / spent if spent > 0 else 0.0
-    qualities, latents = [quality], [luma[quality][0]]
+    qualities, seen = [quality], [luma[quality][0]]
     for k in range(1, len(planes)):
         if k >= 3:   # a plane after the chroma (alpha): the luma's quality
             qualities.append(quality)
-            latents.append(analyse(net, planes[k], weight, quality, dev, offset))
+            seen.append(None)
             continue
         best = None
         for q in range(max(1, quality - 2), min(top, quality + 1) + 1):
@@ -222,10 +222,9 @@ def _colour_latents(net, planes, weight, quality, dev, offset, pack):
             if best is None or cost < best[0]:
                 best = (cost, q, lat)
         qualities.append(best[1])
-        latents.append(best[2])
-    if not whole:   # the chosen qualities on the whole frame
-        latents = [analyse(net, p, weight, q, dev, offset) for p, q in zip(planes, qualities)]
-    return qualities, latents
+        seen.append(best[2])
+    return qualities, [lat if whole and lat is not None else analyse(net, p, weight, q, dev, offset)
+                       for p, q, lat in zip(planes, qualities, seen)]
 
 
 def _dead_zone(roi, h, w):
