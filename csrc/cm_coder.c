@@ -30,7 +30,6 @@
 #define NIN 5            /* mixer inputs: four contexts and a constant */
 #define NZR 8            /* zero-residual run classes */
 #define BIAS_LIMIT1 2048 /* bias counts are halved when they reach this */
-#define WCONST 16        /* blend weight about 2^44 / (es + WCONST)^2 */
 
 typedef struct {
     int32_t w[NIN];
@@ -110,7 +109,6 @@ typedef struct {
     cm_apm asign[9][NFRAC];
     cm_apm akbit[KMAX][NREK];
     cm_apm amant[KMAX];
-    uint64_t rsq[512];   /* 2^44 // i^2 for i >= WCONST */
 } cm_model;
 
 /* Logistic domain: squash(d) = 4096 / (1 + e^(-d/256)) by interpolation in a 33-entry
@@ -120,6 +118,7 @@ static const int16_t squash_points[33] = {
     3348, 3607, 3785, 3901, 3975, 4024, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094};
 int16_t rmc_cm_stretch_tab[4096];
 int16_t rmc_cm_squash_tab[4096];
+uint64_t rmc_cm_rsq_tab[512];
 
 static int squash_calc(int d) {
     int i, f;
@@ -142,6 +141,8 @@ void rmc_cm_tables_init(void) {
         pi = v + 1;
     }
     for (i = pi; i < 4096; i++) rmc_cm_stretch_tab[i] = 2047;
+    for (i = CM_WCONST; i < 512; i++)
+        rmc_cm_rsq_tab[i] = ((uint64_t)1 << 44) / ((uint64_t)i * i);
     done = 1;
 }
 
@@ -176,10 +177,8 @@ static void model_init(cm_model *m, int form) {
         }
         for (i = 0; i < (int)na; i++) apm_init(&ap[i]);
     }
-    if (form) {
+    if (form)
         for (i = 0; i < (int)n; i++) all[i].lim = 7;
-        for (i = WCONST; i < 512; i++) m->rsq[i] = ((uint64_t)1 << 44) / ((uint64_t)i * i);
-    }
 }
 
 static inline int energy_class(uint32_t e) { return energy_class_n(e, NQ); }
@@ -237,22 +236,15 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
             int qm, pat, sg, spr = 0, rec = 0, rek = 0;
 
             cm_subpredictors(p, r, S, N, W, NW, NE, wt, nwt, ref ? rrow + x : NULL, max8);
-            if (form) {   /* linear extrapolations from two rows or columns back */
-                p[npred0] = clampi(8 * (2 * (int64_t)N - r[-2 * S]), max8);
-                p[npred0 + 1] = clampi(8 * (2 * (int64_t)W - r[-2]), max8);
-                p[npred0 + 2] = clampi(8 * (2 * (int64_t)NE - r[-2 * S + 2]), max8);
-            }
+            if (form) cm_extrapolations(p + npred0, r, S, N, W, NE, max8);
             for (i = 0; i < npred; i++) {
                 const uint32_t *pe = pprev + (size_t)i * S + PAD + x;
                 const uint32_t *pc = pcur + (size_t)i * S + PAD + x;
                 uint32_t es = pe[0] + pe[-1] + pe[1] + pc[-1];
                 uint64_t wi;
                 if (form) {
-                    uint32_t e1;
                     es += pe[2] + pc[-2];
-                    e1 = es + WCONST;
-                    int sh = bit_length(e1 | 511) - 9;
-                    wi = m->rsq[e1 >> sh] >> (2 * sh);
+                    wi = cm_inverse_square(es);
                 } else wi = ((uint64_t)1 << 24) / ((uint64_t)es + 1);
                 if (es < esmin) esmin = es;
                 wsum += wi;
@@ -260,12 +252,7 @@ static inline int code_plane(cm_io *io, cm_model *m, int32_t *pl, int32_t *err,
             }
             blend8 = (int32_t)((acc + wsum / 2) / wsum);
             if (form) {
-                int32_t pmx = p[0], pmn = p[0];
-                for (i = 1; i < npred; i++) {
-                    if (p[i] > pmx) pmx = p[i];
-                    if (p[i] < pmn) pmn = p[i];
-                }
-                spr = energy_class_n((uint32_t)(pmx - pmn) >> 3, NSPR);
+                spr = energy_class_n(cm_spread(p, npred), NSPR);
                 if (rerow) {
                     int32_t re = rerow[x];
                     int ke = bit_length((uint32_t)abs(re));

@@ -17,9 +17,12 @@ typedef struct {
     int32_t w[NMIX];
 } cm_mixer;
 
-/* SQUASH and STRETCH of 16A.4, filled by rmc_cm_tables_init (idempotent). */
+/* SQUASH and STRETCH of 16A.4 and RSQ of 16A.11 (2^44 // v^2 for v = CM_WCONST .. 511),
+   filled by rmc_cm_tables_init (idempotent). */
+#define CM_WCONST 16     /* coder 4's blend weight is about 2^44 / (es + CM_WCONST)^2 */
 extern int16_t rmc_cm_stretch_tab[4096];
 extern int16_t rmc_cm_squash_tab[4096];
+extern uint64_t rmc_cm_rsq_tab[512];
 void rmc_cm_tables_init(void);
 
 /* floor(a / 2^s) for signed a, without relying on the sign behaviour of >>. */
@@ -149,6 +152,33 @@ static inline int64_t floor_shift(int64_t a, int s) {
 }
 
 static inline int bit_length(uint32_t v) { return v ? 32 - __builtin_clz(v) : 0; }
+
+/* Coder 4's blend weight of a sub-predictor whose error sum is es (16A.11: RSQ on the nine
+   leading bits of es + 16). */
+static inline uint64_t cm_inverse_square(uint32_t es) {
+    uint32_t u = es + CM_WCONST;
+    int sh = bit_length(u | 511) - 9;
+    return rmc_cm_rsq_tab[u >> sh] >> (2 * sh);
+}
+
+/* Coder 4's linear extrapolations from two rows or columns back (16A.11), into p[0..2]. */
+static inline void cm_extrapolations(int32_t *p, const int32_t *r, ptrdiff_t S, int32_t N,
+                                     int32_t W, int32_t NE, int32_t max8) {
+    p[0] = clampi(8 * (2 * (int64_t)N - r[-2 * S]), max8);
+    p[1] = clampi(8 * (2 * (int64_t)W - r[-2]), max8);
+    p[2] = clampi(8 * (2 * (int64_t)NE - r[-2 * S + 2]), max8);
+}
+
+/* (max - min) >> 3 of the sub-predictions p[0..n-1]: coder 4's spread (16A.11). */
+static inline uint32_t cm_spread(const int32_t *p, int n) {
+    int32_t mx = p[0], mn = p[0];
+    int i;
+    for (i = 1; i < n; i++) {
+        if (p[i] > mx) mx = p[i];
+        if (p[i] < mn) mn = p[i];
+    }
+    return (uint32_t)(mx - mn) >> 3;
+}
 
 /* The tile stream's predictor header and the range coder around the planes (spec 16A.1),
    shared by coder 3 and its near-lossless form (cm_coder.c). begin_encode checks the weight

@@ -37,7 +37,6 @@
 #define NRE 9            /* reference-plane residual classes */
 #define NREK 12          /* APM classes of the unary bits */
 #define BIAS_LIMIT1 2048
-#define WCONST 16
 
 typedef struct {
     int32_t w[NMIXN];
@@ -124,17 +123,6 @@ static inline int mixed_apm(cm_io *io, rc_ctx **c, int k, nm_mixer *mx, cm_apm *
     }
     for (i = 0; i < k; i++) rc_ctx_update(c[i], bit);
     return bit;
-}
-
-/* RSQ of 16A.11: 2^44 // v^2 for v = 16 .. 511. */
-static uint64_t near_rsq[512];
-
-static void near_tables_init(void) {
-    static volatile int done = 0;
-    int i;
-    if (done) return;
-    for (i = WCONST; i < 512; i++) near_rsq[i] = ((uint64_t)1 << 44) / ((uint64_t)i * i);
-    done = 1;
 }
 
 static void model_init(nm_model *m, int32_t n, int form) {
@@ -250,9 +238,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
 
             cm_subpredictors(p, r, S, N, W, NW, NE, wt, nwt, ref ? rrow + x : NULL, max8);
             if (form) {   /* extrapolations two back and (p >= 1) the reference sample */
-                p[npred0] = clampi(8 * (2 * (int64_t)N - r[-2 * S]), max8);
-                p[npred0 + 1] = clampi(8 * (2 * (int64_t)W - r[-2]), max8);
-                p[npred0 + 2] = clampi(8 * (2 * (int64_t)NE - r[-2 * S + 2]), max8);
+                cm_extrapolations(p + npred0, r, S, N, W, NE, max8);
                 if (ref) p[npred0 + 3] = 8 * rrow[x];
             }
             for (i = 0; i < npred; i++) {
@@ -261,12 +247,8 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                 uint32_t es = pe[0] + pe[-1] + pe[1] + pc[-1];
                 uint64_t wi;
                 if (form) {
-                    uint32_t e1;
-                    int sh;
                     es += pe[2] + pc[-2];
-                    e1 = es + WCONST;
-                    sh = bit_length(e1 | 511) - 9;
-                    wi = near_rsq[e1 >> sh] >> (2 * sh);
+                    wi = cm_inverse_square(es);
                 } else wi = ((uint64_t)1 << 24) / ((uint64_t)es + 1);
                 if (es < esmin) esmin = es;
                 wsum += wi;
@@ -274,12 +256,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             }
             blend8 = (int32_t)((acc + wsum / 2) / wsum);
             if (form) {
-                int32_t pmx = p[0], pmn = p[0];
-                for (i = 1; i < npred; i++) {
-                    if (p[i] > pmx) pmx = p[i];
-                    if (p[i] < pmn) pmn = p[i];
-                }
-                spr = energy_class_n(((uint32_t)(pmx - pmn) >> 3) / (uint32_t)s, NSPR);
+                spr = energy_class_n(cm_spread(p, npred) / (uint32_t)s, NSPR);
                 if (rerow) {
                     int32_t re = rerow[x];
                     uint32_t ra = ((uint32_t)abs(re) + n) / s;
@@ -444,7 +421,6 @@ static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32
     int p, st = RMC_OK;
     uint32_t y;
     rmc_cm_tables_init();
-    near_tables_init();
     perr = (uint32_t *)malloc(sizeof(uint32_t) * 2 * NPRED_MAX * S);
     mods = (nm_model *)malloc(2 * sizeof *mods);
     for (p = 0; p < planes; p++) {
