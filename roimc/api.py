@@ -292,18 +292,15 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     header = Header(mode=mode, tile_width=tw, tile_height=th,
                     transform="rct" if colour else "none", **fields)
     header.validate()
-    chunks = [(HEAD, header.pack())]
     if isinstance(roi, str) and roi == "auto":   # the automatic ROI (roimc.roi), stored as given
         from .roi import auto_roi
         roi = auto_roi(array, channels_last=channels_last)
     if mode == "near-lossless":
-        near_chunks, original = _encode_near(samples, header, coder, threads, max_error, roi,
-                                             roi_max_error, fit_samples)
-        chunks = [(HEAD, header.pack())] + near_chunks
+        body, original = _encode_near(samples, header, coder, threads, max_error, roi,
+                                      roi_max_error, fit_samples)
     elif mode in ("lossy", "hybrid"):
         body, original = _encode_neural(samples, header, coder, threads, roi, roi_max_error,
                                         quality, model, device, fit_samples)
-        chunks = [(HEAD, header.pack())] + body
     else:
         candidates = [(header.transform, None)]
         if try_plain and header.transform == "rct":
@@ -324,10 +321,10 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
             header.version = (1, 1)
         else:
             header.version = (1, 0)
-        chunks = [(HEAD, header.pack())] + body
         original = np.asarray(array)
         if original.dtype == np.bool_:
             original = original.astype(np.uint8)
+    chunks = [(HEAD, header.pack())] + body   # packed last: the coding sets the version
     if original is not None:   # lossy files have no exact samples to check
         chunks.append((DSUM, _checksum(original).to_bytes(4, "big")))
     chunks += extra
