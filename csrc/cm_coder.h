@@ -28,7 +28,8 @@ int rmc_cm_encode(const int32_t *samples, uint32_t width, uint32_t height, int p
 int rmc_cm_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t height, int planes,
                   const int *bits, int form, int32_t *samples);
 
-/* Near-lossless forms (spec/rmc-v1.md; form 0: coder 3, 16A.10; form 1: coder 4, 16A.12):
+/* Near-lossless forms (spec/rmc-v1.md; form 0: coder 3, 16A.10; forms 1 and 2: coder 4,
+ * 16A.12, 16A.13):
  * the same tile stream layout; every sample within near_roi (mask != NULL and mask[i] != 0)
  * or near_bg of the original. recon: NULL or planes*width*height int32 that receive the
  * decoded samples. */

@@ -1,14 +1,16 @@
-/* The near-lossless forms of coder 3 (form 0, spec/rmc-v1.md 16A.10) and coder 4 (form 1,
- * 16A.12): the blended prediction of coder 3 with the residual quantised in the prediction
- * loop, JPEG-LS style. Form 1 adds coder 4's model (more sub-predictors, inverse-square
- * blend weights, a constant mixer input and an APM per decision, spread and reference-
- * residual contexts, longer-lived bias), all measured in steps, and for planes after the
- * first the reference plane's decoded sample as a sub-predictor.
+/* The near-lossless forms of coder 3 (form 0, spec/rmc-v1.md 16A.10) and coder 4 (forms 1
+ * and 2, 16A.12, 16A.13): the blended prediction of coder 3 with the residual quantised in the
+ * prediction loop, JPEG-LS style. Form 1 adds coder 4's model (more sub-predictors,
+ * inverse-square blend weights, a constant mixer input and an APM per decision, spread and
+ * reference-residual contexts, longer-lived bias), all measured in steps, and for planes
+ * after the first the reference plane's decoded sample as a sub-predictor. Form 2 is form 1
+ * with the lowest and highest levels reaching the clamps, so that 0 and MAXVAL decode exactly.
  *
  * Every sample has a bound n (the ROI bound where the mask is set, else the background
  * bound) and a step s = 2n + 1. The prediction error e = x - Px is quantised to
  * q = sign(e) * floor((|e| + n) / s) and the sample is reconstructed as
- * clamp(Px + q * s, 0, MAXVAL), within n of x. Neighbours, sub-predictor errors, bias
+ * clamp(Px + q * s, 0, MAXVAL), within n of x; in form 2 the encoder takes q - 1 or q + 1
+ * instead where that level clamps to x exactly. Neighbours, sub-predictor errors, bias
  * sums and contexts all use the reconstructed samples, so encoder and decoder model every
  * sample identically. Each region (background, ROI) has its own model; activity contexts are
  * measured in units of the sample's own step, so they mean the same at every bound.
@@ -190,12 +192,14 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
     int i, b;
     int32_t s00;
 
-    /* first sample: floor((x + n) / s) in the bits of floor((MAXVAL + n) / s) */
+    /* first sample: floor((x + n) / s) in the bits of floor((MAXVAL + n) / s); form 2:
+     * of ceil(MAXVAL / s), MAXVAL taking the top level */
     {
         nm_model *m = &mods[mask ? mask[0] != 0 : 0];
-        int32_t top = (maxval + m->n) / m->s, qv = 0;
+        int32_t top = form == 2 ? (maxval + m->s - 1) / m->s : (maxval + m->n) / m->s, qv = 0;
         int nb = bit_length((uint32_t)top);
         int32_t want = src ? (src[0] + m->n) / m->s : 0;
+        if (form == 2 && src && src[0] == maxval) want = top;
         for (b = nb - 1; b >= 0; b--) qv |= code_direct(io, (int)((want >> b) & 1)) << b;
         if (qv > top) return RMC_ERR_CORRUPT;
         s00 = qv * m->s;
@@ -225,7 +229,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             const int32_t N = r[-S], W = r[-1], NW = r[-S - 1], NE = r[-S + 1];
             int32_t p[NPRED_MAX];
             uint64_t wsum = 0, acc = 0;
-            int32_t blend8, P8, Px, frac, fc, q, v, lo, hi;
+            int32_t blend8, P8, Px, frac, fc, q = 0, v, lo, hi;
             int qc, t, bi, flat, flip, zero, qm, pat, sg, zp, spr = 0, rf = 0, rek = 0;
             uint32_t E, G;
             const int32_t *eu = erow + x - S;
@@ -297,9 +301,23 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             frac = P8 - 8 * Px;
             flip = frac < 0;
             fc = flip ? -frac : frac;
-            /* the quantised residuals that keep Px + q * s within [-n, MAXVAL + n] */
-            lo = -((Px + n) / s);
-            hi = (maxval - Px + n) / s;
+            /* the levels q in [lo, hi]: forms 0 and 1 keep Px + q * s within
+             * [-n, MAXVAL + n], form 2 lets the extreme levels reach the clamps */
+            if (form == 2) {
+                lo = -((Px + s - 1) / s);
+                hi = (maxval - Px + s - 1) / s;
+            } else {
+                lo = -((Px + n) / s);
+                hi = (maxval - Px + n) / s;
+            }
+            if (!io->dec) {
+                int32_t xv = src[(size_t)y * w + x], e = xv - Px;
+                q = e > 0 ? (e + n) / s : -((n - e) / s);
+                if (form == 2 && clampi(Px + q * s, maxval) != xv) {   /* 0 and MAXVAL: */
+                    if (q > lo && clampi(Px + (q - 1) * s, maxval) == xv) q--;  /* exact */
+                    else if (q < hi && clampi(Px + (q + 1) * s, maxval) == xv) q++;
+                }
+            }
             if (flip) {
                 int32_t tmp = lo;
                 lo = -hi;
@@ -307,11 +325,8 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                 sg = 8 - sg;
                 if (rf) rf += (rf & 1) ? 1 : -1;
             }
-            if (!io->dec) {
-                int32_t e = src[(size_t)y * w + x] - Px;
-                q = e > 0 ? (e + n) / s : -((n - e) / s);
-                if (flip) q = -q;
-            } else q = 0;
+            if (io->dec) q = 0;
+            else if (flip) q = -q;
             if (lo == 0 && hi == 0) zero = 1;
             else {
                 in[0] = &m->zero[qc][flat][fc];

@@ -35,7 +35,7 @@ void rmc_free(void *p);
 #define RMC_CODER_HUFFMAN 1  /* two-pass canonical Huffman of residual magnitude classes */
 #define RMC_CODER_RAW 2      /* samples stored in plane bits: the bound for incompressible tiles */
 #define RMC_CODER_CM 3       /* blended prediction, context-modelled binary range coding */
-#define RMC_CODER_CM2 4      /* coder 3 with its second model (form 1); near-lossless form 1.5 */
+#define RMC_CODER_CM2 4      /* coder 3 with its second model (form 1); near-lossless forms 1, 2 */
 #define RMC_CODER_FAST 5     /* stored linear predictor, static rANS of residual tokens: lossless */
 
 #define RMC_MAX_PLANE_BITS 17
@@ -65,21 +65,22 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
  * near-lossless form; with every bound 0 it writes the lossless stream), RMC_CODER_CM and
  * RMC_CODER_CM2 (the near-lossless forms of coders 3 and 4, here without stored predictors)
  * and RMC_CODER_RAW (exact samples); RMC_CODER_HUFFMAN and RMC_CODER_FAST are
- * RMC_ERR_UNSUPPORTED. recon: NULL, or planes*width*height
- * int32 that receive the samples the decoder will produce. */
+ * RMC_ERR_UNSUPPORTED. form: 0, except for RMC_CODER_CM2: 1 (files of version 1.5) or 2
+ * (1.6 on: the extreme levels reach the clamps), else RMC_ERR_ARGUMENT. recon: NULL, or
+ * planes*width*height int32 that receive the samples the decoder will produce. */
 int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
-                         const int *bits, int coder, const uint8_t *mask, int near_bg,
-                         int near_roi, int32_t *recon, rmc_buffer *out);
+                         const int *bits, int coder, int form, const uint8_t *mask,
+                         int near_bg, int near_roi, int32_t *recon, rmc_buffer *out);
 /* Near-lossless tile with coder 3 or 4 (RMC_CODER_CM, RMC_CODER_CM2) and stored linear
  * predictors (weights as for rmc_encode_tile_cm); rmc_encode_tile_near codes without them.
  * Decoded by rmc_decode_tile_near with the same coder. */
 int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                             const int *bits, const int16_t *weights, const int *nweights,
-                            int coder, const uint8_t *mask, int near_bg, int near_roi,
-                            int32_t *recon, rmc_buffer *out);
+                            int coder, int form, const uint8_t *mask, int near_bg,
+                            int near_roi, int32_t *recon, rmc_buffer *out);
 int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
-                         int planes, const int *bits, int coder, const uint8_t *mask,
-                         int near_bg, int near_roi, int32_t *samples);
+                         int planes, const int *bits, int coder, int form,
+                         const uint8_t *mask, int near_bg, int near_roi, int32_t *samples);
 
 /* Canonical length-limited Huffman (exposed for tests and other streams).
  * rmc_huffman_lengths: code lengths (0 = unused symbol) for `n` symbol counts, each at most

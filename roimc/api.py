@@ -105,7 +105,7 @@ def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error,
                  fit_samples=0):
     """NEAR, MASK and TILE chunks, and the decoded array (for dsum). Bounds above the
     largest difference of the stored bits are stored as that difference: same promise.
-    Sets header.version: 1.5 when a tile uses coder 4's near-lossless form, 1.2 when one
+    Sets header.version: 1.6 when a tile uses coder 4's near-lossless form, 1.2 when one
     uses coder 3's, else 1.0."""
     top = (1 << (8 if header.sample_type.endswith("8") else 16)) - 1
     most = (1 << header.bits) - 1
@@ -200,7 +200,7 @@ def _encode_best(samples, header, candidates, coder, threads, fit_samples, estim
 def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
            effort=DEFAULT_EFFORT, coder=None, bits=None, channels_last=None, metadata=None,
            ancillary=None, max_error=None, roi=None, roi_max_error=0, quality=None,
-           model=None, device="auto", neural_only=False):
+           model=None, device="auto", neural_only=False, bg_psnr=None):
     """Compress an image array into .rmc bytes.
 
     array: (H, W), (H, W, C), (F, H, W) or (F, H, W, C); uint8/uint16/int8/int16.
@@ -249,6 +249,10 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         network's (in the ROI and outside it), and returns the smallest of the three files;
         a lossless or near-lossless one decodes without a model, every sample exact or
         within its bound. True keeps the network's file.
+    bg_psnr: hybrid, in place of quality: the background's PSNR in dB (peak = the image's
+        largest sample, at least 1), at least this. The encoder keeps the smallest of the
+        network's file at the lowest quality that reaches it, the near-lossless file with
+        the largest background bound that reaches it and the lossless file.
     """
     if mode not in container.MODES:
         raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")
@@ -270,6 +274,16 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
             roi = "auto"
     elif quality is not None or model is not None or neural_only:
         raise InputError("quality, model and neural_only need mode='lossy' or 'hybrid'")
+    if bg_psnr is not None:
+        if mode != "hybrid":
+            raise InputError("bg_psnr needs mode='hybrid'")
+        if quality is not None or neural_only:
+            raise InputError("bg_psnr chooses the quality: give bg_psnr or quality (and "
+                             "neural_only), not both")
+        if (isinstance(bg_psnr, bool) or not isinstance(bg_psnr, (int, float, np.number))
+                or not 0 < float(bg_psnr) <= 200):
+            raise InputError(f"bg_psnr must be a number of dB above 0 and at most 200, "
+                             f"got {bg_psnr!r}")
     if coder not in CODERS:
         raise InputError(f"unknown coder {coder!r}: choose from {', '.join(CODERS)}")
     _near_options(mode, coder, max_error, roi, roi_max_error)
@@ -280,6 +294,9 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         common = dict(threads=threads, tile_size=tile_size, effort=effort,
                       coder=requested_coder, bits=bits, channels_last=channels_last,
                       metadata=metadata, ancillary=ancillary)
+        if bg_psnr is not None:
+            return _hybrid_at_psnr(array, roi, roi_max_error, float(bg_psnr), model, device,
+                                   common)
         data = encode(array, mode, roi=roi, roi_max_error=roi_max_error, quality=quality,
                       model=model, device=device, neural_only=True, **common)
         return _bounded_instead(array, data, mode, roi, roi_max_error, model, device, common)
@@ -336,20 +353,55 @@ BOUND_TRIES = 6   # near-lossless encodes, at most, in the search for the bound
 ERROR_SLACK = 1.26   # a bounded candidate may err up to this factor (1 dB) more than the network
 
 
-def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, common):
-    """The smallest of `data` (a lossy or hybrid file of `array`), the lossless file and
-    near-lossless files (inside and outside the ROI, one bound each, in lossy mode; outside
-    it in hybrid mode, the ROI keeping roi_max_error) whose mean squared error in each region
-    is at most ERROR_SLACK times the network's. The network's file is kept on a tie. The
+def _coded_samples(image, common):
+    """(F, H, W, C) coded samples of an array laid out as the encoder's input."""
+    return describe(image, channels_last=common["channels_last"], bits=common["bits"])[0]
+
+
+def _hybrid_at_psnr(array, roi, roi_max_error, bg_psnr, model, device, common):
+    """Hybrid mode with a background PSNR target (encode's bg_psnr): the network's file at
+    the lowest quality whose background reaches it (bisection over 1..8), then
+    _bounded_instead with the target's mean squared error."""
+    samples = _coded_samples(array, common)
+    _, height, width, _ = samples.shape
+    mask = parse_roi(roi, height, width)
+    peak = max(float(np.max(np.asarray(array))), 1.0)
+    target = peak ** 2 / 10 ** (bg_psnr / 10)
+    background = ~mask if mask is not None else None
+    ref = samples.astype(np.float64)
+    net, lo, hi = None, 1, 8
+    while lo <= hi:
+        q = (lo + hi) // 2
+        data = encode(array, "hybrid", roi=mask, roi_max_error=roi_max_error, quality=q,
+                      model=model, device=device, neural_only=True, **common)
+        if background is None or not background.any():
+            net = data          # no background: every quality reaches the target
+            break
+        back = _coded_samples(decode(data, model=model, device=device,
+                                     threads=common["threads"]), common)
+        if float(np.mean((ref - back)[:, background] ** 2)) <= target:
+            net, hi = data, q - 1
+        else:
+            lo = q + 1
+    return _bounded_instead(array, net, "hybrid", mask, roi_max_error, model, device, common,
+                            targets=[target])
+
+
+def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, common,
+                     targets=None):
+    """The smallest of `data` (a lossy or hybrid file of `array`, or None), the lossless file
+    and near-lossless files (inside and outside the ROI, one bound each, in lossy mode;
+    outside it in hybrid mode, the ROI keeping roi_max_error) whose mean squared error in
+    each region is at most ERROR_SLACK times the network's, or `targets` (one per region,
+    as listed below). The network's file is kept on a tie. The
     bounds start from the error of a uniform spread over [-N, N], N(N+1)/3 (at least 1: flat
     parts err less), grow by half while they keep within ERROR_SLACK times the network's
     error and are bisected once one does not; every candidate's error is measured, not
     assumed."""
-    def coded(image):   # (F, H, W, C) coded samples of an array laid out as `array`
-        return describe(image, channels_last=common["channels_last"], bits=common["bits"])[0]
+    def coded(image):
+        return _coded_samples(image, common)
 
     samples = coded(array)
-    net = coded(decode(data, model=model, device=device, threads=common["threads"]))
     _, height, width, _ = samples.shape
     mask = parse_roi(roi, height, width)
     regions = []   # (H, W) bool each; a bound is searched in each
@@ -359,12 +411,13 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
         regions += [] if mode == "hybrid" or not mask.any() else [mask]
         regions += [~mask] if (~mask).any() else []
     exact = encode(array, "lossless", **common)
-    best = exact if len(exact) < len(data) else data
+    best = exact if data is None or len(exact) < len(data) else data
     if not regions:
         return best
     ref = samples.astype(np.float64)
-    diff = ref - net
-    targets = [ERROR_SLACK * float(np.mean(diff[:, r] ** 2)) for r in regions]
+    if targets is None:
+        diff = ref - coded(decode(data, model=model, device=device, threads=common["threads"]))
+        targets = [ERROR_SLACK * float(np.mean(diff[:, r] ** 2)) for r in regions]
     top = (1 << int(samples.max()).bit_length()) - 1 if samples.max() > 0 else 0
     guess = [min(top, max(1, int((np.sqrt(1 + 12 * t) - 1) / 2))) for t in targets]
     lo = [0] * len(regions)             # largest bound seen to keep the error within target

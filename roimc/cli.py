@@ -54,6 +54,12 @@ def main():
                    "(default 0: exact).")
 @click.option("--quality", type=click.IntRange(1, 8), default=None,
               help="lossy and hybrid: 1 (smallest file) to 8 (best image)  [default: 6]")
+@click.option("--bg-psnr", type=click.FloatRange(0, 200, min_open=True), default=None,
+              metavar="DB",
+              help="hybrid, in place of --quality: the background's PSNR in dB (peak = the "
+                   "image's largest sample), at least this; the smallest of the network's file "
+                   "at the lowest quality reaching it, the near-lossless file with the largest "
+                   "background bound reaching it and the lossless file is written.")
 @click.option("--model", default=None, metavar="ID|PATH",
               help="lossy and hybrid: the codec model, a registry id (default roimc-ae-v3) "
                    "or a weight file from roimc train-codec.")
@@ -92,8 +98,8 @@ def main():
               help="Read a 3-D array of shape (N, M, K<=4) as frames or as channels "
                    "(default: channels).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def encode(source, output, mode, max_error, roi, roi_max_error, quality, model, device,
-           neural_only, effort, coder, tile_size, threads, bits, frames, force):
+def encode(source, output, mode, max_error, roi, roi_max_error, quality, bg_psnr, model,
+           device, neural_only, effort, coder, tile_size, threads, bits, frames, force):
     """Compress SOURCE (.png, .tif/.tiff, .npy, .dcm) into OUTPUT (.rmc).
 
     A DICOM source keeps its whole data set (all but Pixel Data) in the file, so that
@@ -108,7 +114,7 @@ def encode(source, output, mode, max_error, roi, roi_max_error, quality, model, 
                    bits=bits)
     options.update(_near_options(mode, max_error, roi, roi_max_error))
     options.update(_neural_options(mode, roi, roi_max_error, quality, model, device,
-                                   neural_only))
+                                   neural_only, bg_psnr))
     if is_dicom_path(source):
         if frames is not None:
             fail("--frames/--channels do not apply to DICOM: its data set gives the layout")
@@ -128,8 +134,15 @@ def encode(source, output, mode, max_error, roi, roi_max_error, quality, model, 
                    f"--neural-only keeps the network's)")
 
 
-def _neural_options(mode, roi, roi_max_error, quality, model, device, neural_only=False):
+def _neural_options(mode, roi, roi_max_error, quality, model, device, neural_only=False,
+                    bg_psnr=None):
     """The lossy and hybrid options of roimc.encode."""
+    if bg_psnr is not None:
+        if mode != "hybrid":
+            fail("--bg-psnr needs --mode hybrid")
+        if quality is not None or neural_only:
+            fail("--bg-psnr chooses the quality: give --bg-psnr or --quality, and not "
+                 "--neural-only")
     if mode not in ("lossy", "hybrid"):
         if quality is not None or model is not None or device != "auto" or neural_only:
             fail("--quality, --model, --device and --neural-only need --mode lossy or hybrid")
@@ -137,6 +150,8 @@ def _neural_options(mode, roi, roi_max_error, quality, model, device, neural_onl
     if mode == "lossy" and roi_max_error is not None:
         fail("--roi-max-error needs --mode near-lossless or hybrid")
     options = dict(quality=quality, model=model, device=device, neural_only=neural_only)
+    if bg_psnr is not None:
+        options["bg_psnr"] = bg_psnr
     if roi is not None:
         options["roi"] = roi
     if roi_max_error is not None:

@@ -8,7 +8,7 @@ CODER_GOLOMB = 0
 CODER_HUFFMAN = 1
 CODER_RAW = 2
 CODER_CM = 3
-CODER_CM2 = 4      # coder 3 with its second model (spec 16A.11), lossless tiles only
+CODER_CM2 = 4      # coder 3 with its second model (spec 16A.11; near-lossless 16A.12, 16A.13)
 CODER_FAST = 5     # stored linear predictor, static rANS of residual tokens (spec 16C)
 CODERS = {"golomb": CODER_GOLOMB, "huffman": CODER_HUFFMAN, "raw": CODER_RAW, "cm": CODER_CM,
           "cm2": CODER_CM2, "fast": CODER_FAST}
@@ -91,16 +91,24 @@ def _tile_mask(mask, height, width):
     return ffi.from_buffer("uint8_t[]", m), m
 
 
-def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi):
+def near_form(coder):
+    """The near-lossless form a coder writes: 2 for coder 4 (version 1.6 on; 1 in version
+    1.5 files), else 0."""
+    return 2 if coder == CODER_CM2 else 0
+
+
+def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi, form=None):
     """Near-lossless tile: (P, H, W) int32 planes, an (H, W) mask or None, the bounds of the
-    background and of the ROI (mask != 0). Returns (stream, decoded planes)."""
+    background and of the ROI (mask != 0); form: the coder's near-lossless form (default
+    near_form(coder)). Returns (stream, decoded planes)."""
     planes = np.ascontiguousarray(planes, dtype=np.int32)
     p, h, w = planes.shape
     cmask, keep = _tile_mask(mask, h, w)
     recon = np.empty_like(planes)
     out = ffi.new("rmc_buffer *")
     status = lib.rmc_encode_tile_near(ffi.from_buffer("int32_t[]", planes), w, h, p,
-                                      ffi.new("int[]", list(bits)), coder, cmask,
+                                      ffi.new("int[]", list(bits)), coder,
+                                      near_form(coder) if form is None else form, cmask,
                                       int(near_bg), int(near_roi),
                                       ffi.from_buffer("int32_t[]", recon), out)
     del keep
@@ -118,9 +126,10 @@ def _weights_arg(weights, planes):
     return flat, counts
 
 
-def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi, coder=CODER_CM):
+def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi, coder=CODER_CM,
+                        form=None):
     """Near-lossless tile with coder 3 or 4 and stored linear predictors (``weights`` as for
-    encode_tile_cm). Returns (stream, decoded planes)."""
+    encode_tile_cm; form as for encode_tile_near). Returns (stream, decoded planes)."""
     planes = np.ascontiguousarray(planes, dtype=np.int32)
     p, h, w = planes.shape
     cmask, keep = _tile_mask(mask, h, w)
@@ -130,7 +139,9 @@ def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi, coder=CO
     status = lib.rmc_encode_tile_near_cm(ffi.from_buffer("int32_t[]", planes), w, h, p,
                                          ffi.new("int[]", list(bits)),
                                          ffi.from_buffer("int16_t[]", flat),
-                                         ffi.new("int[]", counts), coder, cmask, int(near_bg),
+                                         ffi.new("int[]", counts), coder,
+                                         near_form(coder) if form is None else form,
+                                         cmask, int(near_bg),
                                          int(near_roi), ffi.from_buffer("int32_t[]", recon), out)
     del keep
     if status:
@@ -138,12 +149,14 @@ def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi, coder=CO
     return _take(out), recon
 
 
-def decode_tile_near(data, width, height, bits, coder, mask, near_bg, near_roi):
-    """Decode a near-lossless tile stream into a (P, H, W) int32 array."""
+def decode_tile_near(data, width, height, bits, coder, mask, near_bg, near_roi, form=None):
+    """Decode a near-lossless tile stream of the given form (default near_form(coder)) into a
+    (P, H, W) int32 array."""
     planes = np.empty((len(bits), height, width), dtype=np.int32)
     cmask, keep = _tile_mask(mask, height, width)
     status = lib.rmc_decode_tile_near(ffi.from_buffer(data), len(data), width, height,
-                                      len(bits), ffi.new("int[]", list(bits)), coder, cmask,
+                                      len(bits), ffi.new("int[]", list(bits)), coder,
+                                      near_form(coder) if form is None else form, cmask,
                                       int(near_bg), int(near_roi),
                                       ffi.from_buffer("int32_t[]", planes))
     del keep

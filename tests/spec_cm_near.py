@@ -245,7 +245,7 @@ def read_predictors(stream, planes_n, truncated, bad_count):
 
 def decode_tile(stream, w, h, bits, mask, near_bg, near_roi, form=0):
     """Planes (lists of rows) of a near-lossless tile stream of coder 3 (form 0: 16A.1,
-    16A.10) or coder 4 (form 1: 16A.12)."""
+    16A.10) or coder 4 (form 1: 16A.12; form 2: 16A.13)."""
     planes_n = len(bits)
     wts, pos = read_predictors(stream, planes_n, lambda: SpecError("E32a"),
                                lambda: SpecError("E32b"))
@@ -287,7 +287,7 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form):
     e = [[0] * (w + 4) for _ in range(h + 2)]
     d = [[[0] * (w + 4) for _ in range(h + 2)] for _ in range(NPRED)]
     m = model_of(0, 0)
-    top = (MAXVAL + m.n) // m.s
+    top = (MAXVAL + m.s - 1) // m.s if form == 2 else (MAXVAL + m.n) // m.s   # 16A.13
     qv = 0
     for b in range(bit_length(top) - 1, -1, -1):
         qv |= rc.direct() << b
@@ -389,7 +389,10 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form):
             frac = P8 - 8 * Px
             flip = frac < 0
             fc = abs(frac)
-            lo0, hi0 = -((Px + n) // s), (MAXVAL - Px + n) // s
+            if form == 2:     # 16A.13: the extreme levels reach the clamps
+                lo0, hi0 = -((Px + s - 1) // s), (MAXVAL - Px + s - 1) // s
+            else:
+                lo0, hi0 = -((Px + n) // s), (MAXVAL - Px + n) // s
             lo, hi = (-hi0, -lo0) if flip else (lo0, hi0)
             if flip:
                 sg = 8 - sg

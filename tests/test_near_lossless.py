@@ -1,6 +1,7 @@
 """Near-lossless mode: every decoded sample within its bound (max_error outside the ROI,
 roi_max_error inside) on every sample, for random images, masks, bounds, layouts and
-tilings, with coder 4 (the default, format 1.5), coder 3 (format 1.2) and coder 0; bound 0 is
+tilings, with coder 4 (the default, format 1.6; its 1.5 form still decodes), coder 3 (format
+1.2) and coder 0; coder 4 keeps samples at 0 and at the largest value exact; bound 0 is
 bit-exact (coder 0 writes the lossless coder-0 stream); the spec's own decoder
 (tests/spec_cm_near.py) agrees with the C core for coders 3 and 4; damaged NEAR/MASK chunks
 and near-lossless tiles are refused."""
@@ -29,7 +30,7 @@ patterns = st.sampled_from(["noise", "constant", "ramp", "smooth", "extremes", "
                             "stripes"])
 mask_kinds = st.sampled_from(["none", "random", "blob", "empty", "full", "one", "rects"])
 near_coders = st.sampled_from(["cm2", "cm2", "cm", "golomb"])
-CM_CODERS = [core.CODER_CM, core.CODER_CM2]       # coders 3 and 4: one near-lossless form each
+CM_FORMS = [(core.CODER_CM, 0), (core.CODER_CM2, 1), (core.CODER_CM2, 2)]   # (coder, form)
 tile_sizes = st.sampled_from([512, 16, (7, 5), (1, 64), 3])
 seeds = st.integers(0, 2**32 - 1)
 
@@ -102,8 +103,11 @@ bits_and_bounds = st.integers(1, 16).flatmap(lambda b: st.tuples(
 def test_bound_holds_on_every_sample_gray(h, w, bnm, pattern, kind, tile, seed, coder):
     bits, n, m = bnm
     a = make_values(pattern, (h, w), bits, seed).astype(np.uint8 if bits <= 8 else np.uint16)
-    check_bounded(a, n, m, make_mask(kind, h, w, seed + 1), tile_size=tile,
-                  bits=bits if seed % 2 else None, coder=coder)
+    data, out = check_bounded(a, n, m, make_mask(kind, h, w, seed + 1), tile_size=tile,
+                              bits=bits if seed % 2 else None, coder=coder)
+    if coder == "cm2":      # form 2: samples at 0 and at the largest value decode exactly
+        ends = (a == 0) | (a == (1 << roimc.info(data)["bits"]) - 1)
+        assert np.array_equal(out[ends], a[ends])
 
 
 @FEW
@@ -430,20 +434,21 @@ def _weights(kind, planes, rng, t=None):
 @SPEC
 @given(h=st.integers(1, 11), w=st.integers(1, 11), planes=st.integers(1, 3),
        bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
-       weights=st.sampled_from(["none", "random"]), coder=st.sampled_from(CM_CODERS))
+       weights=st.sampled_from(["none", "random"]), cf=st.sampled_from(CM_FORMS))
 def test_spec_decoder_agrees_with_the_c_core(h, w, planes, bnm, pattern, kind, seed, weights,
-                                             coder):
+                                             cf):
     """tests/spec_cm_near.py, written from spec/rmc-v1.md alone, decodes every stream the C
-    encoder writes (coder 3 or 4) to the C encoder's reconstruction."""
+    encoder writes (coder 3, coder 4 in forms 1 and 2) to the C encoder's reconstruction."""
+    coder, form = cf
     bits, n, m = bnm
     rng = np.random.default_rng(seed)
     v = make_values(pattern, (planes, h, w), bits, seed).astype(np.int32)
     mask = make_mask(kind, h, w, seed + 1)
     stream, recon = core.encode_tile_near_cm(v, [bits] * planes, _weights(weights, planes, rng),
-                                             mask, n, m, coder)
+                                             mask, n, m, coder, form)
     out = spec_cm_near.decode_tile(stream, w, h, [bits] * planes,
                                    None if mask is None else mask.astype(int).tolist(), n, m,
-                                   form=int(coder == core.CODER_CM2))
+                                   form=form)
     assert np.array_equal(np.array(out, dtype=np.int32), recon)
 
 
@@ -460,26 +465,27 @@ def test_spec_worked_example_21_7():
 @FAST
 @given(h=st.integers(1, 40), w=st.integers(1, 40), planes=st.integers(1, 4),
        bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
-       weights=st.sampled_from(["none", "random", "fit"]), coder=st.sampled_from(CM_CODERS))
+       weights=st.sampled_from(["none", "random", "fit"]), cf=st.sampled_from(CM_FORMS))
 def test_cm_core_bound_holds_with_any_weights(h, w, planes, bnm, pattern, kind, seed, weights,
-                                              coder):
+                                              cf):
     """The bound never depends on the predictor: fitted, absent or random weights."""
+    coder, form = cf
     bits, n, m = bnm
     rng = np.random.default_rng(seed)
     v = make_values(pattern, (planes, h, w), bits, seed).astype(np.int32)
     mask = make_mask(kind, h, w, seed + 1)
     stream, recon = core.encode_tile_near_cm(v, [bits] * planes,
                                              _weights(weights, planes, rng, v), mask, n, m,
-                                             coder)
-    out = core.decode_tile_near(stream, w, h, [bits] * planes, coder, mask, n, m)
+                                             coder, form)
+    out = core.decode_tile_near(stream, w, h, [bits] * planes, coder, mask, n, m, form)
     assert np.array_equal(out, recon)
     bound = bounds_of(mask, n, m, (h, w)) if n != m else np.full((h, w), n)
     assert np.all(np.abs(out - v) <= bound[None])
 
 
-@pytest.mark.parametrize("coder", CM_CODERS)
+@pytest.mark.parametrize("coder, form", CM_FORMS)
 @pytest.mark.parametrize("bits", [1, 2, 3, 8, 12, 16, 17])
-def test_cm_extreme_bounds_and_constant_and_noise_images(bits, coder):
+def test_cm_extreme_bounds_and_constant_and_noise_images(bits, coder, form):
     """Bounds 0, 1, MAXVAL/2, MAXVAL - 1, MAXVAL on noise, extremes, constants; with the ROI
     exact or loose; 1x1, 1xN, Nx1 and prime shapes."""
     top = (1 << bits) - 1
@@ -490,22 +496,28 @@ def test_cm_extreme_bounds_and_constant_and_noise_images(bits, coder):
             for n, m in [(0, 0), (1, 0), (top // 2, 0), (max(top - 1, 0), top), (top, top),
                          (top, 0), (0, top)]:
                 mask = rng.random(shape) < 0.5
-                stream, recon = core.encode_tile_near(v, [bits], coder, mask, n, m)
+                stream, recon = core.encode_tile_near(v, [bits], coder, mask, n, m, form)
                 out = core.decode_tile_near(stream, shape[1], shape[0], [bits], coder,
-                                            mask, n, m)
+                                            mask, n, m, form)
                 assert np.array_equal(out, recon)
                 bound = np.where(mask, m, n)
                 assert np.all(np.abs(out[0] - v[0]) <= bound), (shape, pattern, n, m)
                 assert out.min() >= 0 and out.max() <= top
+                if form == 2:       # 0 and MAXVAL decode exactly
+                    ends = (v[0] == 0) | (v[0] == top)
+                    assert np.array_equal(out[0][ends], v[0][ends]), (shape, pattern, n, m)
 
 
-@pytest.mark.parametrize("coder", CM_CODERS)
-def test_cm_bound_of_the_whole_range_codes_almost_nothing(coder):
+@pytest.mark.parametrize("coder, form", CM_FORMS)
+def test_cm_bound_of_the_whole_range_codes_almost_nothing(coder, form):
+    """Form 2 also keeps the samples at 0 and 255 exact; without them it codes as little."""
     v = make_values("noise", (1, 64, 64), 8, 3).astype(np.int32)
-    stream, recon = core.encode_tile_near(v, [8], coder, None, 255, 255)
+    if form == 2:
+        v = np.clip(v, 1, 254)
+    stream, recon = core.encode_tile_near(v, [8], coder, None, 255, 255, form)
     assert len(stream) <= 7                       # n[0], and the range coder's 5 bytes
     assert np.all(recon == 0)
-    stream, _ = core.encode_tile_near(v, [8], coder, None, 128, 128)
+    stream, _ = core.encode_tile_near(v, [8], coder, None, 128, 128, form)
     assert len(stream) < 700
 
 
@@ -518,10 +530,10 @@ def test_cm_bound_zero_is_exact_and_as_small_as_lossless(coder):
 
 
 @pytest.mark.parametrize("effort", [2, 5, 7, 9])
-def test_near_lossless_defaults_to_coder_4_and_version_1_5(effort):
+def test_near_lossless_defaults_to_coder_4_and_version_1_6(effort):
     a = make_values("smooth", (40, 40), 8, 6).astype(np.uint8)
     data = roimc.encode(a, mode="near-lossless", max_error=2, effort=effort)
-    assert roimc.info(data)["version"] == "1.5"
+    assert roimc.info(data)["version"] == "1.6"
     assert {t.payload[8] for t in container.parse(data) if t.ctype == TILE} == {core.CODER_CM2}
     cm = roimc.encode(a, mode="near-lossless", max_error=2, coder="cm")
     assert roimc.info(cm)["version"] == "1.2"
@@ -562,34 +574,34 @@ def test_coders_4_and_3_are_smaller_than_coder_0_on_real_images(corpus_dir):
             assert size["cm2"] < size["cm"], (name, n, size)
 
 
-def _cm_stream(coder):
+def _cm_stream(coder, form):
     v = make_values("smooth", (2, 23, 19), 9, 11).astype(np.int32)
     mask = make_mask("blob", 23, 19, 4)
-    stream, recon = core.encode_tile_near(v, [9, 9], coder, mask, 3, 1)
+    stream, recon = core.encode_tile_near(v, [9, 9], coder, mask, 3, 1, form)
     return v, mask, stream, recon
 
 
-@pytest.mark.parametrize("coder", CM_CODERS)
-def test_cm_every_truncation_and_trailing_byte_is_refused(coder):
-    v, mask, stream, _ = _cm_stream(coder)
+@pytest.mark.parametrize("coder, form", CM_FORMS)
+def test_cm_every_truncation_and_trailing_byte_is_refused(coder, form):
+    v, mask, stream, _ = _cm_stream(coder, form)
     for cut in range(len(stream)):
         with pytest.raises(roimc.CorruptDataError):
-            core.decode_tile_near(stream[:cut], 19, 23, [9, 9], coder, mask, 3, 1)
+            core.decode_tile_near(stream[:cut], 19, 23, [9, 9], coder, mask, 3, 1, form)
     for extra in (b"\x00", b"\x01", b"\xff\xff"):
         with pytest.raises(roimc.CorruptDataError):
-            core.decode_tile_near(stream + extra, 19, 23, [9, 9], coder, mask, 3, 1)
+            core.decode_tile_near(stream + extra, 19, 23, [9, 9], coder, mask, 3, 1, form)
 
 
-@pytest.mark.parametrize("coder", CM_CODERS)
-def test_cm_byte_flips_are_refused_or_stay_in_range(coder):
-    v, mask, stream, recon = _cm_stream(coder)
+@pytest.mark.parametrize("coder, form", CM_FORMS)
+def test_cm_byte_flips_are_refused_or_stay_in_range(coder, form):
+    v, mask, stream, recon = _cm_stream(coder, form)
     rng = np.random.default_rng(8)
     refused = 0
     for _ in range(300):
         b = bytearray(stream)
         b[int(rng.integers(len(b)))] ^= 1 << int(rng.integers(8))
         try:
-            out = core.decode_tile_near(bytes(b), 19, 23, [9, 9], coder, mask, 3, 1)
+            out = core.decode_tile_near(bytes(b), 19, 23, [9, 9], coder, mask, 3, 1, form)
         except roimc.CorruptDataError:
             refused += 1
         else:
@@ -597,20 +609,20 @@ def test_cm_byte_flips_are_refused_or_stay_in_range(coder):
     assert refused >= 250
 
 
-@pytest.mark.parametrize("coder", CM_CODERS)
-def test_cm_random_streams_and_wrong_parameters_do_not_crash(coder):
+@pytest.mark.parametrize("coder, form", CM_FORMS)
+def test_cm_random_streams_and_wrong_parameters_do_not_crash(coder, form):
     rng = np.random.default_rng(9)
-    v, mask, stream, _ = _cm_stream(coder)
+    v, mask, stream, _ = _cm_stream(coder, form)
     for _ in range(200):
         data = rng.integers(0, 256, size=int(rng.integers(0, 64))).astype(np.uint8).tobytes()
         try:
             core.decode_tile_near(data, 7, 5, [int(rng.integers(1, 17))], coder, None,
-                                  int(rng.integers(0, 2)), 0)
+                                  int(rng.integers(0, 2)), 0, form)
         except roimc.CorruptDataError:
             pass
     for bits, n, m in [([8, 8], 3, 1), ([9, 9], 1, 3), ([9, 9], 3, 3), ([10, 10], 3, 1)]:
         try:
-            out = core.decode_tile_near(stream, 19, 23, bits, coder, mask, n, m)
+            out = core.decode_tile_near(stream, 19, 23, bits, coder, mask, n, m, form)
         except roimc.CorruptDataError:
             pass
         else:
@@ -652,7 +664,8 @@ def _golden(name):
 def test_near_golden_set_is_complete():
     assert sorted(p.stem for p in NEAR_GOLDEN.glob("*.rmc")) == sorted(NEAR_VECTORS)
     versions = {v["version"] for v in NEAR_VECTORS.values()}
-    assert versions == {"1.0", "1.2", "1.5"}
+    assert versions == {"1.0", "1.2", "1.5", "1.6"}
+    assert {v["version"] for v in NEAR_VECTORS.values() if v.get("frozen")} == {"1.5"}
 
 
 @pytest.mark.parametrize("name", sorted(NEAR_VECTORS))
@@ -671,7 +684,7 @@ def test_near_golden_file_decodes_to_its_reconstruction(name):
         assert np.array_equal(roimc.read_mask(data), mask)
 
 
-@pytest.mark.parametrize("name", sorted(NEAR_VECTORS))
+@pytest.mark.parametrize("name", sorted(n for n, v in NEAR_VECTORS.items() if not v.get("frozen")))
 def test_near_encoder_reproduces_golden_bytes(name):
     array, _, mask, data = _golden(name)
     options = dict(NEAR_VECTORS[name]["options"])
@@ -679,6 +692,36 @@ def test_near_encoder_reproduces_golden_bytes(name):
         options["roi"] = mask
     for threads in (1, 2):
         assert roimc.encode(array, threads=threads, **options) == data
+
+
+def test_near_golden_form_2_keeps_the_extremes_and_needs_its_levels():
+    """The version-1.6 coder-4 vectors decode their samples at 0 and MAXVAL exactly, and read
+    as form 1 they decode to something else (their streams use the levels form 2 adds)."""
+    names = [n for n, v in NEAR_VECTORS.items() if v["version"] == "1.6"]
+    assert len(names) >= 4
+    for name in names:
+        array, decoded, mask, data = _golden(name)
+        top = (1 << roimc.info(data)["bits"]) - 1
+        ends = (array == 0) | (array == top)
+        assert ends.sum() >= 20 and np.array_equal(decoded[ends], array[ends]), name
+        head = container.parse(data)
+        opts = NEAR_VECTORS[name]["options"]
+        n, m = opts["max_error"], opts.get("roi_max_error", opts["max_error"])
+        if n == 0 and m == 0:
+            continue
+        tiles = [c for c in head if c.ctype == TILE]
+        bits = [roimc.info(data)["bits"]] * (array.shape[-1] if array.ndim == 3 else 1)
+        h, w = array.shape[:2]
+        if len(tiles) == 1 and tiles[0].payload[8] == core.CODER_CM2:
+            stream = bytes(tiles[0].payload[9:])
+            assert np.array_equal(core.decode_tile_near(stream, w, h, bits, core.CODER_CM2,
+                                                        mask, n, m, 2).transpose(1, 2, 0)
+                                  .reshape(decoded.shape), decoded)
+            try:
+                other = core.decode_tile_near(stream, w, h, bits, core.CODER_CM2, mask, n, m, 1)
+            except roimc.CorruptDataError:
+                continue
+            assert not np.array_equal(other.transpose(1, 2, 0).reshape(decoded.shape), decoded)
 
 
 def test_near_golden_covers_both_coders_weights_and_masks():

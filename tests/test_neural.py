@@ -327,6 +327,81 @@ def test_hybrid_bounded_candidate_keeps_the_roi_bound(ct, m):
     assert "bounded" in kinds
 
 
+def _bg_psnr(a, out, background):
+    a = np.asarray(a, np.float64)
+    mse = np.mean((a[background] - np.asarray(out, np.float64)[background]) ** 2)
+    return np.inf if mse == 0 else 10 * np.log10(max(a.max(), 1) ** 2 / mse)
+
+
+@pytest.mark.parametrize("target", [30.0, 38, 45.5, 60])
+def test_hybrid_background_psnr_target_is_met_and_the_smallest_candidate(ct, target):
+    """bg_psnr: the ROI exact, the background at least the target, and no candidate the
+    encoder weighs (the network at each quality, near-lossless at each bound, lossless)
+    that reaches the target is smaller."""
+    h, w = ct.shape
+    mask = np.zeros(ct.shape, bool)
+    mask[h // 4:h // 2, w // 3:2 * w // 3] = True
+    data = roimc.encode(ct, mode="hybrid", roi=mask, bg_psnr=target)
+    out = roimc.decode(data)
+    assert np.array_equal(out[mask], ct[mask])
+    assert _bg_psnr(ct, out, ~mask) >= target
+    sizes = [len(roimc.encode(ct))]
+    for q in range(1, 9):
+        d = roimc.encode(ct, mode="hybrid", roi=mask, quality=q, neural_only=True)
+        if _bg_psnr(ct, roimc.decode(d), ~mask) >= target:
+            sizes.append(len(d))
+    for n in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64):
+        d = roimc.encode(ct, mode="near-lossless", roi=mask, roi_max_error=0, max_error=n)
+        if _bg_psnr(ct, roimc.decode(d), ~mask) >= target:
+            sizes.append(len(d))
+    assert len(data) <= 1.03 * min(sizes)       # the search may miss a bound by one step
+
+
+def test_hybrid_background_psnr_target_keeps_the_roi_bound_and_colour(ct):
+    rgb = np.stack([ct >> 8, ct >> 9, ct >> 10], -1).astype(np.uint8)
+    mask = np.zeros(ct.shape, bool)
+    mask[10:40, 20:70] = True
+    for m in (0, 2):
+        data = roimc.encode(rgb, mode="hybrid", roi=mask, roi_max_error=m, bg_psnr=42)
+        out = roimc.decode(data)
+        assert np.abs(out[mask].astype(int) - rgb[mask]).max() <= m
+        assert _bg_psnr(rgb, out, ~mask) >= 42
+    everything = roimc.encode(rgb, mode="hybrid", roi=np.ones(ct.shape, bool), bg_psnr=42)
+    assert np.array_equal(roimc.decode(everything), rgb)
+
+
+@pytest.mark.parametrize("options", [dict(mode="lossy", bg_psnr=40),
+                                     dict(mode="near-lossless", max_error=1, bg_psnr=40),
+                                     dict(mode="hybrid", bg_psnr=40, quality=3),
+                                     dict(mode="hybrid", bg_psnr=40, neural_only=True),
+                                     dict(mode="hybrid", bg_psnr=0),
+                                     dict(mode="hybrid", bg_psnr=-3),
+                                     dict(mode="hybrid", bg_psnr=float("nan")),
+                                     dict(mode="hybrid", bg_psnr=250),
+                                     dict(mode="hybrid", bg_psnr="40"),
+                                     dict(mode="hybrid", bg_psnr=True)])
+def test_bad_background_psnr_options(options):
+    with pytest.raises(InputError):
+        roimc.encode(np.zeros((8, 8), np.uint8), roi=np.eye(8, dtype=bool), **options)
+
+
+def test_cli_background_psnr(tmp_path):
+    from test_cli import assert_ok, assert_one_line_error, cli
+    out = tmp_path / "hy.rmc"
+    assert_ok(cli("encode", SAMPLE, out, "--mode", "hybrid", "--roi", "20,30,60,50",
+                  "--bg-psnr", "44"))
+    assert_ok(cli("decode", out, tmp_path / "hy.png"))
+    for bad in (["--mode", "lossy", "--bg-psnr", "40"],
+                ["--mode", "hybrid", "--bg-psnr", "40", "--quality", "2"],
+                ["--mode", "hybrid", "--bg-psnr", "40", "--neural-only"],
+                ["--mode", "hybrid", "--bg-psnr", "0"]):
+        r = cli("encode", SAMPLE, tmp_path / "x.rmc", *bad)
+        assert r.returncode != 0 and "Traceback" not in r.stderr and "--bg-psnr" in r.stderr
+    assert_one_line_error(cli("encode", SAMPLE, tmp_path / "x.rmc", "--mode", "lossy",
+                              "--bg-psnr", "40"))
+    assert not (tmp_path / "x.rmc").exists()
+
+
 def test_bounded_search_respects_its_budget(ct, monkeypatch):
     calls = []
     real = roimc.api._near_candidate
@@ -495,11 +570,11 @@ def test_hybrid_structure_damage_is_refused(hybrid_file, edit):
 
 
 def test_hybrid_exact_layer_is_coder_4_and_needs_version_1_5(hybrid_file):
-    """The exact layer uses coder 4's near-lossless form (spec 16A.12): version 1.5; the
-    same file declaring 1.2 to 1.4 is refused (E27f), never decoded by another model."""
+    """The exact layer uses coder 4's near-lossless form (spec 16A.12, 16A.13): version 1.6;
+    the same file declaring 1.2 to 1.4 is refused (E27f), never decoded by another model."""
     chunks = chunks_of(hybrid_file)
     head = container.Header.unpack(chunks[0][1])
-    assert head.version == (1, 5)
+    assert head.version == (1, 6)
     assert {p[8] for t, p in chunks if t == TILE} == {4}
     for minor in (2, 3, 4):
         head.version = (1, minor)

@@ -5,8 +5,9 @@
 The bound is enforced inside the C core's prediction loop: residuals are quantised with step
 2 * bound + 1 and prediction and contexts use the decoded samples, in coder 3's form (blended
 prediction with a fitted linear predictor, context mixing; format version 1.2), coder 4's
-(coder 3 with the second model and the reference plane's sample as a predictor; version 1.5)
-or coder 0's (JPEG-LS near-lossless). Channels are coded without the colour transform, which
+(coder 3 with the second model and the reference plane's sample as a predictor, its extreme
+levels reaching 0 and the largest value so that those decode exactly; version 1.6, or 1.5
+without the extreme levels) or coder 0's (JPEG-LS near-lossless). Channels are coded without the colour transform, which
 would not keep a bound per channel, so the bound holds on every channel. A tile that the coder
 would expand is stored raw (coder 2: exact samples). The bounds go into the NEAR chunk, the
 mask into MASK; both are coder-agnostic: the TILE coder byte says which coder's near-lossless
@@ -27,14 +28,15 @@ _NEAR = struct.Struct(">HH")
 CODERS = (core.CODER_GOLOMB, core.CODER_RAW, core.CODER_CM, core.CODER_CM2)
 CM_VERSION = (1, 2)     # files with a coder-3 near-lossless tile (spec 9, 16A.10)
 CM2_VERSION = (1, 5)    # files with a coder-4 near-lossless tile (spec 9, 16A.12)
+CM2_LEVELS_VERSION = (1, 6)   # coder 4's tiles from here on are form 2 (16A.13)
 
 
 def version_of(chunks, otherwise):
-    """The minor version that the TILE chunks need (coder 4: 1.5, coder 3: 1.2), or
+    """The minor version that the TILE chunks need (coder 4: 1.6, coder 3: 1.2), or
     `otherwise`."""
     used = {payload[8] for ctype, payload in chunks if ctype == TILE}
     if core.CODER_CM2 in used:
-        return CM2_VERSION
+        return CM2_LEVELS_VERSION
     if core.CODER_CM in used:
         return max(CM_VERSION, otherwise)
     return otherwise
@@ -146,7 +148,10 @@ def decode(chunks, header: Header, view, bounds, threads=None):
                                        f"in a {header.mode} file of version "
                                        f"{header.version[0]}.{header.version[1]}")
             tm = None if m8 is None else m8[y0:y1, x0:x1]
-            t = core.decode_tile_near(stream, x1 - x0, y1 - y0, bits, coder, tm, n, m)
+            form = core.near_form(coder)
+            if coder == core.CODER_CM2 and header.version < CM2_LEVELS_VERSION:
+                form = 1
+            t = core.decode_tile_near(stream, x1 - x0, y1 - y0, bits, coder, tm, n, m, form)
             if header.offset:
                 t += header.offset
             view[f, y0:y1, x0:x1, :] = t.transpose(1, 2, 0)

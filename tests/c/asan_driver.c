@@ -168,19 +168,22 @@ static void roundtrip(uint32_t w, uint32_t h, int planes, const int *bits, int c
 /* Near-lossless: a random mask (exact-size copy) and bounds; every decoded sample within its
  * bound, the decoder equal to the encoder's reconstruction, damaged streams refused or in range. */
 static int near_decode_copy(const uint8_t *data, size_t size, uint32_t w, uint32_t h,
-                            int planes, const int *bits, int coder, const uint8_t *mask, int nb,
-                            int nr, int32_t *samples) {
+                            int planes, const int *bits, int coder, int form,
+                            const uint8_t *mask, int nb, int nr, int32_t *samples) {
     uint8_t *copy = (uint8_t *)xmalloc(size);
     int st;
     if (size) memcpy(copy, data, size);
-    st = rmc_decode_tile_near(copy, size, w, h, planes, bits, coder, mask, nb, nr, samples);
+    st = rmc_decode_tile_near(copy, size, w, h, planes, bits, coder, form, mask, nb, nr,
+                              samples);
     free(copy);
     return st;
 }
 
-/* coder 0 or 3 (with, for coder 3, random stored weights half of the time) */
+/* coder 0, 3 or 4 (with, for coders 3 and 4, random stored weights half of the time); coder
+ * 4 in form 1 or 2 at random, form 2 keeping the samples at 0 and MAXVAL exact */
 static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pattern,
                            int coder) {
+    int form = coder == RMC_CODER_CM2 ? 1 + (int)below(2) : 0;
     size_t n = (size_t)w * h, i;
     int b[4] = {bits, bits, bits, bits}, p, st, k;
     int32_t maxval = ((int32_t)1 << bits) - 1;
@@ -203,10 +206,10 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
             for (k = 0; k < nw[p]; k++) weights[total + k] = (int16_t)rnd();
             total += nw[p];
         }
-        st = rmc_encode_tile_near_cm(in, w, h, planes, b, weights, nw, coder, mask, nb, nr, rec,
-                                     &buf);
+        st = rmc_encode_tile_near_cm(in, w, h, planes, b, weights, nw, coder, form, mask, nb,
+                                     nr, rec, &buf);
     } else {
-        st = rmc_encode_tile_near(in, w, h, planes, b, coder, mask, nb, nr, rec, &buf);
+        st = rmc_encode_tile_near(in, w, h, planes, b, coder, form, mask, nb, nr, rec, &buf);
     }
     roundtrips++;
     if (st != RMC_OK) {
@@ -214,7 +217,7 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
              coder, st);
         goto done;
     }
-    st = near_decode_copy(buf.data, buf.size, w, h, planes, b, coder, mask, nb, nr, out);
+    st = near_decode_copy(buf.data, buf.size, w, h, planes, b, coder, form, mask, nb, nr, out);
     if (st != RMC_OK) FAIL("near decode %ux%u bits %d: status %d", w, h, bits, st);
     else if (memcmp(rec, out, sizeof(int32_t) * n * (size_t)planes) != 0)
         FAIL("near decode differs from the encoder's reconstruction %ux%u bits %d", w, h, bits);
@@ -226,6 +229,11 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
                 FAIL("near bound %d exceeded (%d) %ux%u bits %d", bound, d, w, h, bits);
                 break;
             }
+            if (form == 2 && d && (in[n * (size_t)p + i] == 0 || in[n * (size_t)p + i] == maxval)) {
+                FAIL("near form 2: sample %d not exact %ux%u bits %d", in[n * (size_t)p + i], w,
+                     h, bits);
+                break;
+            }
         }
     if (n * (size_t)planes <= 4096 && buf.size) {
         uint8_t *dam = (uint8_t *)xmalloc(buf.size);
@@ -233,10 +241,11 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
             memcpy(dam, buf.data, buf.size);
             if (k < 3) {
                 st = near_decode_copy(dam, below((uint32_t)buf.size), w, h, planes, b, coder,
-                                      mask, nb, nr, out);
+                                      form, mask, nb, nr, out);
             } else {
                 dam[below((uint32_t)buf.size)] ^= (uint8_t)(1u << below(8));
-                st = near_decode_copy(dam, buf.size, w, h, planes, b, coder, mask, nb, nr, out);
+                st = near_decode_copy(dam, buf.size, w, h, planes, b, coder, form, mask, nb, nr,
+                                      out);
             }
             damaged++;
             if (st == RMC_OK) {
@@ -256,17 +265,17 @@ static void near_argument_checks(void) {
     int bits3[1] = {3};
     uint8_t mask[4] = {0, 1, 0, 1};
     rmc_buffer buf = {NULL, 0};
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, mask, 8, 0, NULL, &buf) != RMC_ERR_ARGUMENT)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, 0, mask, 8, 0, NULL, &buf) != RMC_ERR_ARGUMENT)
         FAIL("near bound above maxval accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, mask, 0, -1, NULL, &buf) != RMC_ERR_ARGUMENT)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, 0, mask, 0, -1, NULL, &buf) != RMC_ERR_ARGUMENT)
         FAIL("negative near bound accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 1, mask, 1, 1, NULL, &buf) != RMC_ERR_UNSUPPORTED)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 1, 0, mask, 1, 1, NULL, &buf) != RMC_ERR_UNSUPPORTED)
         FAIL("near coder 1 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 2, mask, 1, 1, NULL, &buf) != RMC_OK)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 2, 0, mask, 1, 1, NULL, &buf) != RMC_OK)
         FAIL("near raw refused");
     rmc_free(buf.data);
     buf.data = NULL;
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, RMC_CODER_CM, mask, 1, 0, NULL, &buf) != RMC_OK)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, RMC_CODER_CM, 0, mask, 1, 0, NULL, &buf) != RMC_OK)
         FAIL("near coder 3 refused");
     rmc_free(buf.data);
     buf.data = NULL;
@@ -274,27 +283,41 @@ static void near_argument_checks(void) {
         int nw9[1] = {9}, nw10[1] = {10};
         int16_t wt[10] = {0};
         int32_t big[4] = {0, 1, 2, 8};
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw9, RMC_CODER_CM, mask, 1, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw9, RMC_CODER_CM, 0, mask, 1, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: 9 weights accepted");
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, NULL, nw10, RMC_CODER_CM, mask, 1, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, NULL, nw10, RMC_CODER_CM, 0, mask, 1, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: missing weights accepted");
-        if (rmc_encode_tile_near_cm(big, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, mask, 1, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(big, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, 0, mask, 1, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: sample above maxval accepted");
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, mask, 8, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, 0, mask, 8, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: bound above maxval accepted");
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_FAST, mask, 1, 0,
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_FAST, 0, mask, 1, 0,
                                     NULL, &buf) != RMC_ERR_UNSUPPORTED)
             FAIL("near cm: coder 5 accepted");
-        if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM2, mask, 1, 0, big) !=
+        if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM2, 2, mask, 1, 0, big) !=
             RMC_ERR_TRUNCATED)
             FAIL("near cm2: empty stream not truncated");
-        if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM, mask, 1, 0, big) !=
+        if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM, 0, mask, 1, 0, big) !=
             RMC_ERR_TRUNCATED)
             FAIL("near cm: empty stream not truncated");
+        {   /* the form must be the coder's: 0, or 1 or 2 for coder 4 */
+            static const int bad[][2] = {{RMC_CODER_CM, 1}, {RMC_CODER_CM2, 0},
+                                         {RMC_CODER_CM2, 3}, {RMC_CODER_GOLOMB, 2},
+                                         {RMC_CODER_RAW, 1}};
+            size_t k;
+            for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+                if (rmc_encode_tile_near(s, 2, 2, 1, bits3, bad[k][0], bad[k][1], mask, 1, 0,
+                                         NULL, &buf) != RMC_ERR_ARGUMENT)
+                    FAIL("near coder %d form %d accepted", bad[k][0], bad[k][1]);
+                if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, bad[k][0], bad[k][1], mask, 1,
+                                         0, big) != RMC_ERR_ARGUMENT)
+                    FAIL("near decode coder %d form %d accepted", bad[k][0], bad[k][1]);
+            }
+        }
     }
 }
 
@@ -316,10 +339,10 @@ static void encoder_argument_checks(void) {
     if (rmc_encode_tile_cm(s, 2, 2, 1, bits8, NULL, nw0, RMC_CODER_GOLOMB, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("rmc_encode_tile_cm with coder 0 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, NULL, 1, 1, NULL, &buf) !=
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, 0, NULL, 1, 1, NULL, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("near-lossless coder 5 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, NULL, 1, 1, NULL, &buf) !=
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, 0, NULL, 1, 1, NULL, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("near-lossless coder 5 accepted");
     if (rmc_encode_tile(s, 2, 2, 1, bits8, 0, &buf) != RMC_OK) FAIL("valid 2x2 refused");
@@ -372,13 +395,16 @@ static void random_streams(long iterations) {
         for (i = 0; i < size; i++)
             data[i] = fillbyte == 0 ? (uint8_t)rnd() : (fillbyte == 1 ? 0 : 0xFF);
         check_damaged(data, size, w, h, planes, bits, coder, "random stream");
-        {   /* the same bytes as a near-lossless tile of coder 0 or 3 */
+        {   /* the same bytes as a near-lossless tile of coder 0, 3 or 4 (forms 1, 2) */
             int32_t *out = (int32_t *)xmalloc(sizeof(int32_t) * w * h * (size_t)planes);
             uint8_t *mask = below(2) ? (uint8_t *)xmalloc((size_t)w * h) : NULL;
-            int nb = (int)below(4), nr = (int)below(2), st, ncoder = below(2) ? 0 : 3;
+            int nb = (int)below(4), nr = (int)below(2), st, ncoder = (int)below(4), form = 0;
+            if (ncoder == 1 || ncoder == 2) ncoder += 2;     /* 0, 3, 3, 4 */
+            if (ncoder == 4) form = 1 + (int)below(2);
             for (p = 0; p < planes; p++) if (bits[p] < 2) bits[p] = 2;
             if (mask) for (i = 0; i < (size_t)w * h; i++) mask[i] = (uint8_t)below(2);
-            st = near_decode_copy(data, size, w, h, planes, bits, ncoder, mask, nb, nr, out);
+            st = near_decode_copy(data, size, w, h, planes, bits, ncoder, form, mask, nb, nr,
+                                  out);
             damaged++;
             if (st == RMC_OK) {
                 damaged_ok++;
