@@ -398,10 +398,7 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     parts err less), grow by half while they keep within ERROR_SLACK times the network's
     error and are bisected once one does not; every candidate's error is measured, not
     assumed."""
-    def coded(image):
-        return _coded_samples(image, common)
-
-    samples = coded(array)
+    samples = _coded_samples(array, common)
     _, height, width, _ = samples.shape
     mask = parse_roi(roi, height, width)
     regions = []   # (H, W) bool each; a bound is searched in each
@@ -416,7 +413,8 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
         return best
     ref = samples.astype(np.float64)
     if targets is None:
-        diff = ref - coded(decode(data, model=model, device=device, threads=common["threads"]))
+        diff = ref - _coded_samples(decode(data, model=model, device=device,
+                                           threads=common["threads"]), common)
         targets = [ERROR_SLACK * float(np.mean(diff[:, r] ** 2)) for r in regions]
     top = (1 << int(samples.max()).bit_length()) - 1 if samples.max() > 0 else 0
     guess = [min(top, max(1, int((np.sqrt(1 + 12 * t) - 1) / 2))) for t in targets]
@@ -426,7 +424,7 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
         if not any(guess):   # bound 0 everywhere: the lossless file
             break
         candidate = _near_candidate(array, mode, mask, roi_max_error, regions, guess, common)
-        d = ref - coded(decode(candidate, threads=common["threads"]))
+        d = ref - _coded_samples(decode(candidate, threads=common["threads"]), common)
         ok = [float(np.mean(d[:, r] ** 2)) <= t for r, t in zip(regions, targets)]
         if all(ok) and len(candidate) < len(best):
             best = candidate
