@@ -148,9 +148,8 @@ def decode(chunks, header: Header, view, bounds, threads=None):
                                        f"in a {header.mode} file of version "
                                        f"{header.version[0]}.{header.version[1]}")
             tm = None if m8 is None else m8[y0:y1, x0:x1]
-            form = core.near_form(coder)
-            if coder == core.CODER_CM2 and header.version < CM2_LEVELS_VERSION:
-                form = 1
+            form = (1 if coder == core.CODER_CM2 and header.version < CM2_LEVELS_VERSION
+                    else core.near_form(coder))
             t = core.decode_tile_near(stream, x1 - x0, y1 - y0, bits, coder, tm, n, m, form)
             if header.offset:
                 t += header.offset
