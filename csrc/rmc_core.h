@@ -82,6 +82,16 @@ int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint3
                          int planes, const int *bits, int coder, int form,
                          const uint8_t *mask, int near_bg, int near_roi, int32_t *samples);
 
+/* The latent coder (spec/rmc-v1.md, 16D): channels 1 .. channels-1 of one plane of a neural
+ * latent, (channels, height, width) int32 values in [-32767, 32767], given channel 0 (the
+ * block means, coded elsewhere). 2 <= channels <= 64, height * width <= 2^28, else
+ * RMC_ERR_ARGUMENT. rmc_latent_decode reads channel 0 from `latent` and writes the others;
+ * the whole of `data` must be consumed. */
+int rmc_latent_encode(const int32_t *latent, int channels, uint32_t height, uint32_t width,
+                      rmc_buffer *out);
+int rmc_latent_decode(const uint8_t *data, size_t size, int channels, uint32_t height,
+                      uint32_t width, int32_t *latent);
+
 /* Canonical length-limited Huffman (exposed for tests and other streams).
  * rmc_huffman_lengths: code lengths (0 = unused symbol) for `n` symbol counts, each at most
  * `max_len` (1..24); n <= 4096. */

@@ -6,7 +6,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.relpath(os.path.join(HERE, os.pardir, "csrc"))
 SOURCES = ["bitio.c", "context_coder.c", "huffman.c", "huffman_coder.c", "cm_coder.c",
-           "cm_near.c", "fast_coder.c", "tile.c", "lsfit.c"]
+           "cm_near.c", "fast_coder.c", "tile.c", "lsfit.c", "latent_coder.c"]
 
 CDEF = """
 typedef struct { uint8_t *data; size_t size; } rmc_buffer;
@@ -34,6 +34,10 @@ int rmc_huffman_encode_symbols(const uint16_t *symbols, size_t count, const uint
                                int n, rmc_buffer *out);
 int rmc_huffman_decode_symbols(const uint8_t *data, size_t size, uint16_t *symbols,
                                size_t count, int n);
+int rmc_latent_encode(const int32_t *latent, int channels, uint32_t height, uint32_t width,
+                      rmc_buffer *out);
+int rmc_latent_decode(const uint8_t *data, size_t size, int channels, uint32_t height,
+                      uint32_t width, int32_t *latent);
 int rmc_lsfit(const int32_t *plane, const int32_t *ref, uint32_t width, uint32_t height,
               size_t first, size_t step, int passes, double lam, const double *prior,
               double *coef);

@@ -351,6 +351,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
 
 BOUND_TRIES = 6   # near-lossless encodes, at most, in the search for the bound
 ERROR_SLACK = 1.26   # a bounded candidate may err up to this factor (1 dB) more than the network
+EXACT_SLACK = 1.01   # the lossless file is kept when it is at most 1 % larger than the smallest
 
 
 def _coded_samples(image, common):
@@ -393,7 +394,8 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     and near-lossless files (inside and outside the ROI, one bound each, in lossy mode;
     outside it in hybrid mode, the ROI keeping roi_max_error) whose mean squared error in
     each region is at most ERROR_SLACK times the network's, or `targets` (one per region,
-    as listed below). The network's file is kept on a tie. The
+    as listed below); the lossless file whenever it is within EXACT_SLACK of the smallest.
+    The network's file is kept on a tie with a near-lossless one. The
     bounds start from the error of a uniform spread over [-N, N], N(N+1)/3 (at least 1: flat
     parts err less), grow by half while they keep within ERROR_SLACK times the network's
     error and are bisected once one does not; every candidate's error is measured, not
@@ -408,9 +410,12 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
         regions += [] if mode == "hybrid" or not mask.any() else [mask]
         regions += [~mask] if (~mask).any() else []
     exact = encode(array, "lossless", **common)
-    best = exact if data is None or len(exact) < len(data) else data
+    best = data
+
+    def keep():   # the lossless file when it is within EXACT_SLACK of the smallest
+        return exact if best is None or len(exact) <= EXACT_SLACK * len(best) else best
     if not regions:
-        return best
+        return keep()
     ref = samples.astype(np.float64)
     if targets is None:
         diff = ref - _coded_samples(decode(data, model=model, device=device,
@@ -426,7 +431,7 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
         candidate = _near_candidate(array, mode, mask, roi_max_error, regions, guess, common)
         d = ref - _coded_samples(decode(candidate, threads=common["threads"]), common)
         ok = [float(np.mean(d[:, r] ** 2)) <= t for r, t in zip(regions, targets)]
-        if all(ok) and len(candidate) < len(best):
+        if all(ok) and (best is None or len(candidate) < len(best)):
             best = candidate
         for k, fine in enumerate(ok):
             if fine:
@@ -438,7 +443,7 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
         if nxt == guess or all(h - l <= 1 for l, h in zip(lo, hi)):
             break
         guess = nxt
-    return best
+    return keep()
 
 
 def _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common):

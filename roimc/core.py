@@ -165,6 +165,32 @@ def decode_tile_near(data, width, height, bits, coder, mask, near_bg, near_roi, 
     return planes
 
 
+def encode_latent(latent):
+    """Latent coder stream (spec 16D) of channels 1.. of a (M, h, w) int32 latent plane
+    (values in [-32767, 32767], 2 <= M <= 64), channel 0 being coded elsewhere."""
+    latent = np.ascontiguousarray(latent, dtype=np.int32)
+    m, h, w = latent.shape
+    out = ffi.new("rmc_buffer *")
+    status = lib.rmc_latent_encode(ffi.from_buffer("int32_t[]", latent), m, h, w, out)
+    if status:
+        _raise(status, "latent encoder")
+    return _take(out)
+
+
+def decode_latent(data, first, channels):
+    """The (channels, h, w) int32 latent plane of a latent coder stream, given its channel 0
+    (`first`, (h, w))."""
+    first = np.asarray(first, dtype=np.int32)
+    h, w = first.shape
+    latent = np.empty((channels, h, w), dtype=np.int32)
+    latent[0] = first
+    status = lib.rmc_latent_decode(ffi.from_buffer(data), len(data), channels, h, w,
+                                   ffi.from_buffer("int32_t[]", latent))
+    if status:
+        _raise(status, "latent stream")
+    return latent
+
+
 def huffman_lengths(counts, max_len=15):
     """Length-limited canonical Huffman code lengths for symbol counts."""
     counts = np.ascontiguousarray(counts, dtype=np.uint64)

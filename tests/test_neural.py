@@ -21,6 +21,7 @@ from roimc.errors import (CorruptDataError, InputError, MissingModelError,  # no
 from roimc.neural import codec, latent  # noqa: E402
 from roimc.neural.models import DEFAULT_MODEL, MODELS  # noqa: E402
 
+from test_latent import method_0_payload  # noqa: E402
 from test_near_lossless import make_mask  # noqa: E402
 from test_roundtrip import PRIMES, make_values  # noqa: E402
 
@@ -74,7 +75,10 @@ def test_lossy_keeps_shape_dtype_and_range(shape, dtype, bits):
     assert out.shape == a.shape and out.dtype == a.dtype
     assert out.min() >= a.min() and out.max() <= a.max()   # within the frame's range
     info = roimc.info(data)
-    assert info["mode"] == "lossy" and info["version"] == "1.2"
+    payload = next(c.payload for c in container.parse(data) if c.ctype == LATN)
+    latent_method = latent.method(payload)
+    assert info["mode"] == "lossy" and latent_method in (latent.METHOD_LATENT, latent.METHOD_BROTLI)
+    assert info["version"] == ("1.7" if latent_method == latent.METHOD_LATENT else "1.2")
     assert info["model"] == DEFAULT_MODEL and info["quality"] == 5
     assert "dsum" not in info["chunks"]
 
@@ -333,6 +337,22 @@ def _bg_psnr(a, out, background):
     return np.inf if mse == 0 else 10 * np.log10(max(a.max(), 1) ** 2 / mse)
 
 
+def test_lossless_file_is_kept_within_one_percent_of_the_smallest():
+    """The encoder's choice among its candidates (api._bounded_instead) keeps the lossless
+    file when it is at most 1 % larger than the smallest, and the smallest otherwise."""
+    from roimc import api
+    a = make_values("noise", (24, 30), 8, 3).astype(np.uint8)
+    common = dict(threads=1, tile_size=api.DEFAULT_TILE, effort=api.DEFAULT_EFFORT, coder=None,
+                  bits=None,
+                  channels_last=None, metadata=None, ancillary=None)
+    exact = roimc.encode(a)
+    for size, kept_exact in ((len(exact) - 1, True), (int(len(exact) / 1.02), False)):
+        other = bytes(size)   # stands for a smaller file; with a target it is never decoded
+        out = api._bounded_instead(a, other, "lossy", None, 0, None, "cpu", common,
+                                   targets=[0.0])
+        assert out == (exact if kept_exact else other)
+
+
 @pytest.mark.parametrize("target", [30.0, 38, 45.5, 60])
 def test_hybrid_background_psnr_target_is_met_and_the_smallest_candidate(ct, target):
     """bg_psnr: the ROI exact, the background at least the target, and no candidate the
@@ -570,12 +590,22 @@ def test_hybrid_structure_damage_is_refused(hybrid_file, edit):
 
 
 def test_hybrid_exact_layer_is_coder_4_and_needs_version_1_5(hybrid_file):
-    """The exact layer uses coder 4's near-lossless form (spec 16A.12, 16A.13): version 1.6;
-    the same file declaring 1.2 to 1.4 is refused (E27f), never decoded by another model."""
+    """The exact layer uses coder 4's near-lossless form (spec 16A.12, 16A.13) and the latent
+    the latent coder (16D): version 1.7; the same file declaring 1.2 to 1.6 is refused for
+    the latent's method (E53, checked before any tile is decoded), and the exact layer alone
+    declaring 1.2 to 1.4 for coder 4 (E27f): never decoded by another model."""
     chunks = chunks_of(hybrid_file)
     head = container.Header.unpack(chunks[0][1])
-    assert head.version == (1, 6)
+    assert head.version == (1, 7)
     assert {p[8] for t, p in chunks if t == TILE} == {4}
+    for minor in (2, 3, 4, 5, 6):
+        head.version = (1, minor)
+        with pytest.raises(CorruptDataError, match="method 2"):
+            roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:]))
+    k = next(i for i, (t, _) in enumerate(chunks) if t == LATN)
+    old = latent.unpack(chunks[k][1], 0, 255, 1, codec.load(*codec.model_file()[1:])
+                        .config["latent"], 40, 56)
+    chunks[k] = (LATN, method_0_payload(*old))
     for minor in (2, 3, 4):
         head.version = (1, minor)
         with pytest.raises(CorruptDataError, match="coder 4"):

@@ -36,7 +36,7 @@ def version_of(chunks, otherwise):
     `otherwise`."""
     used = {payload[8] for ctype, payload in chunks if ctype == TILE}
     if core.CODER_CM2 in used:
-        return CM2_LEVELS_VERSION
+        return max(CM2_LEVELS_VERSION, otherwise)
     if core.CODER_CM in used:
         return max(CM_VERSION, otherwise)
     return otherwise

@@ -252,7 +252,8 @@ def _keep_near_background(latent, roi):
 
 def encode(samples, header, quality, roi=None, hybrid=False, model=None, device="auto",
            threads=None):
-    """DCID and LATN chunks of (F, H, W, C) coded samples. roi: (H, W) bool or None. The
+    """DCID and LATN chunks of (F, H, W, C) coded samples (header.version raised to 1.7 when a
+    LATN chunk uses the latent coder). roi: (H, W) bool or None. The
     network's weight-mask input is the ROI in lossy mode (ones without one) and the
     background in hybrid mode. Lossy with an ROI also rounds the latents of blocks away from
     the ROI with a dead zone; hybrid zeroes those the background's synthesis cannot reach."""
@@ -289,6 +290,8 @@ def encode(samples, header, quality, roi=None, hybrid=False, model=None, device=
         if hybrid and roi is not None:
             lat = _keep_near_background(lat, roi)
         chunks.append((LATN, latent_mod.pack(f, lo, hi, qs, lat)))
+        if latent_mod.method(chunks[-1][1]) == latent_mod.METHOD_LATENT:
+            header.version = max(tuple(header.version), latent_mod.LATENT_VERSION)
     return chunks
 
 
@@ -308,16 +311,23 @@ def read_latents(chunks, header, latent_channels):
                                f"{header.frames} frames")
     top = (1 << header.bits) - 1
     return [latent_mod.unpack(c.payload, f, top, header.channels, latent_channels,
-                              header.height, header.width) for f, c in enumerate(found)]
+                              header.height, header.width, header.version)
+            for f, c in enumerate(found)]
 
 
 def check_layout(chunks, header):
-    """Structure checks that need no model: one DCID, one LATN per frame, before IEND."""
+    """Structure checks that need no model: one DCID, one LATN per frame, before IEND, and
+    no LATN method that the file's version does not define."""
     read_dcid(chunks)
-    n = sum(c.ctype == LATN for c in chunks)
-    if n != header.frames:
-        raise CorruptDataError(f"file has {n} LATN chunks, its header declares "
+    found = [c for c in chunks if c.ctype == LATN]
+    if len(found) != header.frames:
+        raise CorruptDataError(f"file has {len(found)} LATN chunks, its header declares "
                                f"{header.frames} frames")
+    for c in found:
+        method = latent_mod.method(c.payload)
+        if method == latent_mod.METHOD_LATENT and header.version < latent_mod.LATENT_VERSION:
+            raise CorruptDataError(f"LATN chunk uses method 2, unknown in a version "
+                                   f"{header.version[0]}.{header.version[1]} file")
 
 
 def decode(chunks, header, view, roi=None, model=None, device="auto", threads=None):

@@ -419,6 +419,99 @@ static void random_streams(long iterations) {
     }
 }
 
+/* The latent coder (16D): round trips of random latents (every channel count up to 64, the
+ * escape, the extremes), argument checks, and damaged and random streams. */
+static int32_t latent_value(int spread, int zeros) {
+    int32_t v;
+    if (below(100) < (uint32_t)zeros || spread == 0) return 0;
+    v = (int32_t)below((uint32_t)spread + 1);
+    if (spread >= 32767 && below(8) == 0) v = 32767;
+    return below(2) ? -v : v;
+}
+
+static int latent_decode_copy(const uint8_t *data, size_t size, int m, uint32_t h, uint32_t w,
+                              const int32_t *first, int32_t *out) {
+    uint8_t *copy = (uint8_t *)xmalloc(size ? size : 1);
+    int st;
+    if (size) memcpy(copy, data, size);
+    memcpy(out, first, sizeof(int32_t) * (size_t)h * w);
+    st = rmc_latent_decode(copy, size, m, h, w, out);
+    free(copy);
+    return st;
+}
+
+static void latent_checks(long iterations) {
+    static const int spreads[] = {0, 1, 3, 40, 700, 32767};
+    long it;
+    for (it = 0; it < iterations; it++) {
+        int m = 2 + (int)below(63), spread = spreads[below(6)], zeros = (int)below(100), st, k;
+        uint32_t h = 1 + below(12), w = 1 + below(12);
+        size_t n = (size_t)m * h * w, i;
+        int32_t *lat = (int32_t *)xmalloc(n * sizeof(int32_t));
+        int32_t *out = (int32_t *)xmalloc(n * sizeof(int32_t));
+        rmc_buffer buf = {NULL, 0};
+        for (i = 0; i < n; i++) lat[i] = latent_value(spread, zeros);
+        st = rmc_latent_encode(lat, m, h, w, &buf);
+        if (st != RMC_OK) FAIL("latent encode status %d (%d x %ux%u)", st, m, h, w);
+        else {
+            roundtrips++;
+            st = latent_decode_copy(buf.data, buf.size, m, h, w, lat, out);
+            if (st != RMC_OK || memcmp(out, lat, n * sizeof(int32_t)) != 0)
+                FAIL("latent round trip (%d x %ux%u, status %d)", m, h, w, st);
+            for (k = 0; k < 8 && buf.size; k++) {   /* truncations, flips, appended bytes */
+                uint8_t *bad = (uint8_t *)xmalloc(buf.size + 8);
+                size_t size = buf.size;
+                memcpy(bad, buf.data, buf.size);
+                if (k < 3) size = below((uint32_t)buf.size);
+                else if (k < 7) bad[below((uint32_t)buf.size)] ^= (uint8_t)(1u << below(8));
+                else { size += 1 + below(8); for (i = buf.size; i < size; i++) bad[i] = (uint8_t)rnd(); }
+                st = latent_decode_copy(bad, size, m, h, w, lat, out);
+                damaged++;
+                if (st == RMC_OK) {
+                    damaged_ok++;
+                    for (i = (size_t)h * w; i < n; i++)
+                        if (out[i] < -32767 || out[i] > 32767) { FAIL("latent damaged: out of range"); break; }
+                    if (k < 3 || k == 7) FAIL("latent: truncated or extended stream accepted");
+                } else if (st != RMC_ERR_TRUNCATED && st != RMC_ERR_CORRUPT && st != RMC_ERR_TRAILING) {
+                    FAIL("latent damaged: unexpected status %d", st);
+                }
+                free(bad);
+            }
+            rmc_free(buf.data);
+        }
+        {   /* random bytes as a stream */
+            size_t size = below(300);
+            uint8_t *data = (uint8_t *)xmalloc(size ? size : 1);
+            for (i = 0; i < size; i++) data[i] = below(3) ? (uint8_t)rnd() : 0;
+            st = latent_decode_copy(data, size, m, h, w, lat, out);
+            damaged++;
+            if (st == RMC_OK) damaged_ok++;
+            else if (st != RMC_ERR_TRUNCATED && st != RMC_ERR_CORRUPT && st != RMC_ERR_TRAILING)
+                FAIL("latent random stream: unexpected status %d", st);
+            free(data);
+        }
+        free(lat);
+        free(out);
+    }
+    {   /* arguments */
+        int32_t small[2 * 2 * 2] = {0}, big[65] = {0};
+        rmc_buffer buf = {NULL, 0};
+        if (rmc_latent_encode(small, 1, 2, 2, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: 1 channel");
+        if (rmc_latent_encode(big, 65, 1, 1, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: 65 channels");
+        if (rmc_latent_encode(small, 2, 0, 4, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: height 0");
+        if (rmc_latent_encode(small, 2, 1u << 15, 1u << 14, &buf) != RMC_ERR_ARGUMENT)
+            FAIL("latent: 2^29 positions");
+        small[5] = 32768;
+        if (rmc_latent_encode(small, 2, 2, 2, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: 32768");
+        small[5] = -32768;
+        if (rmc_latent_encode(small, 2, 2, 2, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: -32768");
+        small[5] = 0;
+        small[1] = 40000;   /* channel 0 given to the decoder */
+        if (rmc_latent_decode((const uint8_t *)"\0\0\0\0\0", 5, 2, 2, 2, small) != RMC_ERR_ARGUMENT)
+            FAIL("latent decode: channel 0 out of range");
+    }
+}
+
 static void huffman_checks(long iterations) {
     long it;
     for (it = 0; it < iterations; it++) {
@@ -551,6 +644,7 @@ int main(int argc, char **argv) {
     near_roundtrip(257, 129, 3, 12, 3, RMC_CODER_CM2);
     random_streams(iterations);
     huffman_checks(iterations / 4);
+    latent_checks(iterations / 10);
     printf("roundtrips %ld, damaged %ld (%ld decoded), failures %ld\n", roundtrips, damaged,
            damaged_ok, failures);
     return failures ? 1 : 0;

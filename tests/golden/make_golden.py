@@ -4,7 +4,9 @@ Each vector is NAME.npy (the array) and NAME.rmc (its encoding with the options 
 vectors.json). tests/test_golden.py checks that every committed .rmc still decodes to its .npy
 bit for bit and that encoding the .npy with the recorded options gives the same bytes.
 Only regenerate on purpose: a changed .rmc means a format or encoder change.
-The near-lossless vectors live in tests/golden/near (NAME.npy the original, NAME.rmc,
+The latent vectors live in tests/golden/latent (NAME.npy a (P, M, h, w) latent, NAME.latn
+its LATN payload, vectors.json the payload's other fields) and are checked by
+tests/test_latent.py. The near-lossless vectors live in tests/golden/near (NAME.npy the original, NAME.rmc,
 NAME.decoded.npy what it decodes to, NAME.mask.npy for files with an ROI, vectors.json) and
 are checked by tests/test_near_lossless.py. Entries marked "frozen" there are files of an
 older version that the encoder no longer writes (coder 4's form 1, version 1.5): they are kept
@@ -170,7 +172,48 @@ def write_near(folder):
     print(f"{len(table)} near-lossless vectors written to {folder}")
 
 
+def latent_vectors():
+    """LATN payloads of method 2 (the latent coder, format 1.7) of synthetic latents whose
+    spread falls with the channel like the network's: 64 channels in gray and in colour, and
+    a 5-channel latent with the escape and the extremes +-32767."""
+    rng = np.random.default_rng(1717)
+
+    def plane(m, h, w, top):
+        spread = top / (1 + np.arange(m))[:, None, None]
+        v = np.rint(rng.laplace(0, 1, size=(m, h, w)) * spread)
+        v[rng.random((m, h, w)) < 0.4] = 0
+        y, x = np.mgrid[0:h, 0:w]
+        v[0] = 40 + 3 * x + 2 * y + rng.integers(0, 3, size=(h, w))   # block means: smooth
+        return np.clip(v, -32767, 32767).astype(np.int32)
+
+    extremes = np.stack([plane(5, 10, 12, 300), plane(5, 10, 12, 40)])
+    extremes[0, 1, 0, 0], extremes[0, 2, 5, 8], extremes[1, 4, 1, 3] = 32767, -32767, 900
+    return {
+        "latent_gray64": (plane(64, 6, 7, 300)[None], dict(frame=0, lo=3, hi=250, qualities=[3])),
+        "latent_rgb64": (np.stack([plane(64, 5, 4, 500), plane(64, 5, 4, 60),
+                                   plane(64, 5, 4, 80)]),
+                         dict(frame=1, lo=0, hi=4095, qualities=[5, 4, 4])),
+        "latent_extremes5": (extremes, dict(frame=0, lo=10, hi=60000, qualities=[8, 1])),
+    }
+
+
+def write_latent(folder):
+    from roimc.neural import latent
+    folder.mkdir(exist_ok=True)
+    table = {}
+    for name, (lat, fields) in latent_vectors().items():
+        payload = latent.pack(fields["frame"], fields["lo"], fields["hi"], fields["qualities"],
+                              lat)
+        assert latent.method(payload) == latent.METHOD_LATENT
+        np.save(folder / f"{name}.npy", lat, allow_pickle=False)
+        (folder / f"{name}.latn").write_bytes(payload)
+        table[name] = dict(fields, shape=list(lat.shape), bytes=len(payload))
+    (folder / "vectors.json").write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+    print(f"{len(table)} latent vectors written to {folder}")
+
+
 def main():
+    write_latent(HERE / "latent")
     write_near(HERE / "near")
     table = {}
     for name, (array, options) in vectors().items():

@@ -1,0 +1,248 @@
+/* The latent coder (spec/rmc-v1.md, 16D): the channels after the first of one plane of a
+ * neural latent, coded with coder 3's range coder and logistic mixing.
+ *
+ * Channels are coded one after another, each in raster order, so a value's contexts can see
+ * every value of the channels before it, the whole first channel (the block means, coded
+ * elsewhere and given to both sides) and the causal neighbours of its own channel. Each value
+ * is a zero flag, then (non-zero) its magnitude in unary up to LC_UNARY with an Exp-Golomb
+ * escape, then its sign. The contexts come from five features, each quantised to 8 classes:
+ *   sp: the activity of the neighbours W, N, NW, NE in the same channel, relative to the
+ *       channel's mean magnitude so far;
+ *   cr: the sum of the magnitudes of the earlier channels at the same position, relative to
+ *       the sum of their means;
+ *   pv: the magnitude of the previous channel at the same position, relative to its mean;
+ *   dg: the gradient of the first channel (block means) around the position;
+ *   pat: which of W, N and NW/NE are non-zero;
+ * with statistics shared by a group of neighbouring channels (LC_GROUPS). Everything is
+ * integer arithmetic; encoder and decoder run the same procedure. */
+#include <stdlib.h>
+#include <string.h>
+#include "cm_coder.h"
+#include "cm_common.h"
+
+#define LC_GROUPS 7
+#define LC_Q 8
+#define LC_UNARY 17      /* magnitudes 1..17 in unary; from 18 on an Exp-Golomb escape */
+#define LC_EG 15         /* escape exponents 0..14 */
+#define LC_LIMIT 32767
+#define LC_ZIN 4         /* zero-flag mixer contexts (and a constant input) */
+#define LC_MIN 3         /* magnitude mixer contexts (and a constant input) */
+#define LC_WINIT 26214   /* initial weight of a context input, 0.4 in Q16 */
+#define LC_CTX_LIMIT 7
+#define LC_MAX_CHANNELS 64
+#define LC_MAX_POSITIONS ((uint64_t)1 << 28)
+
+typedef struct {
+    rc_ctx z0[LC_GROUPS][LC_Q][LC_Q];           /* sp, cr */
+    rc_ctx z1[LC_GROUPS][LC_Q][LC_Q];           /* cr, pv */
+    rc_ctx z2[LC_GROUPS][LC_Q][8];              /* pv, pat */
+    rc_ctx z3[LC_GROUPS][LC_Q];                 /* dg */
+    rc_ctx m0[LC_GROUPS][LC_UNARY][LC_Q][LC_Q]; /* sp, cr */
+    rc_ctx m1[LC_GROUPS][LC_UNARY][LC_Q];       /* pv */
+    rc_ctx m2[LC_GROUPS][LC_UNARY][LC_Q];       /* dg */
+    rc_ctx eg[LC_GROUPS][LC_EG];
+    rc_ctx sg[LC_GROUPS][9];
+    int32_t wz[LC_GROUPS][LC_ZIN + 1];
+    int32_t wm[LC_GROUPS][LC_UNARY][LC_MIN + 1];
+} lc_model;
+
+static void lc_init(lc_model *m) {
+    size_t n = offsetof(lc_model, wz) / sizeof(rc_ctx), i;
+    rc_ctx *all = (rc_ctx *)m;
+    int32_t *w;
+    for (i = 0; i < n; i++) rc_ctx_init(&all[i], LC_CTX_LIMIT);
+    w = &m->wz[0][0];
+    for (i = 0; i < sizeof m->wz / sizeof(int32_t); i++) w[i] = i % (LC_ZIN + 1) == LC_ZIN ? 0 : LC_WINIT;
+    w = &m->wm[0][0][0];
+    for (i = 0; i < sizeof m->wm / sizeof(int32_t); i++) w[i] = i % (LC_MIN + 1) == LC_MIN ? 0 : LC_WINIT;
+}
+
+/* Group of channel c >= 1: 1, 2, 3-5, 6-9, 10-14, 15-27, 28 on. */
+static int lc_group(int c) {
+    if (c < 3) return c - 1;
+    if (c < 6) return 2;
+    if (c < 10) return 3;
+    if (c < 15) return 4;
+    if (c < 28) return 5;
+    return 6;
+}
+
+/* Class of a ratio in sixteenths: thresholds 1, 4, 8, 16, 32, 64, 128. */
+static int lc_ratio_class(uint64_t v) {
+    static const uint64_t th[7] = {1, 4, 8, 16, 32, 64, 128};
+    int k = 0;
+    while (k < 7 && v >= th[k]) k++;
+    return k;
+}
+
+/* Class of a gradient of block means: thresholds 1, 2, 4, ..., 64. */
+static int lc_gradient_class(uint32_t v) {
+    int k = 0;
+    while (k < 7 && v >= (1u << k)) k++;
+    return k;
+}
+
+/* One decision from n adaptive contexts mixed in the logistic domain (16A.4's arithmetic,
+   weight update shift 10); the contexts adapt after it. */
+static int lc_mix(cm_io *io, rc_ctx **c, int n, int32_t *w, int bit) {
+    int32_t st[LC_ZIN + 1], dot, p12, err;
+    int64_t d = 0;
+    int i;
+    st[n] = 256;
+    d += (int64_t)w[n] * 256;
+    for (i = 0; i < n; i++) {
+        st[i] = rmc_cm_stretch_tab[c[i]->p >> 4];
+        d += (int64_t)w[i] * st[i];
+    }
+    d = d >= 0 ? d >> 16 : ~((~d) >> 16);
+    dot = d > 2047 ? 2047 : (d < -2047 ? -2047 : (int32_t)d);
+    p12 = rmc_cm_squash_tab[dot + 2048];
+    if (io->dec) bit = rc_decode_p(&io->d, (uint32_t)p12 << 4);
+    else rc_encode_p(&io->enc, (uint32_t)p12 << 4, bit);
+    err = (bit << 12) - p12;
+    for (i = 0; i <= n; i++) {
+        int32_t v = w[i] + asr32(st[i] * err, 10);
+        w[i] = v > MIX_WMAX ? MIX_WMAX : (v < -MIX_WMAX ? -MIX_WMAX : v);
+        if (i < n) rc_ctx_update(c[i], bit);
+    }
+    return bit;
+}
+
+static inline uint32_t uabs(int32_t v) { return v < 0 ? (uint32_t)(-(int64_t)v) : (uint32_t)v; }
+
+static int lc_run(cm_io *io, int32_t *lat, int channels, uint32_t h, uint32_t w) {
+    const uint64_t hw = (uint64_t)h * w;
+    const int32_t *dc = lat;
+    uint32_t *acc;
+    lc_model *m;
+    uint64_t tt = 0, tprev = 0;
+    int c, st = RMC_OK;
+    acc = (uint32_t *)calloc((size_t)hw, sizeof(uint32_t));
+    m = (lc_model *)malloc(sizeof(lc_model));
+    if (!acc || !m) { free(acc); free(m); return RMC_ERR_NOMEM; }
+    lc_init(m);
+    for (c = 1; c < channels; c++) {
+        const int g = lc_group(c);
+        int32_t *cur = lat + (size_t)c * hw;
+        const int32_t *prev = lat + (size_t)(c - 1) * hw;
+        const uint64_t base = c == 1 ? 256 : (tprev << 8) / hw;
+        uint64_t s = 0, n = 0;
+        uint32_t y, x;
+        for (y = 0; y < h; y++) {
+            for (x = 0; x < w; x++) {
+                const size_t i = (size_t)y * w + x;
+                const uint32_t aW = x ? uabs(cur[i - 1]) : 0, aN = y ? uabs(cur[i - w]) : 0;
+                const uint32_t aNW = x && y ? uabs(cur[i - w - 1]) : 0;
+                const uint32_t aNE = y && x + 1 < w ? uabs(cur[i - w + 1]) : 0;
+                const uint64_t act = 2 * (uint64_t)aW + 2 * (uint64_t)aN + aNW + aNE;
+                const uint64_t mb = (n ? ((2 * s + 1) << 7) / (n + 1) : base) + 13;
+                const size_t xl = x ? i - 1 : i, xr = x + 1 < w ? i + 1 : i;
+                const size_t yu = y ? i - w : i, yd = y + 1 < h ? i + w : i;
+                const int sp = lc_ratio_class((act << 12) / (6 * mb));
+                const int cr = c == 1 ? 4 : lc_ratio_class((uint64_t)acc[i] * hw * 16 /
+                                                           (tt + hw / 100 + 1));
+                const int pv = c == 1 ? 4 : lc_ratio_class((uint64_t)uabs(prev[i]) * hw * 16 /
+                                                           (tprev + hw / 20 + 1));
+                const int dg = lc_gradient_class(uabs(dc[xr] - dc[xl]) + uabs(dc[yd] - dc[yu]));
+                const int pat = (aW != 0) + 2 * (aN != 0) + 4 * (aNW != 0 || aNE != 0);
+                int32_t v = io->dec ? 0 : cur[i];
+                uint32_t a = uabs(v);
+                rc_ctx *ctx[LC_ZIN];
+                ctx[0] = &m->z0[g][sp][cr];
+                ctx[1] = &m->z1[g][cr][pv];
+                ctx[2] = &m->z2[g][pv][pat];
+                ctx[3] = &m->z3[g][dg];
+                if (lc_mix(io, ctx, LC_ZIN, m->wz[g], a != 0)) {
+                    int j, neg;
+                    uint32_t mag = 1;
+                    for (j = 0; j < LC_UNARY; j++) {
+                        ctx[0] = &m->m0[g][j][sp][cr];
+                        ctx[1] = &m->m1[g][j][pv];
+                        ctx[2] = &m->m2[g][j][dg];
+                        if (!lc_mix(io, ctx, LC_MIN, m->wm[g][j], a > mag)) break;
+                        mag++;
+                    }
+                    if (j == LC_UNARY) {   /* mag = LC_UNARY + 1: the escape */
+                        uint32_t e1 = a - (LC_UNARY + 1) + 1, t;
+                        int k = 0, b;
+                        if (!io->dec) while ((e1 >> (k + 1)) != 0) k++;
+                        for (b = 0;; b++) {
+                            if (b == LC_EG) { st = RMC_ERR_CORRUPT; goto done; }
+                            if (!code_bit(io, &m->eg[g][b], b < k)) break;
+                        }
+                        k = b;
+                        t = 1;
+                        for (b = k - 1; b >= 0; b--)
+                            t = (t << 1) | (uint32_t)code_direct(io, (int)((e1 >> b) & 1));
+                        mag = LC_UNARY + t;
+                        if (mag > LC_LIMIT) { st = RMC_ERR_CORRUPT; goto done; }
+                    }
+                    {
+                        const int sw = x ? sgn3(cur[i - 1]) : 0, sn = y ? sgn3(cur[i - w]) : 0;
+                        neg = code_bit(io, &m->sg[g][(sw + 1) * 3 + sn + 1], v < 0);
+                    }
+                    a = mag;
+                    v = neg ? -(int32_t)mag : (int32_t)mag;
+                } else {
+                    a = 0;
+                    v = 0;
+                }
+                cur[i] = v;
+                n++;
+                s += a;
+            }
+        }
+        for (size_t i = 0; i < (size_t)hw; i++) acc[i] += uabs(cur[i]);
+        tt += s;
+        tprev = s;
+    }
+done:
+    free(acc);
+    free(m);
+    return st;
+}
+
+static int lc_check_args(int channels, uint32_t h, uint32_t w) {
+    if (channels < 2 || channels > LC_MAX_CHANNELS || h == 0 || w == 0) return RMC_ERR_ARGUMENT;
+    if ((uint64_t)h * w > LC_MAX_POSITIONS) return RMC_ERR_ARGUMENT;
+    return RMC_OK;
+}
+
+int rmc_latent_encode(const int32_t *latent, int channels, uint32_t height, uint32_t width,
+                      rmc_buffer *out) {
+    cm_io io;
+    int32_t *copy;
+    size_t n, i;
+    int st = lc_check_args(channels, height, width);
+    if (st != RMC_OK) return st;
+    n = (size_t)channels * height * width;
+    for (i = 0; i < n; i++)
+        if (latent[i] < -LC_LIMIT || latent[i] > LC_LIMIT) return RMC_ERR_ARGUMENT;
+    copy = (int32_t *)malloc(n * sizeof(int32_t));
+    if (!copy) return RMC_ERR_NOMEM;
+    memcpy(copy, latent, n * sizeof(int32_t));
+    rmc_cm_tables_init();
+    st = rmc_cm_begin_encode(&io, 0, NULL, NULL);
+    if (st == RMC_OK) {
+        st = lc_run(&io, copy, channels, height, width);
+        st = rmc_cm_finish_encode(&io, st, out);
+    }
+    free(copy);
+    return st;
+}
+
+int rmc_latent_decode(const uint8_t *data, size_t size, int channels, uint32_t height,
+                      uint32_t width, int32_t *latent) {
+    cm_io io;
+    size_t i, hw;
+    int st = lc_check_args(channels, height, width);
+    if (st != RMC_OK) return st;
+    hw = (size_t)height * width;
+    for (i = 0; i < hw; i++)
+        if (latent[i] < -LC_LIMIT || latent[i] > LC_LIMIT) return RMC_ERR_ARGUMENT;
+    rmc_cm_tables_init();
+    st = rmc_cm_begin_decode(&io, data, size, 0, NULL, NULL);
+    if (st != RMC_OK) return st;
+    st = lc_run(&io, latent, channels, height, width);
+    return rmc_cm_finish_decode(&io, st);
+}

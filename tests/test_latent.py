@@ -1,0 +1,151 @@
+"""The latent coder (spec/rmc-v1.md 16D, LATN method 2) and the LATN methods without the
+network: exact round trips, agreement with a decoder written from the spec alone, damage,
+arguments, versions and limits. Needs no PyTorch."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import spec_latent
+from roimc import core
+from roimc.errors import CorruptDataError, InputError
+from roimc.neural import latent
+
+
+def latent_plane(m, h, w, spread, seed, zeros=0.5):
+    """An (m, h, w) int32 latent plane: Laplacian-like values of the given spread, a share
+    `zeros` of them 0, and the extremes -32767 and 32767 when the spread reaches them."""
+    rng = np.random.default_rng(seed)
+    v = np.rint(rng.laplace(0, max(spread, 1e-9) / 3, size=(m, h, w)))
+    v[rng.random((m, h, w)) < zeros] = 0
+    if spread >= 32767 and v.size > 1:
+        v.flat[0], v.flat[-1] = 32767, -32767
+    return np.clip(v, -32767, 32767).astype(np.int32)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(m=st.sampled_from([2, 3, 7, 16, 30, 64]), h=st.integers(1, 5), w=st.integers(1, 6),
+       spread=st.sampled_from([0, 1, 3, 20, 300, 32767]), zeros=st.sampled_from([0, 0.5, 0.9]),
+       seed=st.integers(0, 2**32 - 1))
+def test_latent_coder_matches_the_spec(m, h, w, spread, zeros, seed):
+    """The C core's latent coder (16D) round-trips exactly, and the decoder written from the
+    spec alone reads its streams to the same values: every channel group, the escape and the
+    extremes +-32767."""
+    lat = latent_plane(m, h, w, spread, seed, zeros)
+    stream = core.encode_latent(lat)
+    assert np.array_equal(core.decode_latent(stream, lat[0], m), lat)
+    assert np.array_equal(np.array(spec_latent.decode(stream, lat[0].tolist(), m)), lat)
+
+
+def test_latent_coder_refuses_damage_like_the_spec():
+    """Every truncation and byte change of a stream is refused, or decodes to the values the
+    spec's decoder gives; neither crashes."""
+    lat = latent_plane(5, 4, 5, 300, 7)
+    stream = core.encode_latent(lat)
+    for n in range(len(stream)):
+        with pytest.raises(CorruptDataError):
+            core.decode_latent(stream[:n], lat[0], 5)
+        with pytest.raises(spec_latent.SpecError, match="E59"):
+            spec_latent.decode(stream[:n], lat[0].tolist(), 5)
+    with pytest.raises(CorruptDataError):
+        core.decode_latent(stream + b"\0", lat[0], 5)
+    rng = np.random.default_rng(3)
+    for _ in range(120):
+        bad = bytearray(stream)
+        bad[int(rng.integers(len(bad)))] ^= int(rng.integers(1, 256))
+        try:
+            ours = core.decode_latent(bytes(bad), lat[0], 5)
+        except CorruptDataError:
+            ours = None
+        try:
+            theirs = np.array(spec_latent.decode(bytes(bad), lat[0].tolist(), 5))
+        except spec_latent.SpecError:
+            theirs = None
+        assert (ours is None) == (theirs is None)
+        assert ours is None or np.array_equal(ours, theirs)
+
+
+def test_latent_coder_arguments_are_checked():
+    lat = np.zeros((3, 2, 2), np.int32)
+    for bad in (np.zeros((1, 2, 2), np.int32), np.zeros((65, 1, 1), np.int32),
+                np.full((2, 2, 2), 32768, np.int32), np.full((2, 2, 2), -32768, np.int32)):
+        with pytest.raises(InputError):
+            core.encode_latent(bad)
+    stream = core.encode_latent(lat)
+    with pytest.raises(InputError):
+        core.decode_latent(stream, np.full((2, 2), 40000), 3)   # channel 0 out of range
+    with pytest.raises(InputError):
+        core.decode_latent(stream, lat[0], 1)
+
+
+def test_latent_method_2_needs_version_1_7_and_bounded_positions():
+    lat = latent_plane(4, 3, 5, 40, 1)[None]
+    payload = latent.pack(0, 0, 255, [4], lat)
+    assert latent.method(payload) == latent.METHOD_LATENT
+    assert np.array_equal(latent.unpack(payload, 0, 255, 1, 4, 24, 40, (1, 7))[3], lat)
+    for version in ((1, 2), (1, 6)):
+        with pytest.raises(CorruptDataError, match="method 2"):
+            latent.unpack(payload, 0, 255, 1, 4, 24, 40, version)
+    huge = latent._FIXED.pack(0, 0, 255, 1, 4, 1 << 15, 1 << 14) + bytes([4, 2]) + bytes(9)
+    with pytest.raises(CorruptDataError, match="2\\^28"):   # before any allocation
+        latent.unpack(huge, 0, 255, 1, 4, 8 << 15, 8 << 14)
+
+
+def method_0_payload(lo, hi, qualities, lat, frame=0):
+    """A LATN payload of method 0 (spec 8.5; written by the encoders of versions 1.2-1.6)."""
+    p, m, h, w = lat.shape
+    body = b"".join(latent._channel_stream(lat[k, c0:c0 + n].reshape(n * h, w))
+                    for k in range(p) for c0, n in latent._groups(m))
+    return latent._FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities) + \
+        bytes([latent.METHOD_CORE]) + body
+
+
+@settings(max_examples=30, deadline=None)
+@given(p=st.integers(1, 3), m=st.integers(1, 5), h=st.integers(1, 9), w=st.integers(1, 9),
+       spread=st.sampled_from([0, 1, 40, 32767]), seed=st.integers(0, 2**32 - 1))
+def test_latent_method_0_still_decodes(p, m, h, w, spread, seed):
+    """Files of versions 1.2-1.6 hold method 0: it decodes in every version, 1.7 included."""
+    rng = np.random.default_rng(seed)
+    lat = rng.integers(-spread, spread + 1, size=(p, m, h, w)).astype(np.int32)
+    q = [int(v) for v in rng.integers(1, 9, p)]
+    payload = method_0_payload(5, 900, q, lat, frame=2)
+    for version in ((1, 2), (1, 6), (1, 7)):
+        lo, hi, qq, back = latent.unpack(payload, 2, 1023, p, m, h * 8, w * 8, version)
+        assert (lo, hi, qq) == (5, 900, q) and np.array_equal(back, lat)
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "latent"
+VECTORS = json.loads((GOLDEN / "vectors.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(VECTORS))
+def test_latent_golden_vectors(name):
+    """Committed method-2 payloads (tests/golden/make_golden.py) decode to their latents, by
+    the C core and by the spec's decoder, and the encoder still writes exactly those bytes."""
+    meta = VECTORS[name]
+    lat = np.load(GOLDEN / f"{name}.npy", allow_pickle=False)
+    payload = (GOLDEN / f"{name}.latn").read_bytes()
+    assert list(lat.shape) == meta["shape"] and len(payload) == meta["bytes"]
+    assert latent.method(payload) == latent.METHOD_LATENT
+    p, m, h, w = lat.shape
+    lo, hi, qualities, back = latent.unpack(payload, meta["frame"], 65535, p, m, h * 8, w * 8)
+    assert (lo, hi, qualities) == (meta["lo"], meta["hi"], meta["qualities"])
+    assert np.array_equal(back, lat)
+    assert latent.pack(meta["frame"], lo, hi, qualities, lat) == payload
+    pos = latent._FIXED.size + p + 1
+    for k in range(p):   # each plane's latent coder stream, read by the spec's decoder
+        _, pos = latent._group_stream(memoryview(payload), pos, k, (h, w))
+        n = int.from_bytes(payload[pos:pos + 4], "big")
+        stream = payload[pos + 4:pos + 4 + n]
+        pos += 4 + n
+        assert np.array_equal(np.array(spec_latent.decode(stream, lat[k, 0].tolist(), m)), lat[k])
+    assert pos == len(payload)
+
+
+def test_latent_golden_vectors_cover_the_escape_and_the_extremes():
+    lat = np.load(GOLDEN / "latent_extremes5.npy", allow_pickle=False)
+    assert lat[:, 1:].max() == 32767 and lat[:, 1:].min() == -32767
+    assert ((np.abs(lat[:, 1:]) >= 18) & (np.abs(lat[:, 1:]) < 32767)).any()
