@@ -137,7 +137,8 @@ def test_latent_golden_vectors(name):
     assert latent.pack(meta["frame"], lo, hi, qualities, lat) == payload
     pos = latent._FIXED.size + p + 1
     for k in range(p):   # each plane's latent coder stream, read by the spec's decoder
-        _, pos = latent._group_stream(memoryview(payload), pos, k, (h, w))
+        _, pos = latent._group_stream(memoryview(payload), pos, k, (h, w),
+                                      latent.METHOD_2_CODERS)
         n = int.from_bytes(payload[pos:pos + 4], "big")
         stream = payload[pos + 4:pos + 4 + n]
         pos += 4 + n
@@ -149,3 +150,23 @@ def test_latent_golden_vectors_cover_the_escape_and_the_extremes():
     lat = np.load(GOLDEN / "latent_extremes5.npy", allow_pickle=False)
     assert lat[:, 1:].max() == 32767 and lat[:, 1:].min() == -32767
     assert ((np.abs(lat[:, 1:]) >= 18) & (np.abs(lat[:, 1:]) < 32767)).any()
+
+
+def test_block_means_may_use_coder_4_in_method_2_only():
+    """Method 2's first group may be a coder-4 stream (spec 8.5); in method 0 that is E53."""
+    lat = latent_plane(3, 6, 7, 40, 11)[None]
+    y, x = np.mgrid[0:6, 0:7]
+    lat[0, 0] = 50 + 4 * x + 3 * y + (x * y) % 3
+    group = latent._channel_stream(lat[0, 0], (core.CODER_CM2,))
+    rest = core.encode_latent(lat[0])
+    head = latent._FIXED.pack(0, 0, 255, 1, 3, 6, 7) + bytes([2])
+    payload = head + bytes([latent.METHOD_LATENT]) + group + len(rest).to_bytes(4, "big") + rest
+    assert group[3] == core.CODER_CM2
+    assert np.array_equal(latent.unpack(payload, 0, 255, 1, 3, 48, 56)[3], lat)
+    old = method_0_payload(0, 255, [2], lat)
+    i = latent._FIXED.size + 2
+    coded = latent._channel_stream(lat[0, 0], (core.CODER_CM2,))
+    first_len = len(latent._channel_stream(lat[0, 0]))
+    bad = old[:i] + coded + old[i + first_len:]
+    with pytest.raises(CorruptDataError, match="coder 4"):
+        latent.unpack(bad, 0, 255, 1, 3, 48, 56, (1, 7))

@@ -2,13 +2,14 @@
 and the C core only: the latent's integers decode identically on every machine.
 
 Three methods. 2 (version 1.7, written by this encoder) codes, per plane, the first latent
-channel (the block means) as a one-plane image with the C core (the context-modelling coder 3
-or adaptive Golomb-Rice, whichever is smaller; a constant image costs three bytes) and the
-other channels with the C core's latent coder (spec 16D), whose contexts see the channels
-already coded at the same position, the block means and the channel's own neighbours. 0
-(read only) codes those other channels stacked one under the other as a second image; the
-latent coder measured 14-35 % smaller on them. 1 is brotli on the raw int16 values, kept when
-it is smaller than method 2."""
+channel (the block means) as a one-plane image with the C core (the context-modelling coder
+4 or 3 or adaptive Golomb-Rice, whichever is smallest; a constant image costs three bytes)
+and the other channels with the C core's latent coder (spec 16D), whose contexts see the
+channels already coded at the same position, the block means and the channel's own
+neighbours. 0 (read only) codes the block means with coder 3 or Golomb-Rice and the other
+channels stacked one under the other as a second image; the latent coder measured 14-35 %
+smaller on those channels. 1 is brotli on the raw int16 values, kept when it is smaller than
+method 2."""
 import struct
 
 import numpy as np
@@ -26,17 +27,22 @@ LIMIT = 32767                        # latents are clamped to [-LIMIT, LIMIT]
 MAX_POSITIONS = 1 << 28              # the latent coder's limit on lh * lw (spec 18)
 
 
-def _channel_stream(v):
-    """Bytes of one group image (rows, w) int32 (methods 0 and 2)."""
+METHOD_0_CODERS = (core.CODER_CM, core.CODER_GOLOMB)
+METHOD_2_CODERS = (core.CODER_CM2, core.CODER_CM, core.CODER_GOLOMB)   # coder 4 from 1.7
+
+
+def _channel_stream(v, coders=METHOD_0_CODERS):
+    """Bytes of one group image (rows, w) int32 (methods 0 and 2), with the smallest of
+    `coders`."""
     lo, hi = int(v.min()), int(v.max())
     if lo == hi:
         return _CHANNEL.pack(lo, 0)
     bits = (hi - lo).bit_length()
     t = (v - lo)[None].astype(np.int32)
     best = None
-    for coder in (core.CODER_CM, core.CODER_GOLOMB):
-        s = core.encode_tile_cm(t, [bits]) if coder == core.CODER_CM else \
-            core.encode_tile(t, [bits], coder)
+    for coder in coders:
+        s = core.encode_tile(t, [bits], coder) if coder == core.CODER_GOLOMB else \
+            core.encode_tile_cm(t, [bits], coder=coder)
         if best is None or len(s) < len(best[1]):
             best = (coder, s)
     return _CHANNEL.pack(lo, bits) + _STREAM.pack(best[0], len(best[1])) + best[1]
@@ -58,7 +64,7 @@ def pack(frame, lo, hi, qualities, latent):
     head = _FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities)
     body = b""
     for k in range(p):
-        body += _channel_stream(v[k, 0])
+        body += _channel_stream(v[k, 0], METHOD_2_CODERS)
         if m > 1:
             rest = core.encode_latent(v[k])
             body += struct.pack(">I", len(rest)) + rest
@@ -77,8 +83,9 @@ def method(payload):
     return payload[at] if len(payload) > at else None
 
 
-def _group_stream(mv, pos, k, shape):
-    """(values of shape `shape`, next position) of one method-0/2 group at `pos`."""
+def _group_stream(mv, pos, k, shape, coders=METHOD_0_CODERS):
+    """(values of shape `shape`, next position) of one method-0/2 group at `pos`, whose coder
+    must be one of `coders`."""
     rows, w = shape
     if len(mv) - pos < _CHANNEL.size:
         raise CorruptDataError("LATN chunk is truncated")
@@ -92,7 +99,7 @@ def _group_stream(mv, pos, k, shape):
         raise CorruptDataError("LATN chunk is truncated")
     coder, size = _STREAM.unpack_from(mv, pos)
     pos += _STREAM.size
-    if coder not in (core.CODER_CM, core.CODER_GOLOMB):
+    if coder not in coders:
         raise CorruptDataError(f"LATN plane {k} uses coder {coder}")
     if size > len(mv) - pos:
         raise CorruptDataError("LATN chunk is truncated")
@@ -163,7 +170,7 @@ def unpack(payload, frame, lo_hi_top, planes, channels, height, width, version=L
                 values, pos = _group_stream(mv, pos, k, (n * h, w))
                 out[k, c0:c0 + n] = values.reshape(n, h, w)
             continue
-        out[k, 0], pos = _group_stream(mv, pos, k, (h, w))
+        out[k, 0], pos = _group_stream(mv, pos, k, (h, w), METHOD_2_CODERS)
         if m == 1:
             continue
         if len(mv) - pos < 4:
