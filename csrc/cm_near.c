@@ -82,26 +82,7 @@ typedef struct {
 
 /* A decision from `k` adaptive contexts mixed in the logistic domain (16A.4 with k inputs). */
 static inline int mixed_n(cm_io *io, rc_ctx **c, int k, nm_mixer *mx, int bit) {
-    int32_t st[NMIXN], p12, err;
-    int64_t d64 = 0;
-    int32_t dot;
-    int i;
-    for (i = 0; i < k; i++) {
-        st[i] = rmc_cm_stretch_tab[c[i]->p >> 4];
-        d64 += (int64_t)mx->w[i] * st[i];
-    }
-    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
-    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
-    p12 = rmc_cm_squash_tab[dot + 2048];
-    if (io->dec) bit = rc_decode_p(&io->d, (uint32_t)p12 << 4);
-    else rc_encode_p(&io->enc, (uint32_t)p12 << 4, bit);
-    err = (bit << 12) - p12;
-    for (i = 0; i < k; i++) {
-        int32_t w = mx->w[i] + asr32(st[i] * err, 10);
-        mx->w[i] = w > MIX_WMAX ? MIX_WMAX : (w < -MIX_WMAX ? -MIX_WMAX : w);
-        rc_ctx_update(c[i], bit);
-    }
-    return bit;
+    return code_mixed_k(io, c, k, 0, mx->w, bit);
 }
 
 /* A form-1 decision: `k` adaptive contexts and a constant input mixed in the logistic domain,

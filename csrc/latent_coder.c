@@ -82,30 +82,10 @@ static int lc_gradient_class(uint32_t v) {
     return k;
 }
 
-/* One decision from n adaptive contexts mixed in the logistic domain (16A.4's arithmetic,
-   weight update shift 10); the contexts adapt after it. */
+/* One decision from n adaptive contexts and a constant input mixed in the logistic domain
+   (16D.2's mixedC_n); the weights and the contexts adapt after it. */
 static int lc_mix(cm_io *io, rc_ctx **c, int n, int32_t *w, int bit) {
-    int32_t st[LC_ZIN + 1], dot, p12, err;
-    int64_t d = 0;
-    int i;
-    st[n] = 256;
-    d += (int64_t)w[n] * 256;
-    for (i = 0; i < n; i++) {
-        st[i] = rmc_cm_stretch_tab[c[i]->p >> 4];
-        d += (int64_t)w[i] * st[i];
-    }
-    d = d >= 0 ? d >> 16 : ~((~d) >> 16);
-    dot = d > 2047 ? 2047 : (d < -2047 ? -2047 : (int32_t)d);
-    p12 = rmc_cm_squash_tab[dot + 2048];
-    if (io->dec) bit = rc_decode_p(&io->d, (uint32_t)p12 << 4);
-    else rc_encode_p(&io->enc, (uint32_t)p12 << 4, bit);
-    err = (bit << 12) - p12;
-    for (i = 0; i <= n; i++) {
-        int32_t v = w[i] + asr32(st[i] * err, 10);
-        w[i] = v > MIX_WMAX ? MIX_WMAX : (v < -MIX_WMAX ? -MIX_WMAX : v);
-        if (i < n) rc_ctx_update(c[i], bit);
-    }
-    return bit;
+    return code_mixed_k(io, c, n, 1, w, bit);
 }
 
 static inline uint32_t uabs(int32_t v) { return v < 0 ? (uint32_t)(-(int64_t)v) : (uint32_t)v; }
