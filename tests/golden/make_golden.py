@@ -4,7 +4,9 @@ Each vector is NAME.npy (the array) and NAME.rmc (its encoding with the options 
 vectors.json). tests/test_golden.py checks that every committed .rmc still decodes to its .npy
 bit for bit and that encoding the .npy with the recorded options gives the same bytes.
 Only regenerate on purpose: a changed .rmc means a format or encoder change.
-The latent vectors live in tests/golden/latent (NAME.npy a (P, M, h, w) latent, NAME.latn
+tests/golden/neural holds a lossy file (version 1.2) and a hybrid file (1.6) written by the
+encoder before the latent coder (LATN method 0), with what they decoded to then; they are
+frozen, not regenerated (tests/test_neural.py). The latent vectors live in tests/golden/latent (NAME.npy a (P, M, h, w) latent, NAME.latn
 its LATN payload, vectors.json the payload's other fields) and are checked by
 tests/test_latent.py. The near-lossless vectors live in tests/golden/near (NAME.npy the original, NAME.rmc,
 NAME.decoded.npy what it decodes to, NAME.mask.npy for files with an ROI, vectors.json) and
