@@ -62,22 +62,33 @@ static inline int code_direct(cm_io *io, int bit) {
 
 #define CM_MIX_MAX 6     /* contexts of a mixed decision, at most */
 
+/* A mixer's dot product (Q16 weights times stretches) as a stretch: floor(d64 / 2^16)
+   clamped to [-2047, 2047] (16A.4). */
+static inline int32_t mixer_dot(int64_t d64) {
+    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
+    return d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
+}
+
+/* Code a bit with the 12-bit probability p12 of a 1. */
+static inline int code_p12(cm_io *io, int32_t p12, int bit) {
+    if (io->dec) return rc_decode_p(&io->d, (uint32_t)p12 << 4);
+    rc_encode_p(&io->enc, (uint32_t)p12 << 4, bit);
+    return bit;
+}
+
 /* Code a bit from k adaptive contexts (k <= CM_MIX_MAX) mixed in the logistic domain with the
    weights w (16A.4 with k inputs; with `constant`, a further input of 256 whose weight is
    w[k], as in 16D.2); the weights and then the contexts adapt. */
 static inline int code_mixed_k(cm_io *io, rc_ctx **c, int k, int constant, int32_t *w,
                                int bit) {
-    int32_t st[CM_MIX_MAX + 1], dot, p12, err;
+    int32_t st[CM_MIX_MAX + 1], p12, err;
     int64_t d64 = 0;
     int i, n = k + (constant != 0);
     for (i = 0; i < k; i++) st[i] = rmc_cm_stretch_tab[c[i]->p >> 4];
     if (constant) st[k] = 256;
     for (i = 0; i < n; i++) d64 += (int64_t)w[i] * st[i];
-    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
-    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
-    p12 = rmc_cm_squash_tab[dot + 2048];
-    if (io->dec) bit = rc_decode_p(&io->d, (uint32_t)p12 << 4);
-    else rc_encode_p(&io->enc, (uint32_t)p12 << 4, bit);
+    p12 = rmc_cm_squash_tab[mixer_dot(d64) + 2048];
+    bit = code_p12(io, p12, bit);
     err = (bit << 12) - p12;
     for (i = 0; i < n; i++) {
         int32_t v = w[i] + asr32(st[i] * err, 10);
@@ -95,12 +106,9 @@ static inline int code_mixed(cm_io *io, rc_ctx *c0, rc_ctx *c1, rc_ctx *c2, cm_m
     int32_t st0 = rmc_cm_stretch_tab[c0->p >> 4], st1 = rmc_cm_stretch_tab[c1->p >> 4],
             st2 = rmc_cm_stretch_tab[c2->p >> 4];
     int64_t d64 = (int64_t)mx->w[0] * st0 + (int64_t)mx->w[1] * st1 + (int64_t)mx->w[2] * st2;
-    int32_t dot, p12, err;
-    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
-    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
-    p12 = rmc_cm_squash_tab[dot + 2048];
-    if (io->dec) bit = rc_decode_p(&io->d, (uint32_t)p12 << 4);
-    else rc_encode_p(&io->enc, (uint32_t)p12 << 4, bit);
+    int32_t p12, err;
+    p12 = rmc_cm_squash_tab[mixer_dot(d64) + 2048];
+    bit = code_p12(io, p12, bit);
     err = (bit << 12) - p12;
     mx->w[0] += asr32(st0 * err, 10);
     mx->w[1] += asr32(st1 * err, 10);
@@ -148,8 +156,7 @@ static inline int apm_code(cm_io *io, int64_t d64, cm_apm *ap, int32_t *p12, int
     int32_t dot;
     uint32_t p16;
     int idx;
-    d64 = d64 >= 0 ? d64 >> 16 : ~((~d64) >> 16);
-    dot = d64 > 2047 ? 2047 : (d64 < -2047 ? -2047 : (int32_t)d64);
+    dot = mixer_dot(d64);
     *p12 = rmc_cm_squash_tab[dot + 2048];
     p16 = ((uint32_t)*p12 * 16 + apm_p(ap, dot, &idx) + 1) >> 1;
     if (p16 < 32) p16 = 32;
