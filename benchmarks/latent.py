@@ -12,7 +12,6 @@ Prints a table of the byte totals per image and their ratios to method 0."""
 import argparse
 import json
 import os
-import struct
 import sys
 import time
 
@@ -40,14 +39,8 @@ def method_0(frame, lo, hi, qualities, lat):
 def method_2(frame, lo, hi, qualities, lat):
     """The method-2 payload, whatever brotli gives (pack() keeps the smaller)."""
     p, m, h, w = lat.shape
-    body = b""
-    for k in range(p):
-        body += latent._channel_stream(lat[k, 0], latent.METHOD_2_CODERS)
-        if m > 1:
-            rest = core.encode_latent(lat[k])
-            body += struct.pack(">I", len(rest)) + rest
     return latent._FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities) + \
-        bytes([latent.METHOD_LATENT]) + body
+        bytes([latent.METHOD_LATENT]) + latent.method_2_body(lat)
 
 
 def main(argv=None):

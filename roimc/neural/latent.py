@@ -65,12 +65,7 @@ def pack(frame, lo, hi, qualities, latent):
         raise ValueError("one quality from 1 to 8 per plane")
     v = np.clip(latent, -LIMIT, LIMIT).astype(np.int32)
     head = _FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities)
-    body = b""
-    for k in range(p):
-        body += _channel_stream(v[k, 0], METHOD_2_CODERS)
-        if m > 1:
-            rest = core.encode_latent(v[k])
-            body += struct.pack(">I", len(rest)) + rest
+    body = method_2_body(v)
     values = v.astype(">i2").tobytes()
     raw = brotli.compress(values, quality=BROTLI_PROBE)
     if len(raw) * BROTLI_GAIN < len(body):   # quality 11 might win: try it
@@ -78,6 +73,17 @@ def pack(frame, lo, hi, qualities, latent):
     if len(raw) + 4 < len(body):
         return head + bytes([METHOD_BROTLI]) + struct.pack(">I", len(raw)) + raw
     return head + bytes([METHOD_LATENT]) + body
+
+
+def method_2_body(v):
+    """The data of a method-2 LATN payload of a (planes, channels, h, w) int32 latent."""
+    body = b""
+    for k in range(v.shape[0]):
+        body += _channel_stream(v[k, 0], METHOD_2_CODERS)
+        if v.shape[1] > 1:
+            rest = core.encode_latent(v[k])
+            body += struct.pack(">I", len(rest)) + rest
+    return body
 
 
 def method(payload):
