@@ -92,6 +92,13 @@ int rmc_latent_encode(const int32_t *latent, int channels, uint32_t height, uint
 int rmc_latent_decode(const uint8_t *data, size_t size, int channels, uint32_t height,
                       uint32_t width, int32_t *latent);
 
+/* The mask coder (spec/rmc-v1.md, 16E): an ROI mask of height * width bytes (non-zero: ROI;
+ * decoded as 0 or 1). height, width >= 1 and height * width <= 2^32, else RMC_ERR_ARGUMENT;
+ * the whole of `data` must be consumed. */
+int rmc_mask_encode(const uint8_t *mask, uint32_t height, uint32_t width, rmc_buffer *out);
+int rmc_mask_decode(const uint8_t *data, size_t size, uint32_t height, uint32_t width,
+                    uint8_t *mask);
+
 /* Canonical length-limited Huffman (exposed for tests and other streams).
  * rmc_huffman_lengths: code lengths (0 = unused symbol) for `n` symbol counts, each at most
  * `max_len` (1..24); n <= 4096. */

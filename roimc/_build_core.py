@@ -6,7 +6,8 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.relpath(os.path.join(HERE, os.pardir, "csrc"))
 SOURCES = ["bitio.c", "context_coder.c", "huffman.c", "huffman_coder.c", "cm_coder.c",
-           "cm_near.c", "fast_coder.c", "tile.c", "lsfit.c", "latent_coder.c"]
+           "cm_near.c", "fast_coder.c", "tile.c", "lsfit.c", "latent_coder.c",
+           "mask_coder.c"]
 
 CDEF = """
 typedef struct { uint8_t *data; size_t size; } rmc_buffer;
@@ -38,6 +39,9 @@ int rmc_latent_encode(const int32_t *latent, int channels, uint32_t height, uint
                       rmc_buffer *out);
 int rmc_latent_decode(const uint8_t *data, size_t size, int channels, uint32_t height,
                       uint32_t width, int32_t *latent);
+int rmc_mask_encode(const uint8_t *mask, uint32_t height, uint32_t width, rmc_buffer *out);
+int rmc_mask_decode(const uint8_t *data, size_t size, uint32_t height, uint32_t width,
+                    uint8_t *mask);
 int rmc_lsfit(const int32_t *plane, const int32_t *ref, uint32_t width, uint32_t height,
               size_t first, size_t step, int passes, double lam, const double *prior,
               double *coef);

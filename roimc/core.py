@@ -191,6 +191,27 @@ def decode_latent(data, first, channels):
     return latent
 
 
+def encode_mask(mask):
+    """Mask coder stream (spec 16E) of an (H, W) mask (non-zero: ROI)."""
+    mask = np.ascontiguousarray(np.asarray(mask) != 0, dtype=np.uint8)
+    h, w = mask.shape
+    out = ffi.new("rmc_buffer *")
+    status = lib.rmc_mask_encode(ffi.from_buffer("uint8_t[]", mask), h, w, out)
+    if status:
+        _raise(status, "mask encoder")
+    return _take(out)
+
+
+def decode_mask(data, height, width):
+    """The (height, width) boolean mask of a mask coder stream."""
+    mask = np.empty((height, width), dtype=np.uint8)
+    status = lib.rmc_mask_decode(ffi.from_buffer(data), len(data), height, width,
+                                 ffi.from_buffer("uint8_t[]", mask))
+    if status:
+        _raise(status, "mask stream")
+    return mask.view(bool)
+
+
 def huffman_lengths(counts, max_len=15):
     """Length-limited canonical Huffman code lengths for symbol counts."""
     counts = np.ascontiguousarray(counts, dtype=np.uint64)

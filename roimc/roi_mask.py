@@ -13,9 +13,12 @@ is in the ROI where the mask is non-zero. Rules for a user's mask:
   y from the top-left corner, w, h >= 1, each inside the image (else InputError); their
   union is the ROI.
 
-The MASK payload: u32 width, u32 height, u8 method (0), then the brotli-compressed LEB128 run
-lengths of the mask XORed with the row above (row 0 as it is), in raster order, starting with
-a run of zeros (possibly empty), each later run at least 1, the runs adding up to W * H.
+The MASK payload: u32 width, u32 height, u8 method, then the data. Method 0: the
+brotli-compressed LEB128 run lengths of the mask XORed with the row above (row 0 as it is), in
+raster order, starting with a run of zeros (possibly empty), each later run at least 1, the
+runs adding up to W * H. Method 1 (version 1.8): the mask coder's stream (spec 16E: each pixel
+coded from three templates of its causal neighbours, mixed). The encoder keeps the shorter;
+method 0 on a tie, so that files whose mask gains nothing stay readable by 1.0-1.7 readers.
 """
 import os
 import re
@@ -27,6 +30,8 @@ from .errors import CorruptDataError, InputError, UnsupportedError
 
 _HEAD = struct.Struct(">IIB")
 METHOD_RUNS_BROTLI = 0
+METHOD_CONTEXT = 1
+CONTEXT_VERSION = (1, 8)    # files with a method-1 MASK chunk
 _RECTS = re.compile(r"^\s*\d+\s*(,\s*\d+\s*){3}(;\s*\d+\s*(,\s*\d+\s*){3})*;?\s*$")
 
 
@@ -167,26 +172,55 @@ def _unleb128(data, limit):
     return values
 
 
-def pack_mask(mask):
-    """The MASK payload of an (H, W) mask."""
+def pack_mask(mask, method=None):
+    """The MASK payload of an (H, W) mask in `method`, or (None) in method 1 where that is
+    shorter than method 0."""
     import brotli
+    from . import core
     m = np.asarray(mask, dtype=bool)
     h, w = m.shape
-    return (_HEAD.pack(w, h, METHOD_RUNS_BROTLI)
-            + brotli.compress(_leb128(_runs(m)), quality=11))
+    runs = coded = None
+    if method in (None, METHOD_RUNS_BROTLI):
+        runs = brotli.compress(_leb128(_runs(m)), quality=11)
+    if method in (None, METHOD_CONTEXT):
+        coded = core.encode_mask(m)
+    if coded is not None and (runs is None or len(coded) < len(runs)):
+        return _HEAD.pack(w, h, METHOD_CONTEXT) + coded
+    if runs is None:
+        raise InputError(f"MASK method must be {METHOD_RUNS_BROTLI} or {METHOD_CONTEXT}, "
+                         f"got {method!r}")
+    return _HEAD.pack(w, h, METHOD_RUNS_BROTLI) + runs
 
 
-def unpack_mask(payload, height, width):
-    """The (H, W) boolean mask of a MASK payload, checked against the image size: any damage
-    is a CorruptDataError, an unknown method an UnsupportedError."""
-    import brotli
+def mask_method(payload):
+    """The method byte of a MASK payload (None when it is too short to hold one)."""
+    return payload[8] if len(payload) >= _HEAD.size else None
+
+
+def unpack_mask(payload, height, width, version=CONTEXT_VERSION):
+    """The (H, W) boolean mask of a MASK payload of a file of format `version`, checked
+    against the image size: any damage is a CorruptDataError, an unknown method (method 1
+    below 1.8) an UnsupportedError."""
     if len(payload) < _HEAD.size:
         raise CorruptDataError("MASK chunk is too short")
     w, h, method = _HEAD.unpack_from(payload)
     if (w, h) != (width, height):
         raise CorruptDataError(f"MASK chunk is {w}x{h}, the image {width}x{height}")
+    if method == METHOD_CONTEXT and tuple(version) >= CONTEXT_VERSION:
+        from . import core
+        try:
+            return core.decode_mask(bytes(payload[_HEAD.size:]), height, width)
+        except CorruptDataError as exc:
+            raise CorruptDataError(f"MASK chunk: {exc}") from None
     if method != METHOD_RUNS_BROTLI:
-        raise UnsupportedError(f"MASK chunk method {method} is not supported")
+        v = ".".join(str(int(p)) for p in version)
+        raise UnsupportedError(f"MASK chunk method {method} is not supported"
+                               + (f" in a version {v} file" if method == METHOD_CONTEXT else ""))
+    return _unpack_runs(payload, height, width)
+
+
+def _unpack_runs(payload, height, width):
+    import brotli
     n = width * height
     limit = (n + 1) * 6          # the longest run list a valid mask can have
     try:

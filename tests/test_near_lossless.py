@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import roimc
 from roimc import container, core
 from roimc.container import HEAD, MASK, NEAR, TILE
+from roimc.roi_mask import mask_method
 
 import spec_cm_near
 from test_roundtrip import make_values, PRIMES
@@ -661,11 +662,20 @@ def _golden(name):
     return load(".npy"), load(".decoded.npy"), mask, (NEAR_GOLDEN / f"{name}.rmc").read_bytes()
 
 
+def chunk_payload(name, ctype):
+    data = (NEAR_GOLDEN / f"{name}.rmc").read_bytes()
+    return next(c.payload for c in container.parse(data) if c.ctype == ctype)
+
+
 def test_near_golden_set_is_complete():
     assert sorted(p.stem for p in NEAR_GOLDEN.glob("*.rmc")) == sorted(NEAR_VECTORS)
     versions = {v["version"] for v in NEAR_VECTORS.values()}
-    assert versions == {"1.0", "1.2", "1.5", "1.6"}
-    assert {v["version"] for v in NEAR_VECTORS.values() if v.get("frozen")} == {"1.5"}
+    assert versions == {"1.0", "1.2", "1.5", "1.6", "1.8"}
+    assert {v["version"] for v in NEAR_VECTORS.values() if v.get("frozen")} == {"1.2", "1.5",
+                                                                                "1.6"}
+    methods = {NEAR_VECTORS[n]["version"]: mask_method(chunk_payload(n, MASK))
+               for n in NEAR_VECTORS if NEAR_VECTORS[n]["mask"]}
+    assert methods["1.8"] == 1 and methods["1.0"] == methods["1.2"] == 0   # both MASK methods
 
 
 @pytest.mark.parametrize("name", sorted(NEAR_VECTORS))

@@ -15,10 +15,12 @@ torch = pytest.importorskip("torch")
 
 import roimc  # noqa: E402
 from roimc import container  # noqa: E402
-from roimc.container import DCID, DSUM, HEAD, LATN, TILE  # noqa: E402
+from roimc.container import DCID, DSUM, HEAD, LATN, MASK, TILE  # noqa: E402
 from roimc.errors import (CorruptDataError, InputError, MissingModelError,  # noqa: E402
                           RmcError, UnsupportedError)
 from roimc.neural import codec, latent  # noqa: E402
+from roimc.roi_mask import (METHOD_CONTEXT, METHOD_RUNS_BROTLI, mask_method,  # noqa: E402
+                            pack_mask, unpack_mask)
 from roimc.neural.models import DEFAULT_MODEL, MODELS  # noqa: E402
 
 from test_latent import method_0_payload  # noqa: E402
@@ -590,13 +592,22 @@ def test_hybrid_structure_damage_is_refused(hybrid_file, edit):
 
 
 def test_hybrid_exact_layer_is_coder_4_and_needs_version_1_5(hybrid_file):
-    """The exact layer uses coder 4's near-lossless form (spec 16A.12, 16A.13) and the latent
+    """The mask uses the mask coder (16E): version 1.8, and read as 1.7 it is refused. The
+    exact layer uses coder 4's near-lossless form (spec 16A.12, 16A.13) and the latent
     the latent coder (16D): version 1.7; the same file declaring 1.2 to 1.6 is refused for
     the latent's method (E53, checked before any tile is decoded), and the exact layer alone
     declaring 1.2 to 1.4 for coder 4 (E27f): never decoded by another model."""
     chunks = chunks_of(hybrid_file)
     head = container.Header.unpack(chunks[0][1])
-    assert head.version == (1, 7)
+    j = next(i for i, (t, _) in enumerate(chunks) if t == MASK)
+    assert mask_method(chunks[j][1]) == METHOD_CONTEXT and head.version == (1, 8)
+    head.version = (1, 7)          # the mask coder is 1.8's (E45), checked before any tile
+    with pytest.raises(UnsupportedError, match="MASK chunk method 1"):
+        roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:]))
+    mask = unpack_mask(chunks[j][1], head.height, head.width)
+    chunks[j] = (MASK, pack_mask(mask, METHOD_RUNS_BROTLI))
+    assert np.array_equal(roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:])),
+                          roimc.decode(hybrid_file))
     assert {p[8] for t, p in chunks if t == TILE} == {4}
     for minor in (2, 3, 4, 5, 6):
         head.version = (1, minor)

@@ -20,7 +20,7 @@ import numpy as np
 from .. import core
 from ..container import MASK, NEAR, TILE, Header
 from ..errors import CorruptDataError, RmcError, UnsupportedError
-from ..roi_mask import pack_mask, unpack_mask
+from ..roi_mask import CONTEXT_VERSION, METHOD_CONTEXT, mask_method, pack_mask, unpack_mask
 from . import predictor
 from .lossless import _TILE_HEAD, _run, _tiles, tile_stream
 
@@ -32,14 +32,17 @@ CM2_LEVELS_VERSION = (1, 6)   # coder 4's tiles from here on are form 2 (16A.13)
 
 
 def version_of(chunks, otherwise):
-    """The minor version that the TILE chunks need (coder 4: 1.6, coder 3: 1.2), or
-    `otherwise`."""
+    """The version that the TILE and MASK chunks need (coder 4: 1.6, coder 3: 1.2, a
+    method-1 MASK: 1.8), or `otherwise` where that is later."""
     used = {payload[8] for ctype, payload in chunks if ctype == TILE}
+    version = tuple(otherwise)
+    if any(ctype == MASK and mask_method(payload) == METHOD_CONTEXT for ctype, payload in chunks):
+        version = max(CONTEXT_VERSION, version)
     if core.CODER_CM2 in used:
-        return max(CM2_LEVELS_VERSION, otherwise)
+        return max(CM2_LEVELS_VERSION, version)
     if core.CODER_CM in used:
-        return max(CM_VERSION, otherwise)
-    return otherwise
+        return max(CM_VERSION, version)
+    return version
 
 
 def pack_bounds(max_error, roi_max_error):
@@ -71,7 +74,8 @@ def read_bounds(chunks, header: Header):
         raise CorruptDataError("a near-lossless file must not use the colour transform")
     mask = None
     if masks:
-        mask = unpack_mask(chunks[masks[0]].payload, header.height, header.width)
+        mask = unpack_mask(chunks[masks[0]].payload, header.height, header.width,
+                           header.version)
     elif m != n:
         raise CorruptDataError("NEAR chunk declares an ROI bound but the file has no MASK")
     return n, m, mask

@@ -512,6 +512,87 @@ static void latent_checks(long iterations) {
     }
 }
 
+/* The mask coder (16E): round trips of random masks (noise of any density, discs, 1 x N and
+ * N x 1), argument checks, and damaged and random streams. */
+static int mask_decode_copy(const uint8_t *data, size_t size, uint32_t h, uint32_t w,
+                            uint8_t *out) {
+    uint8_t *copy = (uint8_t *)xmalloc(size ? size : 1);
+    int st;
+    if (size) memcpy(copy, data, size);
+    st = rmc_mask_decode(copy, size, h, w, out);
+    free(copy);
+    return st;
+}
+
+static void mask_checks(long iterations) {
+    long it;
+    for (it = 0; it < iterations; it++) {
+        uint32_t h = 1 + below(it % 5 == 0 ? 1 : 40), w = 1 + below(it % 7 == 0 ? 300 : 40);
+        uint32_t density = below(101), y, x, cy = below(h), cx = below(w), r = below(h + w);
+        size_t n = (size_t)h * w, i;
+        int st, k, disc = (int)below(2);
+        uint8_t *m = (uint8_t *)xmalloc(n), *out = (uint8_t *)xmalloc(n);
+        rmc_buffer buf = {NULL, 0};
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++) {
+                int64_t dy = (int64_t)y - cy, dx = (int64_t)x - cx;
+                m[(size_t)y * w + x] = disc ? (uint8_t)(dy * dy + dx * dx <= (int64_t)r * r)
+                                            : (uint8_t)(below(100) < density);
+            }
+        st = rmc_mask_encode(m, h, w, &buf);
+        if (st != RMC_OK) FAIL("mask encode status %d (%ux%u)", st, h, w);
+        else {
+            roundtrips++;
+            st = mask_decode_copy(buf.data, buf.size, h, w, out);
+            if (st != RMC_OK || memcmp(out, m, n) != 0)
+                FAIL("mask round trip (%ux%u, status %d)", h, w, st);
+            for (k = 0; k < 8 && buf.size; k++) {   /* truncations, flips, appended bytes */
+                uint8_t *bad = (uint8_t *)xmalloc(buf.size + 8);
+                size_t size = buf.size;
+                memcpy(bad, buf.data, buf.size);
+                if (k < 3) size = below((uint32_t)buf.size);
+                else if (k < 7) bad[below((uint32_t)buf.size)] ^= (uint8_t)(1u << below(8));
+                else { size += 1 + below(8); for (i = buf.size; i < size; i++) bad[i] = (uint8_t)rnd(); }
+                st = mask_decode_copy(bad, size, h, w, out);
+                damaged++;
+                if (st == RMC_OK) {
+                    damaged_ok++;
+                    for (i = 0; i < n; i++)
+                        if (out[i] > 1) { FAIL("mask damaged: a value above 1"); break; }
+                    if (k < 3 || k == 7) FAIL("mask: truncated or extended stream accepted");
+                } else if (st != RMC_ERR_TRUNCATED && st != RMC_ERR_CORRUPT && st != RMC_ERR_TRAILING) {
+                    FAIL("mask damaged: unexpected status %d", st);
+                }
+                free(bad);
+            }
+            rmc_free(buf.data);
+        }
+        {   /* random bytes as a stream */
+            size_t size = below(300);
+            uint8_t *data = (uint8_t *)xmalloc(size ? size : 1);
+            for (i = 0; i < size; i++) data[i] = below(3) ? (uint8_t)rnd() : 0;
+            st = mask_decode_copy(data, size, h, w, out);
+            damaged++;
+            if (st == RMC_OK) damaged_ok++;
+            else if (st != RMC_ERR_TRUNCATED && st != RMC_ERR_CORRUPT && st != RMC_ERR_TRAILING)
+                FAIL("mask random stream: unexpected status %d", st);
+            free(data);
+        }
+        free(m);
+        free(out);
+    }
+    {   /* arguments */
+        uint8_t small[4] = {0};
+        rmc_buffer buf = {NULL, 0};
+        if (rmc_mask_encode(small, 0, 4, &buf) != RMC_ERR_ARGUMENT) FAIL("mask: height 0");
+        if (rmc_mask_encode(small, 4, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("mask: width 0");
+        if (rmc_mask_decode((const uint8_t *)"\0\0\0\0\0", 5, 0, 1, small) != RMC_ERR_ARGUMENT)
+            FAIL("mask decode: height 0");
+        if (rmc_mask_encode(small, 1u << 17, 1u << 16, &buf) != RMC_ERR_ARGUMENT)
+            FAIL("mask: 2^33 pixels");
+    }
+}
+
 static void huffman_checks(long iterations) {
     long it;
     for (it = 0; it < iterations; it++) {
@@ -645,6 +726,7 @@ int main(int argc, char **argv) {
     random_streams(iterations);
     huffman_checks(iterations / 4);
     latent_checks(iterations / 10);
+    mask_checks(iterations / 4);
     printf("roundtrips %ld, damaged %ld (%ld decoded), failures %ld\n", roundtrips, damaged,
            damaged_ok, failures);
     return failures ? 1 : 0;

@@ -11,8 +11,9 @@ its LATN payload, vectors.json the payload's other fields) and are checked by
 tests/test_latent.py. The near-lossless vectors live in tests/golden/near (NAME.npy the original, NAME.rmc,
 NAME.decoded.npy what it decodes to, NAME.mask.npy for files with an ROI, vectors.json) and
 are checked by tests/test_near_lossless.py. Entries marked "frozen" there are files of an
-older version that the encoder no longer writes (coder 4's form 1, version 1.5): they are kept
-as they are, decoded but not re-encoded."""
+older version that the encoder no longer writes (coder 4's form 1, version 1.5; NAME_v12 and
+NAME_v16, the ROI files of 1.2 and 1.6 with a method-0 mask where the encoder now writes
+method 1, version 1.8): they are kept as they are, decoded but not re-encoded."""
 import json
 import sys
 from pathlib import Path
