@@ -11,7 +11,7 @@
 #include "cm_coder.h"
 #include "cm_common.h"
 
-#define MC_PAD 3               /* rows above and columns either side of the padded copy */
+#define MC_PAD 3               /* zero columns either side of a row */
 #define MC_CTX_LIMIT 5
 #define MC_WINIT 26214         /* initial weight of a template input, 0.4 in Q16 */
 #define MC_MAX_PIXELS ((uint64_t)1 << 32)
@@ -31,24 +31,26 @@ typedef struct {
     int32_t w[1 << 4][4];
 } mc_model;
 
-static uint32_t mc_context(const uint8_t *p, ptrdiff_t stride, const int8_t (*t)[2], int n) {
+/* The context of template t (n offsets) at column x, rows[j] being row y - j (padded). */
+static uint32_t mc_context(uint8_t *const rows[4], uint32_t x, const int8_t (*t)[2], int n) {
     uint32_t c = 0;
     int i;
-    for (i = 0; i < n; i++) c |= (uint32_t)p[t[i][0] * stride + t[i][1]] << i;
+    for (i = 0; i < n; i++) c |= (uint32_t)rows[-t[i][0]][(ptrdiff_t)x + MC_PAD + t[i][1]] << i;
     return c;
 }
 
-/* Code the mask: from `mask` when encoding, into it when decoding (io->dec). */
+/* Code the mask: from `mask` when encoding, into it when decoding (io->dec). Rows y-3 .. y
+   are kept in a ring of four padded rows, with a row of zeros above row 0. */
 static int mc_run(cm_io *io, uint8_t *mask, uint32_t h, uint32_t w) {
-    const ptrdiff_t stride = (ptrdiff_t)w + 2 * MC_PAD;
-    uint8_t *pad;
+    const size_t stride = (size_t)w + 2 * MC_PAD;
+    uint8_t *buf, *rows[4];
     mc_model *m;
     uint32_t y, x;
     size_t i;
-    int st = RMC_OK;
-    pad = (uint8_t *)calloc((size_t)(h + MC_PAD) * (size_t)stride, 1);
+    int j;
+    buf = (uint8_t *)calloc(5 * stride, 1);   /* four ring rows and the zero row */
     m = (mc_model *)malloc(sizeof *m);
-    if (!pad || !m) { free(pad); free(m); return RMC_ERR_NOMEM; }
+    if (!buf || !m) { free(buf); free(m); return RMC_ERR_NOMEM; }
     for (i = 0; i < (1 << 4); i++) rc_ctx_init(&m->c1[i], MC_CTX_LIMIT);
     for (i = 0; i < (1 << 10); i++) rc_ctx_init(&m->c2[i], MC_CTX_LIMIT);
     for (i = 0; i < (1 << 16); i++) rc_ctx_init(&m->c3[i], MC_CTX_LIMIT);
@@ -57,23 +59,24 @@ static int mc_run(cm_io *io, uint8_t *mask, uint32_t h, uint32_t w) {
         m->w[i][3] = 0;
     }
     for (y = 0; y < h; y++) {
-        uint8_t *row = pad + (size_t)(y + MC_PAD) * (size_t)stride + MC_PAD;
+        const size_t base = (size_t)y * w;
+        for (j = 0; j < 4; j++)
+            rows[j] = (uint32_t)j <= y ? buf + ((y - (uint32_t)j) & 3) * stride : buf + 4 * stride;
         for (x = 0; x < w; x++) {
-            uint8_t *p = row + x;
-            uint32_t k1 = mc_context(p, stride, mc_t1, 4);
+            uint32_t k1 = mc_context(rows, x, mc_t1, 4);
             rc_ctx *c[3];
             int bit;
             c[0] = &m->c1[k1];
-            c[1] = &m->c2[mc_context(p, stride, mc_t2, 10)];
-            c[2] = &m->c3[mc_context(p, stride, mc_t3, 16)];
-            bit = code_mixed_k(io, c, 3, 1, m->w[k1], io->dec ? 0 : mask[(size_t)y * w + x] != 0);
-            *p = (uint8_t)bit;
-            if (io->dec) mask[(size_t)y * w + x] = (uint8_t)bit;
+            c[1] = &m->c2[mc_context(rows, x, mc_t2, 10)];
+            c[2] = &m->c3[mc_context(rows, x, mc_t3, 16)];
+            bit = code_mixed_k(io, c, 3, 1, m->w[k1], io->dec ? 0 : mask[base + x] != 0);
+            rows[0][(size_t)x + MC_PAD] = (uint8_t)bit;
+            if (io->dec) mask[base + x] = (uint8_t)bit;
         }
     }
-    free(pad);
+    free(buf);
     free(m);
-    return st;
+    return RMC_OK;
 }
 
 static int mc_check_args(uint32_t h, uint32_t w) {
