@@ -4,10 +4,14 @@
 
 For every image of the folder (masks `*.roi.png` are skipped) and qualities 1-8: the latent
 of each plane as the lossy encoder makes it (no ROI), then its LATN payload with
-- method 2, the latent coder (what the encoder writes unless brotli is smaller),
+- method 3, each plane in the shorter of method 2's form and the latent coder stream with the
+  block means after the other channels (spec 16D.5; what the encoder writes unless brotli is
+  smaller; method 2 where no plane gains),
+- method 2, the latent coder with the block means coded as an image (the encoders of 1.7, 1.8),
 - method 0, the stacked channels with coder 3 or Golomb-Rice (the encoders of 1.2-1.6),
 - method 1, brotli (quality 11) of the raw int16 values (the seed's choice),
-and the time the C core takes to code and decode the channels after the first (method 2).
+and the time the C core takes to code and decode a plane with its block means (method 3's
+form 1).
 Prints a table of the byte totals per image and their ratios to method 0."""
 import argparse
 import json
@@ -43,6 +47,14 @@ def method_2(frame, lo, hi, qualities, lat):
         bytes([latent.METHOD_LATENT]) + latent.method_2_body(lat)
 
 
+def method_3(frame, lo, hi, qualities, lat):
+    """The payload of method 3 (or 2 where no plane gains), whatever brotli gives."""
+    p, m, h, w = lat.shape
+    code, body = latent.latent_body(lat)
+    return latent._FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities) + \
+        bytes([code]) + body
+
+
 def main(argv=None):
     import brotli
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -60,12 +72,14 @@ def main(argv=None):
         lo, hi = frame_range(frame)
         planes = to_planes(frame, lo, hi)
         ones = np.ones(planes.shape[1:], np.float32)
-        row = {"image": fn, "method_2": 0, "method_0": 0, "brotli": 0, "values": 0,
-               "code_s": 0.0, "decode_s": 0.0}
+        row = {"image": fn, "method_3": 0, "method_2": 0, "method_0": 0, "brotli": 0,
+               "values": 0, "code_s": 0.0, "decode_s": 0.0}
         for q in range(1, latent.QUALITIES + 1):
             lat = np.stack([codec.analyse(net, p, ones, q, "cpu") for p in planes])
             qs = [q] * len(planes)
-            row["method_2"] += len(method_2(0, lo, hi, qs, lat))
+            two = len(method_2(0, lo, hi, qs, lat))
+            row["method_2"] += two
+            row["method_3"] += len(method_3(0, lo, hi, qs, lat))
             row["method_0"] += len(method_0(0, lo, hi, qs, lat))
             raw = brotli.compress(np.clip(lat, -latent.LIMIT, latent.LIMIT)
                                   .astype(">i2").tobytes(), quality=11)
@@ -73,21 +87,23 @@ def main(argv=None):
             row["values"] += lat.size
             for k in range(len(planes)):
                 t = time.perf_counter()
-                stream = core.encode_latent(lat[k])
+                stream = core.encode_latent(lat[k], dc=True)
                 row["code_s"] += time.perf_counter() - t
                 t = time.perf_counter()
-                core.decode_latent(stream, lat[k, 0], lat.shape[1])
+                core.decode_latent(stream, None, lat.shape[1], lat.shape[2:])
                 row["decode_s"] += time.perf_counter() - t
         rows.append(row)
-        print(f"{fn}: method 2 / method 0 {row['method_2'] / row['method_0']:.3f}, "
+        print(f"{fn}: method 3 / method 2 {row['method_3'] / row['method_2']:.3f}, "
+              f"method 2 / method 0 {row['method_2'] / row['method_0']:.3f}, "
               f"brotli / method 0 {row['brotli'] / row['method_0']:.3f}", flush=True)
-    total = {k: sum(r[k] for r in rows) for k in ("method_2", "method_0", "brotli", "values",
-                                                   "code_s", "decode_s")}
-    print("\n| image | method 2 (latent coder) | method 0 (stacked, coder 3) | brotli | "
-          "2 / 0 | brotli / 0 |")
-    print("|---|---|---|---|---|---|")
+    total = {k: sum(r[k] for r in rows) for k in ("method_3", "method_2", "method_0", "brotli",
+                                                   "values", "code_s", "decode_s")}
+    print("\n| image | method 3 (block means too) | method 2 (latent coder) | method 0 (stacked, "
+          "coder 3) | brotli | 3 / 2 | 2 / 0 | brotli / 0 |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows + [dict(total, image="**total**")]:
-        print(f"| {r['image']} | {r['method_2']} | {r['method_0']} | {r['brotli']} | "
+        print(f"| {r['image']} | {r['method_3']} | {r['method_2']} | {r['method_0']} | "
+              f"{r['brotli']} | {r['method_3'] / r['method_2']:.3f} | "
               f"{r['method_2'] / r['method_0']:.3f} | {r['brotli'] / r['method_0']:.3f} |")
     mvals = total["values"] / 1e6
     print(f"\nlatent coder: {mvals / total['code_s']:.1f} M values/s coding, "

@@ -82,15 +82,16 @@ int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint3
                          int planes, const int *bits, int coder, int form,
                          const uint8_t *mask, int near_bg, int near_roi, int32_t *samples);
 
-/* The latent coder (spec/rmc-v1.md, 16D): channels 1 .. channels-1 of one plane of a neural
- * latent, (channels, height, width) int32 values in [-32767, 32767], given channel 0 (the
- * block means, coded elsewhere). 2 <= channels <= 64, height * width <= 2^28, else
- * RMC_ERR_ARGUMENT. rmc_latent_decode reads channel 0 from `latent` and writes the others;
- * the whole of `data` must be consumed. */
+/* The latent coder (spec/rmc-v1.md, 16D): one plane of a neural latent, (channels, height,
+ * width) int32 values in [-32767, 32767]. dc = 0: channels 1 .. channels-1, given channel 0
+ * (the block means, coded elsewhere; 2 <= channels); rmc_latent_decode reads channel 0 from
+ * `latent` and writes the others. dc = 1 (16D.5): every channel, the block means last
+ * (1 <= channels). channels <= 64 and height * width <= 2^28, else RMC_ERR_ARGUMENT; the
+ * whole of `data` must be consumed. */
 int rmc_latent_encode(const int32_t *latent, int channels, uint32_t height, uint32_t width,
-                      rmc_buffer *out);
+                      int dc, rmc_buffer *out);
 int rmc_latent_decode(const uint8_t *data, size_t size, int channels, uint32_t height,
-                      uint32_t width, int32_t *latent);
+                      uint32_t width, int dc, int32_t *latent);
 
 /* The mask coder (spec/rmc-v1.md, 16E): an ROI mask of height * width bytes (non-zero: ROI;
  * decoded as 0 or 1). height, width >= 1 and height * width <= 2^32, else RMC_ERR_ARGUMENT;

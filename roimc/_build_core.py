@@ -36,9 +36,9 @@ int rmc_huffman_encode_symbols(const uint16_t *symbols, size_t count, const uint
 int rmc_huffman_decode_symbols(const uint8_t *data, size_t size, uint16_t *symbols,
                                size_t count, int n);
 int rmc_latent_encode(const int32_t *latent, int channels, uint32_t height, uint32_t width,
-                      rmc_buffer *out);
+                      int dc, rmc_buffer *out);
 int rmc_latent_decode(const uint8_t *data, size_t size, int channels, uint32_t height,
-                      uint32_t width, int32_t *latent);
+                      uint32_t width, int dc, int32_t *latent);
 int rmc_mask_encode(const uint8_t *mask, uint32_t height, uint32_t width, rmc_buffer *out);
 int rmc_mask_decode(const uint8_t *data, size_t size, uint32_t height, uint32_t width,
                     uint8_t *mask);

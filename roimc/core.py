@@ -165,27 +165,32 @@ def decode_tile_near(data, width, height, bits, coder, mask, near_bg, near_roi, 
     return planes
 
 
-def encode_latent(latent):
-    """Latent coder stream (spec 16D) of channels 1.. of a (M, h, w) int32 latent plane
-    (values in [-32767, 32767], 2 <= M <= 64), channel 0 being coded elsewhere."""
+def encode_latent(latent, dc=False):
+    """Latent coder stream (spec 16D) of a (M, h, w) int32 latent plane (values in
+    [-32767, 32767], M <= 64): channels 1.., channel 0 being coded elsewhere (2 <= M), or
+    with `dc` every channel, the block means after the others (16D.5)."""
     latent = np.ascontiguousarray(latent, dtype=np.int32)
     m, h, w = latent.shape
     out = ffi.new("rmc_buffer *")
-    status = lib.rmc_latent_encode(ffi.from_buffer("int32_t[]", latent), m, h, w, out)
+    status = lib.rmc_latent_encode(ffi.from_buffer("int32_t[]", latent), m, h, w, int(dc), out)
     if status:
         _raise(status, "latent encoder")
     return _take(out)
 
 
-def decode_latent(data, first, channels):
+def decode_latent(data, first, channels, shape=None):
     """The (channels, h, w) int32 latent plane of a latent coder stream, given its channel 0
-    (`first`, (h, w))."""
-    first = np.asarray(first, dtype=np.int32)
-    h, w = first.shape
-    latent = np.empty((channels, h, w), dtype=np.int32)
-    latent[0] = first
+    (`first`, (h, w)), or with first None a stream with the block means (16D.5) of `shape`
+    (h, w)."""
+    if first is not None:
+        first = np.asarray(first, dtype=np.int32)
+        shape = first.shape
+    h, w = shape
+    latent = np.zeros((channels, h, w), dtype=np.int32)
+    if first is not None:
+        latent[0] = first
     status = lib.rmc_latent_decode(ffi.from_buffer(data), len(data), channels, h, w,
-                                   ffi.from_buffer("int32_t[]", latent))
+                                   int(first is None), ffi.from_buffer("int32_t[]", latent))
     if status:
         _raise(status, "latent stream")
     return latent

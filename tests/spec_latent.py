@@ -1,4 +1,4 @@
-"""A decoder of latent coder streams (LATN method 2) written from spec/rmc-v1.md alone
+"""A decoder of latent coder streams (LATN methods 2 and 3) written from spec/rmc-v1.md alone
 (Sections 16A.2, 16A.3 and 16D), in plain Python integers: slow, for small latents only.
 tests/test_neural.py checks that it decodes what the C core writes to the same values, so
 the spec and the reference agree. Errors raise SpecError with the spec's error id."""
@@ -59,17 +59,21 @@ def sign(v):
     return (v > 0) - (v < 0)
 
 
-def decode(stream, first, channels):
+def decode(stream, first, channels, shape=None):
     """Channels 0 .. channels-1 (lists of rows) of one latent plane, given channel 0
-    (`first`, a list of lh rows of lw integers)."""
-    lh, lw = len(first), len(first[0])
+    (`first`, a list of lh rows of lw integers), or with first None a stream that holds the
+    block means too (16D.5) of `shape` (lh, lw)."""
+    lh, lw = (len(first), len(first[0])) if first is not None else shape
     if lh * lw > 1 << 28:
         raise SpecError("E59")
     if len(stream) < 5 or stream[0] != 0:
         raise SpecError("E59")
     try:
         rc = RangeDecoder(bytes(stream))
-        lat = decode_channels(rc, [list(r) for r in first], channels, lh, lw)
+        given = [list(r) for r in first] if first is not None else [[0] * lw for _ in range(lh)]
+        lat = decode_channels(rc, given, channels, lh, lw, first is None)
+        if first is None:
+            decode_block_means(rc, lat, channels, lh, lw)
     except SpecError:
         raise SpecError("E59") from None
     if rc.zero_fill > 0 or rc.pos != len(stream) or rc.code != 0:
@@ -77,7 +81,7 @@ def decode(stream, first, channels):
     return lat
 
 
-def decode_channels(rc, first, channels, lh, lw):       # 16D.3
+def decode_channels(rc, first, channels, lh, lw, means_after=False):   # 16D.3
     z, m, eg, sg = Contexts(), Contexts(), Contexts(), Contexts()
     wz, wm = Mixers(ZERO_INPUTS), Mixers(MAG_INPUTS)
     hw = lh * lw
@@ -109,7 +113,8 @@ def decode_channels(rc, first, channels, lh, lw):       # 16D.3
 
                 def D(yy, xx):
                     return first[clamp(yy, lh - 1)][clamp(xx, lw - 1)]
-                dg = gradient_class(abs(D(y, x + 1) - D(y, x - 1)) + abs(D(y + 1, x) - D(y - 1, x)))
+                dg = 0 if means_after else gradient_class(abs(D(y, x + 1) - D(y, x - 1)) +
+                                                          abs(D(y + 1, x) - D(y - 1, x)))
                 pat = (aw != 0) + 2 * (an != 0) + 4 * (anw != 0 or ane != 0)
                 v = 0
                 if mixed_const(rc, [z[0, g, sp, cr], z[1, g, cr, pv], z[2, g, pv, pat],
@@ -143,3 +148,76 @@ def decode_channels(rc, first, channels, lh, lw):       # 16D.3
         total += s
         prev_total = s
     return lat
+
+
+EDGE = [0, 28, 31, 33, 32, 28, 22, 12]                  # 16D.5
+
+
+def dc_class(v):
+    return sum(v >= t for t in (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384))
+
+
+def decode_block_means(rc, lat, channels, lh, lw):      # 16D.5
+    z, m, eg, sg = Contexts(), Contexts(), Contexts(), Contexts()
+    wz, wm = Mixers(3), Mixers(3)
+    d = lat[0]
+    err = {}                        # (j, y, x): |16 d - P_j|, at most 2^20
+    res, rsd = {}, {}               # (y, x): |r| and r
+    for y in range(lh):
+        for x in range(lw):
+            gx = gy = 0
+            for q in range(1, 8):
+                ch, cv, s = q * (q + 1) // 2, q * (q + 1) // 2 + q, -1 if q & 1 else 1
+                if x > 0 and ch < channels:
+                    gx += EDGE[q] * (s * lat[ch][y][x - 1] - lat[ch][y][x])
+                if y > 0 and cv < channels:
+                    gy += EDGE[q] * (s * lat[cv][y - 1][x] - lat[cv][y][x])
+            W = d[y][x - 1] if x > 0 else (d[y - 1][x] if y > 0 else 0)
+            N = d[y - 1][x] if y > 0 else W
+            NW = d[y - 1][x - 1] if x > 0 and y > 0 else N
+            NE = d[y - 1][x + 1] if y > 0 and x + 1 < lw else N
+            P = [16 * W + gx, 16 * N + gy, 16 * (W + N - NW), 8 * (W + NE),
+                 8 * (W + N) + (gx + gy) // 2]
+            es = [0] * 5
+            act = cnt = 0
+            for dy, dx in ((0, -1), (-1, 0), (-1, -1), (-1, 1)):
+                yy, xx = y + dy, x + dx
+                if yy < 0 or xx < 0 or xx >= lw:
+                    continue
+                for j in range(5):
+                    es[j] += err[j, yy, xx]
+                act += res[yy, xx]
+                cnt += 1
+            wts = [(1 << 36) // (min(e, 1 << 17) + 5) ** 2 for e in es]
+            p16 = (sum(wt * p for wt, p in zip(wts, P)) + sum(wts) // 2) // sum(wts)
+            pred = min(max((p16 + 8) // 16, -32767), 32767)
+            k1 = dc_class(16 * act // cnt if cnt else 32)
+            k2 = dc_class(min(es) // 4)
+            k3 = dc_class((abs(gx) + abs(gy)) // 2)
+            v = 0
+            if mixed_const(rc, [z[0, k1], z[1, k1, k2], z[2, k3, k2]], wz[0]):
+                a = 1
+                for j in range(UNARY):
+                    if not mixed_const(rc, [m[0, j, k1], m[1, j, k1, k2], m[2, j, k3, k2]],
+                                       wm[j]):
+                        break
+                    a += 1
+                if a == UNARY + 1:
+                    k = 0
+                    while adaptive(rc, eg[k]):
+                        k += 1
+                        if k == 16:
+                            raise SpecError("E59")
+                    t = 1
+                    for _ in range(k):
+                        t = (t << 1) | rc.direct()
+                    a = UNARY + t
+                s1 = sign(rsd[y, x - 1]) if x > 0 else 0
+                s2 = sign(rsd[y - 1, x]) if y > 0 else 0
+                v = -a if adaptive(rc, sg[(s1 + 1) * 3 + s2 + 1]) else a
+            if not -32767 <= pred + v <= 32767:
+                raise SpecError("E59")
+            d[y][x] = pred + v
+            res[y, x], rsd[y, x] = abs(v), v
+            for j in range(5):
+                err[j, y, x] = min(abs(16 * d[y][x] - P[j]), 1 << 20)

@@ -383,10 +383,10 @@ def test_other_major_version_is_unsupported(version):
 def test_later_minor_version_with_appended_fields_decodes():
     array, data = encoded("rgb8")
     chunks = chunk_list(data)
-    chunks[0] = (HEAD, bytes([1, 9]) + chunks[0][1][2:] + b"future fields")
+    chunks[0] = (HEAD, bytes([1, 10]) + chunks[0][1][2:] + b"future fields")
     out = roimc.decode(rebuild(chunks))
     assert np.array_equal(out, array)
-    assert roimc.info(rebuild(chunks))["version"] == "1.9"
+    assert roimc.info(rebuild(chunks))["version"] == "1.10"
 
 
 def test_version_1_0_header_with_appended_bytes_is_refused():

@@ -23,7 +23,7 @@ from roimc.roi_mask import (METHOD_CONTEXT, METHOD_RUNS_BROTLI, mask_method,  # 
                             pack_mask, unpack_mask)
 from roimc.neural.models import DEFAULT_MODEL, MODELS  # noqa: E402
 
-from test_latent import method_0_payload  # noqa: E402
+from test_latent import method_0_payload, method_2_payload  # noqa: E402
 from test_near_lossless import make_mask  # noqa: E402
 from test_roundtrip import PRIMES, make_values  # noqa: E402
 
@@ -79,8 +79,9 @@ def test_lossy_keeps_shape_dtype_and_range(shape, dtype, bits):
     info = roimc.info(data)
     payload = next(c.payload for c in container.parse(data) if c.ctype == LATN)
     latent_method = latent.method(payload)
-    assert info["mode"] == "lossy" and latent_method in (latent.METHOD_LATENT, latent.METHOD_BROTLI)
-    assert info["version"] == ("1.7" if latent_method == latent.METHOD_LATENT else "1.2")
+    assert info["mode"] == "lossy" and latent_method in (latent.METHOD_LATENT_DC,
+                                                         latent.METHOD_LATENT, latent.METHOD_BROTLI)
+    assert info["version"] == "%d.%d" % latent.VERSIONS[latent_method]
     assert info["model"] == DEFAULT_MODEL and info["quality"] == 5
     assert "dsum" not in info["chunks"]
 
@@ -594,29 +595,37 @@ def test_hybrid_structure_damage_is_refused(hybrid_file, edit):
 def test_hybrid_exact_layer_is_coder_4_and_needs_version_1_5(hybrid_file):
     """The mask uses the mask coder (16E): version 1.8, and read as 1.7 it is refused. The
     exact layer uses coder 4's near-lossless form (spec 16A.12, 16A.13) and the latent
-    the latent coder (16D): version 1.7; the same file declaring 1.2 to 1.6 is refused for
-    the latent's method (E53, checked before any tile is decoded), and the exact layer alone
-    declaring 1.2 to 1.4 for coder 4 (E27f): never decoded by another model."""
+    the latent coder with the block means (16D.5): version 1.9, and read as 1.8 it is refused
+    for the latent's method (E53); as method 2 (16D) it needs 1.7; the same file declaring 1.2
+    to 1.6 is refused for the latent's method (E53, checked before any tile is decoded), and
+    the exact layer alone declaring 1.2 to 1.4 for coder 4 (E27f): never decoded by another
+    model."""
     chunks = chunks_of(hybrid_file)
     head = container.Header.unpack(chunks[0][1])
+    expected = roimc.decode(hybrid_file)
+    k = next(i for i, (t, _) in enumerate(chunks) if t == LATN)
+    assert latent.method(chunks[k][1]) == latent.METHOD_LATENT_DC and head.version == (1, 9)
+    head.version = (1, 8)
+    with pytest.raises(CorruptDataError, match="method 3"):
+        roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:]))
+    channels = codec.load(*codec.model_file()[1:]).config["latent"]
+    lo, hi, qualities, lat = latent.unpack(chunks[k][1], 0, 255, 1, channels, 40, 56)
+    chunks[k] = (LATN, method_2_payload(lo, hi, qualities, lat))
+    assert np.array_equal(roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:])), expected)
     j = next(i for i, (t, _) in enumerate(chunks) if t == MASK)
-    assert mask_method(chunks[j][1]) == METHOD_CONTEXT and head.version == (1, 8)
+    assert mask_method(chunks[j][1]) == METHOD_CONTEXT
     head.version = (1, 7)          # the mask coder is 1.8's (E45), checked before any tile
     with pytest.raises(UnsupportedError, match="MASK chunk method 1"):
         roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:]))
     mask = unpack_mask(chunks[j][1], head.height, head.width)
     chunks[j] = (MASK, pack_mask(mask, METHOD_RUNS_BROTLI))
-    assert np.array_equal(roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:])),
-                          roimc.decode(hybrid_file))
+    assert np.array_equal(roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:])), expected)
     assert {p[8] for t, p in chunks if t == TILE} == {4}
     for minor in (2, 3, 4, 5, 6):
         head.version = (1, minor)
         with pytest.raises(CorruptDataError, match="method 2"):
             roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:]))
-    k = next(i for i, (t, _) in enumerate(chunks) if t == LATN)
-    old = latent.unpack(chunks[k][1], 0, 255, 1, codec.load(*codec.model_file()[1:])
-                        .config["latent"], 40, 56)
-    chunks[k] = (LATN, method_0_payload(*old))
+    chunks[k] = (LATN, method_0_payload(lo, hi, qualities, lat))
     for minor in (2, 3, 4):
         head.version = (1, minor)
         with pytest.raises(CorruptDataError, match="coder 4"):

@@ -290,8 +290,8 @@ def encode(samples, header, quality, roi=None, hybrid=False, model=None, device=
         if hybrid and roi is not None:
             lat = _keep_near_background(lat, roi)
         chunks.append((LATN, latent_mod.pack(f, lo, hi, qs, lat)))
-        if latent_mod.method(chunks[-1][1]) == latent_mod.METHOD_LATENT:
-            header.version = max(tuple(header.version), latent_mod.LATENT_VERSION)
+        header.version = max(tuple(header.version),
+                             latent_mod.VERSIONS[latent_mod.method(chunks[-1][1])])
     return chunks
 
 
@@ -325,8 +325,8 @@ def check_layout(chunks, header):
                                f"{header.frames} frames")
     for c in found:
         method = latent_mod.method(c.payload)
-        if method == latent_mod.METHOD_LATENT and header.version < latent_mod.LATENT_VERSION:
-            raise CorruptDataError(f"LATN chunk uses method 2, unknown in a version "
+        if method in latent_mod.VERSIONS and header.version < latent_mod.VERSIONS[method]:
+            raise CorruptDataError(f"LATN chunk uses method {method}, unknown in a version "
                                    f"{header.version[0]}.{header.version[1]} file")
 
 

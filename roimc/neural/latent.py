@@ -1,15 +1,20 @@
 """The LATN chunk: one frame's quantized latent, entropy coded (spec/rmc-v1.md, 8.5). numpy
 and the C core only: the latent's integers decode identically on every machine.
 
-Three methods. 2 (version 1.7, written by this encoder) codes, per plane, the first latent
-channel (the block means) as a one-plane image with the C core (the context-modelling coder
-4 or 3 or adaptive Golomb-Rice, whichever is smallest; a constant image costs three bytes)
-and the other channels with the C core's latent coder (spec 16D), whose contexts see the
-channels already coded at the same position, the block means and the channel's own
-neighbours. 0 (read only) codes the block means with coder 3 or Golomb-Rice and the other
-channels stacked one under the other as a second image; the latent coder measured 14-35 %
-smaller on those channels. 1 is brotli on the raw int16 values, kept when it is smaller than
-method 2 (quality 11, tried where a quick quality-5 stream says it could be)."""
+Four methods. 3 (version 1.9, written by this encoder where a plane gains from it) codes each
+plane in one of two forms: form 0 is a method-2 plane, form 1 a single latent coder stream
+that codes the other channels first and then the block means (spec 16D.5), predicted from
+their neighbours and from the edges of the neighbouring blocks that the (0, q) and (q, 0)
+coefficients give; the encoder keeps the shorter form per plane. 2 (version 1.7) codes, per
+plane, the first latent channel (the block means) as a one-plane image with the C core (the
+context-modelling coder 4 or 3 or adaptive Golomb-Rice, whichever is smallest; a constant
+image costs three bytes) and the other channels with the C core's latent coder (spec 16D),
+whose contexts see the channels already coded at the same position, the block means and the
+channel's own neighbours. 0 (read only) codes the block means with coder 3 or Golomb-Rice and
+the other channels stacked one under the other as a second image; the latent coder measured
+14-35 % smaller on those channels. 1 is brotli on the raw int16 values, kept when it is
+smaller than method 2 or 3 (quality 11, tried where a quick quality-5 stream says it could
+be)."""
 import struct
 
 import numpy as np
@@ -20,8 +25,11 @@ from ..errors import CorruptDataError
 _FIXED = struct.Struct(">IHHBHII")   # frame, lo, hi, planes, latent channels, height, width
 _CHANNEL = struct.Struct(">hB")      # minimum, bits (0: constant channel)
 _STREAM = struct.Struct(">BI")       # coder, stream length
-METHOD_CORE, METHOD_BROTLI, METHOD_LATENT = 0, 1, 2
+METHOD_CORE, METHOD_BROTLI, METHOD_LATENT, METHOD_LATENT_DC = 0, 1, 2, 3
 LATENT_VERSION = (1, 7)              # files with a method-2 LATN chunk
+LATENT_DC_VERSION = (1, 9)           # files with a method-3 LATN chunk
+VERSIONS = {METHOD_CORE: (1, 2), METHOD_BROTLI: (1, 2), METHOD_LATENT: LATENT_VERSION,
+            METHOD_LATENT_DC: LATENT_DC_VERSION}    # the version each method needs
 QUALITIES = 8
 LIMIT = 32767                        # latents are clamped to [-LIMIT, LIMIT]
 MAX_POSITIONS = 1 << 28              # the latent coder's limit on lh * lw (spec 18)
@@ -65,25 +73,46 @@ def pack(frame, lo, hi, qualities, latent):
         raise ValueError("one quality from 1 to 8 per plane")
     v = np.clip(latent, -LIMIT, LIMIT).astype(np.int32)
     head = _FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities)
-    body = method_2_body(v)
+    code, body = latent_body(v)
     values = v.astype(">i2").tobytes()
     raw = brotli.compress(values, quality=BROTLI_PROBE)
     if len(raw) * BROTLI_GAIN < len(body):   # quality 11 might win: try it
         raw = brotli.compress(values, quality=11)
     if len(raw) + 4 < len(body):
         return head + bytes([METHOD_BROTLI]) + struct.pack(">I", len(raw)) + raw
-    return head + bytes([METHOD_LATENT]) + body
+    return head + bytes([code]) + body
+
+
+def latent_body(v):
+    """(method, data) of the latent coder's LATN payload of a (planes, channels, h, w) int32
+    latent: method 3 with each plane in its shorter form, or method 2 where no plane is
+    shorter in form 1."""
+    planes = [(_method_2_plane(v[k]), _form_1_plane(v[k])) for k in range(v.shape[0])]
+    if all(len(two) >= len(one) for one, two in planes):
+        return METHOD_LATENT, b"".join(one for one, _ in planes)
+    return METHOD_LATENT_DC, b"".join(bytes([0]) + one if len(one) <= len(two)
+                                      else bytes([1]) + two for one, two in planes)
+
+
+def _method_2_plane(plane):
+    """Method 2's data for one (channels, h, w) int32 plane (method 3's form 0)."""
+    data = _channel_stream(plane[0], METHOD_2_CODERS)
+    if plane.shape[0] > 1:
+        rest = core.encode_latent(plane)
+        data += struct.pack(">I", len(rest)) + rest
+    return data
+
+
+def _form_1_plane(plane):
+    """Method 3's form-1 data for one plane: the latent coder stream with the block means
+    (16D.5), after its length."""
+    stream = core.encode_latent(plane, dc=True)
+    return struct.pack(">I", len(stream)) + stream
 
 
 def method_2_body(v):
     """The data of a method-2 LATN payload of a (planes, channels, h, w) int32 latent."""
-    body = b""
-    for k in range(v.shape[0]):
-        body += _channel_stream(v[k, 0], METHOD_2_CODERS)
-        if v.shape[1] > 1:
-            rest = core.encode_latent(v[k])
-            body += struct.pack(">I", len(rest)) + rest
-    return body
+    return b"".join(_method_2_plane(v[k]) for k in range(v.shape[0]))
 
 
 def method(payload):
@@ -93,6 +122,17 @@ def method(payload):
     planes = payload[8]
     at = _FIXED.size + planes
     return payload[at] if len(payload) > at else None
+
+
+def _sized(mv, pos):
+    """(the bytes of a u32-length-prefixed stream at `pos`, the position after it)."""
+    if len(mv) - pos < 4:
+        raise CorruptDataError("LATN chunk is truncated")
+    (n,) = struct.unpack_from(">I", mv, pos)
+    pos += 4
+    if n > len(mv) - pos:
+        raise CorruptDataError("LATN chunk is truncated")
+    return mv[pos:pos + n], pos + n
 
 
 def _group_stream(mv, pos, k, shape, coders=METHOD_0_CODERS):
@@ -122,7 +162,8 @@ def _group_stream(mv, pos, k, shape, coders=METHOD_0_CODERS):
     return values, pos + size
 
 
-def unpack(payload, frame, lo_hi_top, planes, channels, height, width, version=LATENT_VERSION):
+def unpack(payload, frame, lo_hi_top, planes, channels, height, width,
+           version=LATENT_DC_VERSION):
     """(lo, hi, qualities, latent (planes, channels, h, w) int32) of a LATN payload, every
     field checked against what the header (its version too) and the model declare."""
     mv = memoryview(payload)
@@ -168,13 +209,13 @@ def unpack(payload, frame, lo_hi_top, planes, channels, height, width, version=L
         if np.abs(v).max(initial=0) > LIMIT:
             raise CorruptDataError("LATN latent value out of range")
         return lo, hi, qualities, v.reshape(p, m, h, w)
-    if method not in (METHOD_CORE, METHOD_LATENT) or \
-            (method == METHOD_LATENT and tuple(version) < LATENT_VERSION):
+    if method not in (METHOD_CORE, METHOD_LATENT, METHOD_LATENT_DC) or \
+            tuple(version) < VERSIONS[method]:
         raise CorruptDataError(f"LATN chunk uses method {method}, unknown in a version "
                                f"{version[0]}.{version[1]} file")   # E53
-    if method == METHOD_LATENT and h * w > MAX_POSITIONS:
-        raise CorruptDataError(f"LATN method 2 latent of {h}x{w} positions is above the latent "
-                               f"coder's limit of 2^28")   # E59
+    if method != METHOD_CORE and h * w > MAX_POSITIONS:
+        raise CorruptDataError(f"LATN method {method} latent of {h}x{w} positions is above the "
+                               f"latent coder's limit of 2^28")   # E59
     out = np.empty((p, m, h, w), np.int32)
     for k in range(p):
         if method == METHOD_CORE:
@@ -182,17 +223,20 @@ def unpack(payload, frame, lo_hi_top, planes, channels, height, width, version=L
                 values, pos = _group_stream(mv, pos, k, (n * h, w))
                 out[k, c0:c0 + n] = values.reshape(n, h, w)
             continue
-        out[k, 0], pos = _group_stream(mv, pos, k, (h, w), METHOD_2_CODERS)
-        if m == 1:
-            continue
-        if len(mv) - pos < 4:
-            raise CorruptDataError("LATN chunk is truncated")
-        (n,) = struct.unpack_from(">I", mv, pos)
-        pos += 4
-        if n > len(mv) - pos:
-            raise CorruptDataError("LATN chunk is truncated")
-        out[k] = core.decode_latent(mv[pos:pos + n], out[k, 0], m)
-        pos += n
+        form = 0
+        if method == METHOD_LATENT_DC:
+            if pos >= len(mv):
+                raise CorruptDataError("LATN chunk is truncated")
+            form = mv[pos]
+            pos += 1
+            if form > 1:
+                raise CorruptDataError(f"LATN plane {k} declares form {form}")   # E52
+        if form == 0:
+            out[k, 0], pos = _group_stream(mv, pos, k, (h, w), METHOD_2_CODERS)
+            if m == 1:
+                continue
+        stream, pos = _sized(mv, pos)
+        out[k] = core.decode_latent(stream, None if form else out[k, 0], m, (h, w))
     if pos != len(mv):
         raise CorruptDataError(f"LATN chunk has {len(mv) - pos} bytes after its streams")
     return lo, hi, qualities, out

@@ -419,8 +419,48 @@ static void random_streams(long iterations) {
     }
 }
 
+/* Damaged copies of a valid stream (three truncations, four bit flips, appended bytes) and a
+ * random stream, each given to `decode` (which returns a status and checks what it decoded):
+ * a decoder must refuse the truncated and extended streams and may decode the others. */
+typedef int (*stream_decoder)(const uint8_t *data, size_t size, void *ctx);
+
+static void damage_checks(const uint8_t *data, size_t size, stream_decoder decode, void *ctx,
+                          const char *what) {
+    int k, st;
+    size_t i;
+    for (k = 0; k < 8 && size; k++) {
+        uint8_t *bad = (uint8_t *)xmalloc(size + 8);
+        size_t n = size;
+        memcpy(bad, data, size);
+        if (k < 3) n = below((uint32_t)size);
+        else if (k < 7) bad[below((uint32_t)size)] ^= (uint8_t)(1u << below(8));
+        else { n += 1 + below(8); for (i = size; i < n; i++) bad[i] = (uint8_t)rnd(); }
+        st = decode(bad, n, ctx);
+        damaged++;
+        if (st == RMC_OK) {
+            damaged_ok++;
+            if (k < 3 || k == 7) FAIL("%s: truncated or extended stream accepted", what);
+        } else if (st != RMC_ERR_TRUNCATED && st != RMC_ERR_CORRUPT && st != RMC_ERR_TRAILING) {
+            FAIL("%s damaged: unexpected status %d", what, st);
+        }
+        free(bad);
+    }
+    {
+        size_t n = below(300);
+        uint8_t *rand_data = (uint8_t *)xmalloc(n ? n : 1);
+        for (i = 0; i < n; i++) rand_data[i] = below(3) ? (uint8_t)rnd() : 0;
+        st = decode(rand_data, n, ctx);
+        damaged++;
+        if (st == RMC_OK) damaged_ok++;
+        else if (st != RMC_ERR_TRUNCATED && st != RMC_ERR_CORRUPT && st != RMC_ERR_TRAILING)
+            FAIL("%s random stream: unexpected status %d", what, st);
+        free(rand_data);
+    }
+}
+
 /* The latent coder (16D): round trips of random latents (every channel count up to 64, the
- * escape, the extremes), argument checks, and damaged and random streams. */
+ * escape, the extremes), with and without the block means (16D.5), argument checks, and
+ * damaged and random streams. */
 static int32_t latent_value(int spread, int zeros) {
     int32_t v;
     if (below(100) < (uint32_t)zeros || spread == 0) return 0;
@@ -429,14 +469,27 @@ static int32_t latent_value(int spread, int zeros) {
     return below(2) ? -v : v;
 }
 
-static int latent_decode_copy(const uint8_t *data, size_t size, int m, uint32_t h, uint32_t w,
-                              const int32_t *first, int32_t *out) {
+typedef struct {
+    int m, dc;              /* dc: the stream holds the block means too (16D.5) */
+    uint32_t h, w;
+    const int32_t *first;   /* channel 0, given to the decoder */
+    int32_t *out;
+} latent_ctx;
+
+/* Decode a copy of `data` (so that reads past it are caught) into c->out; a decoded latent
+   must lie in [-32767, 32767]. */
+static int latent_decode_copy(const uint8_t *data, size_t size, void *ctx) {
+    latent_ctx *c = (latent_ctx *)ctx;
     uint8_t *copy = (uint8_t *)xmalloc(size ? size : 1);
+    size_t hw = (size_t)c->h * c->w, n = (size_t)c->m * hw, i;
     int st;
     if (size) memcpy(copy, data, size);
-    memcpy(out, first, sizeof(int32_t) * (size_t)h * w);
-    st = rmc_latent_decode(copy, size, m, h, w, out);
+    memcpy(c->out, c->first, sizeof(int32_t) * hw);
+    st = rmc_latent_decode(copy, size, c->m, c->h, c->w, c->dc, c->out);
     free(copy);
+    if (st == RMC_OK)
+        for (i = c->dc ? 0 : hw; i < n; i++)
+            if (c->out[i] < -32767 || c->out[i] > 32767) { FAIL("latent: decoded out of range"); break; }
     return st;
 }
 
@@ -444,51 +497,28 @@ static void latent_checks(long iterations) {
     static const int spreads[] = {0, 1, 3, 40, 700, 32767};
     long it;
     for (it = 0; it < iterations; it++) {
-        int m = 2 + (int)below(63), spread = spreads[below(6)], zeros = (int)below(100), st, k;
+        int dc = (int)(it & 1), m = 2 - dc + (int)below(63 + dc), spread = spreads[below(6)];
+        int zeros = (int)below(100), st;
         uint32_t h = 1 + below(12), w = 1 + below(12);
         size_t n = (size_t)m * h * w, i;
         int32_t *lat = (int32_t *)xmalloc(n * sizeof(int32_t));
         int32_t *out = (int32_t *)xmalloc(n * sizeof(int32_t));
+        latent_ctx c;
         rmc_buffer buf = {NULL, 0};
+        c.m = m; c.dc = dc; c.h = h; c.w = w; c.first = lat; c.out = out;
         for (i = 0; i < n; i++) lat[i] = latent_value(spread, zeros);
-        st = rmc_latent_encode(lat, m, h, w, &buf);
+        if (dc && below(2))   /* smooth block means, as an image's */
+            for (i = 0; i < (size_t)h * w; i++)
+                lat[i] = (int32_t)(100 + 7 * (i % w) - 5 * (i / w) + (int32_t)below(3));
+        st = rmc_latent_encode(lat, m, h, w, dc, &buf);
         if (st != RMC_OK) FAIL("latent encode status %d (%d x %ux%u)", st, m, h, w);
         else {
             roundtrips++;
-            st = latent_decode_copy(buf.data, buf.size, m, h, w, lat, out);
+            st = latent_decode_copy(buf.data, buf.size, &c);
             if (st != RMC_OK || memcmp(out, lat, n * sizeof(int32_t)) != 0)
                 FAIL("latent round trip (%d x %ux%u, status %d)", m, h, w, st);
-            for (k = 0; k < 8 && buf.size; k++) {   /* truncations, flips, appended bytes */
-                uint8_t *bad = (uint8_t *)xmalloc(buf.size + 8);
-                size_t size = buf.size;
-                memcpy(bad, buf.data, buf.size);
-                if (k < 3) size = below((uint32_t)buf.size);
-                else if (k < 7) bad[below((uint32_t)buf.size)] ^= (uint8_t)(1u << below(8));
-                else { size += 1 + below(8); for (i = buf.size; i < size; i++) bad[i] = (uint8_t)rnd(); }
-                st = latent_decode_copy(bad, size, m, h, w, lat, out);
-                damaged++;
-                if (st == RMC_OK) {
-                    damaged_ok++;
-                    for (i = (size_t)h * w; i < n; i++)
-                        if (out[i] < -32767 || out[i] > 32767) { FAIL("latent damaged: out of range"); break; }
-                    if (k < 3 || k == 7) FAIL("latent: truncated or extended stream accepted");
-                } else if (st != RMC_ERR_TRUNCATED && st != RMC_ERR_CORRUPT && st != RMC_ERR_TRAILING) {
-                    FAIL("latent damaged: unexpected status %d", st);
-                }
-                free(bad);
-            }
+            damage_checks(buf.data, buf.size, latent_decode_copy, &c, "latent");
             rmc_free(buf.data);
-        }
-        {   /* random bytes as a stream */
-            size_t size = below(300);
-            uint8_t *data = (uint8_t *)xmalloc(size ? size : 1);
-            for (i = 0; i < size; i++) data[i] = below(3) ? (uint8_t)rnd() : 0;
-            st = latent_decode_copy(data, size, m, h, w, lat, out);
-            damaged++;
-            if (st == RMC_OK) damaged_ok++;
-            else if (st != RMC_ERR_TRUNCATED && st != RMC_ERR_CORRUPT && st != RMC_ERR_TRAILING)
-                FAIL("latent random stream: unexpected status %d", st);
-            free(data);
         }
         free(lat);
         free(out);
@@ -496,31 +526,43 @@ static void latent_checks(long iterations) {
     {   /* arguments */
         int32_t small[2 * 2 * 2] = {0}, big[65] = {0};
         rmc_buffer buf = {NULL, 0};
-        if (rmc_latent_encode(small, 1, 2, 2, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: 1 channel");
-        if (rmc_latent_encode(big, 65, 1, 1, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: 65 channels");
-        if (rmc_latent_encode(small, 2, 0, 4, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: height 0");
-        if (rmc_latent_encode(small, 2, 1u << 15, 1u << 14, &buf) != RMC_ERR_ARGUMENT)
+        if (rmc_latent_encode(small, 1, 2, 2, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: 1 channel");
+        if (rmc_latent_encode(big, 65, 1, 1, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: 65 channels");
+        if (rmc_latent_encode(small, 2, 0, 4, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: height 0");
+        if (rmc_latent_encode(small, 2, 1u << 15, 1u << 14, 0, &buf) != RMC_ERR_ARGUMENT)
             FAIL("latent: 2^29 positions");
         small[5] = 32768;
-        if (rmc_latent_encode(small, 2, 2, 2, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: 32768");
+        if (rmc_latent_encode(small, 2, 2, 2, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: 32768");
         small[5] = -32768;
-        if (rmc_latent_encode(small, 2, 2, 2, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: -32768");
+        if (rmc_latent_encode(small, 2, 2, 2, 0, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: -32768");
         small[5] = 0;
         small[1] = 40000;   /* channel 0 given to the decoder */
-        if (rmc_latent_decode((const uint8_t *)"\0\0\0\0\0", 5, 2, 2, 2, small) != RMC_ERR_ARGUMENT)
+        if (rmc_latent_decode((const uint8_t *)"\0\0\0\0\0", 5, 2, 2, 2, 0, small) != RMC_ERR_ARGUMENT)
             FAIL("latent decode: channel 0 out of range");
+        if (rmc_latent_encode(small, 0, 2, 2, 1, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: 0 channels");
+        if (rmc_latent_encode(small, 2, 2, 2, 2, &buf) != RMC_ERR_ARGUMENT) FAIL("latent: dc 2");
     }
 }
 
 /* The mask coder (16E): round trips of random masks (noise of any density, discs, 1 x N and
  * N x 1), argument checks, and damaged and random streams. */
-static int mask_decode_copy(const uint8_t *data, size_t size, uint32_t h, uint32_t w,
-                            uint8_t *out) {
+typedef struct {
+    uint32_t h, w;
+    uint8_t *out;
+} mask_ctx;
+
+/* Decode a copy of `data` into c->out; a decoded mask holds only 0 and 1. */
+static int mask_decode_copy(const uint8_t *data, size_t size, void *ctx) {
+    mask_ctx *c = (mask_ctx *)ctx;
     uint8_t *copy = (uint8_t *)xmalloc(size ? size : 1);
+    size_t n = (size_t)c->h * c->w, i;
     int st;
     if (size) memcpy(copy, data, size);
-    st = rmc_mask_decode(copy, size, h, w, out);
+    st = rmc_mask_decode(copy, size, c->h, c->w, c->out);
     free(copy);
+    if (st == RMC_OK)
+        for (i = 0; i < n; i++)
+            if (c->out[i] > 1) { FAIL("mask: a decoded value above 1"); break; }
     return st;
 }
 
@@ -529,10 +571,12 @@ static void mask_checks(long iterations) {
     for (it = 0; it < iterations; it++) {
         uint32_t h = 1 + below(it % 5 == 0 ? 1 : 40), w = 1 + below(it % 7 == 0 ? 300 : 40);
         uint32_t density = below(101), y, x, cy = below(h), cx = below(w), r = below(h + w);
-        size_t n = (size_t)h * w, i;
-        int st, k, disc = (int)below(2);
+        size_t n = (size_t)h * w;
+        int st, disc = (int)below(2);
         uint8_t *m = (uint8_t *)xmalloc(n), *out = (uint8_t *)xmalloc(n);
+        mask_ctx c;
         rmc_buffer buf = {NULL, 0};
+        c.h = h; c.w = w; c.out = out;
         for (y = 0; y < h; y++)
             for (x = 0; x < w; x++) {
                 int64_t dy = (int64_t)y - cy, dx = (int64_t)x - cx;
@@ -543,40 +587,11 @@ static void mask_checks(long iterations) {
         if (st != RMC_OK) FAIL("mask encode status %d (%ux%u)", st, h, w);
         else {
             roundtrips++;
-            st = mask_decode_copy(buf.data, buf.size, h, w, out);
+            st = mask_decode_copy(buf.data, buf.size, &c);
             if (st != RMC_OK || memcmp(out, m, n) != 0)
                 FAIL("mask round trip (%ux%u, status %d)", h, w, st);
-            for (k = 0; k < 8 && buf.size; k++) {   /* truncations, flips, appended bytes */
-                uint8_t *bad = (uint8_t *)xmalloc(buf.size + 8);
-                size_t size = buf.size;
-                memcpy(bad, buf.data, buf.size);
-                if (k < 3) size = below((uint32_t)buf.size);
-                else if (k < 7) bad[below((uint32_t)buf.size)] ^= (uint8_t)(1u << below(8));
-                else { size += 1 + below(8); for (i = buf.size; i < size; i++) bad[i] = (uint8_t)rnd(); }
-                st = mask_decode_copy(bad, size, h, w, out);
-                damaged++;
-                if (st == RMC_OK) {
-                    damaged_ok++;
-                    for (i = 0; i < n; i++)
-                        if (out[i] > 1) { FAIL("mask damaged: a value above 1"); break; }
-                    if (k < 3 || k == 7) FAIL("mask: truncated or extended stream accepted");
-                } else if (st != RMC_ERR_TRUNCATED && st != RMC_ERR_CORRUPT && st != RMC_ERR_TRAILING) {
-                    FAIL("mask damaged: unexpected status %d", st);
-                }
-                free(bad);
-            }
+            damage_checks(buf.data, buf.size, mask_decode_copy, &c, "mask");
             rmc_free(buf.data);
-        }
-        {   /* random bytes as a stream */
-            size_t size = below(300);
-            uint8_t *data = (uint8_t *)xmalloc(size ? size : 1);
-            for (i = 0; i < size; i++) data[i] = below(3) ? (uint8_t)rnd() : 0;
-            st = mask_decode_copy(data, size, h, w, out);
-            damaged++;
-            if (st == RMC_OK) damaged_ok++;
-            else if (st != RMC_ERR_TRUNCATED && st != RMC_ERR_CORRUPT && st != RMC_ERR_TRAILING)
-                FAIL("mask random stream: unexpected status %d", st);
-            free(data);
         }
         free(m);
         free(out);

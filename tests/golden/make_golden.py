@@ -175,10 +175,35 @@ def write_near(folder):
     print(f"{len(table)} near-lossless vectors written to {folder}")
 
 
+def dct_latent(image, step, m):
+    """The (m, H/8, W/8) latent of an 8x8 orthonormal DCT of `image` (H, W multiples of 8),
+    channels in the network's order (by u + v, then u), each coefficient divided by
+    step * (1 + (u + v) / 4) and rounded: a latent whose coefficients agree with its block
+    means, as the network's do."""
+    k = np.arange(8)
+    c = np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / 16) * np.sqrt(2 / 8)
+    c[0] /= np.sqrt(2)
+    order = sorted(((u, v) for u in range(8) for v in range(8)), key=lambda t: (t[0] + t[1], t))
+    h, w = image.shape
+    blocks = image.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+    coef = np.einsum("ui,vj,yxij->uvyx", c, c, blocks)
+    return np.stack([np.rint(coef[u, v] / (step * (1 + 0.25 * (u + v))))
+                     for u, v in order[:m]]).astype(np.int32)
+
+
+def smooth_image(h, w):
+    """A synthetic image of waves and a disc."""
+    y, x = np.mgrid[0:h, 0:w]
+    return (120 + 60 * np.sin(x / 23.0) + 40 * np.cos(y / 17.0)
+            + 50 * ((x - w // 2) ** 2 + (y - h // 2) ** 2 < (min(h, w) // 3) ** 2))
+
+
 def latent_vectors():
-    """LATN payloads of method 2 (the latent coder, format 1.7) of synthetic latents whose
-    spread falls with the channel like the network's: 64 channels in gray and in colour, and
-    a 5-channel latent with the escape and the extremes +-32767."""
+    """LATN payloads of synthetic latents whose spread falls with the channel like the
+    network's. Method 2 (the latent coder, format 1.7): 64 channels in gray and in colour, and
+    a 5-channel latent with the escape and the extremes +-32767. Method 3 (1.9): DCT latents of
+    a synthetic image, whose block means the latent coder codes better after the coefficients
+    (form 1), in gray and beside a plane of constant block means (form 0)."""
     rng = np.random.default_rng(1717)
 
     def plane(m, h, w, top):
@@ -191,13 +216,22 @@ def latent_vectors():
 
     extremes = np.stack([plane(5, 10, 12, 300), plane(5, 10, 12, 40)])
     extremes[0, 1, 0, 0], extremes[0, 2, 5, 8], extremes[1, 4, 1, 3] = 32767, -32767, 900
-    return {
-        "latent_gray64": (plane(64, 6, 7, 300)[None], dict(frame=0, lo=3, hi=250, qualities=[3])),
+    two = dict(method=2)
+    vectors = {
+        "latent_gray64": (plane(64, 6, 7, 300)[None],
+                          dict(two, frame=0, lo=3, hi=250, qualities=[3])),
         "latent_rgb64": (np.stack([plane(64, 5, 4, 500), plane(64, 5, 4, 60),
                                    plane(64, 5, 4, 80)]),
-                         dict(frame=1, lo=0, hi=4095, qualities=[5, 4, 4])),
-        "latent_extremes5": (extremes, dict(frame=0, lo=10, hi=60000, qualities=[8, 1])),
+                         dict(two, frame=1, lo=0, hi=4095, qualities=[5, 4, 4])),
+        "latent_extremes5": (extremes, dict(two, frame=0, lo=10, hi=60000, qualities=[8, 1])),
     }
+    noisy = plane(36, 9, 10, 60)
+    noisy[0] = 7   # constant block means: three bytes as a group (form 0)
+    vectors["latent_dc_gray36"] = (dct_latent(smooth_image(128, 144), 4, 36)[None],
+                                   dict(method=3, frame=0, lo=0, hi=255, qualities=[1]))
+    vectors["latent_dc_rgb36"] = (np.stack([dct_latent(smooth_image(72, 80), 2, 36), noisy]),
+                                  dict(method=3, frame=2, lo=0, hi=1023, qualities=[2, 2]))
+    return vectors
 
 
 def write_latent(folder):
@@ -205,9 +239,15 @@ def write_latent(folder):
     folder.mkdir(exist_ok=True)
     table = {}
     for name, (lat, fields) in latent_vectors().items():
-        payload = latent.pack(fields["frame"], fields["lo"], fields["hi"], fields["qualities"],
-                              lat)
-        assert latent.method(payload) == latent.METHOD_LATENT
+        args = fields["frame"], fields["lo"], fields["hi"], fields["qualities"]
+        if fields["method"] == latent.METHOD_LATENT:   # the method-2 form of the 1.7 encoder
+            p, m, h, w = lat.shape
+            payload = (latent._FIXED.pack(args[0], args[1], args[2], p, m, h, w)
+                       + bytes(args[3]) + bytes([latent.METHOD_LATENT])
+                       + latent.method_2_body(lat))
+        else:
+            payload = latent.pack(*args, lat)
+        assert latent.method(payload) == fields["method"]
         np.save(folder / f"{name}.npy", lat, allow_pickle=False)
         (folder / f"{name}.latn").write_bytes(payload)
         table[name] = dict(fields, shape=list(lat.shape), bytes=len(payload))
