@@ -1,4 +1,5 @@
 """What every roimc command shares: expected failures become one line and exit status 1."""
+import os
 import sys
 
 import click
@@ -13,7 +14,8 @@ def fail(message):
 
 
 class Command(click.Command):
-    """A click command whose RmcError, MemoryError, OSError and Ctrl-C end in one line."""
+    """A click command whose RmcError, MemoryError, OSError and Ctrl-C end in one line, and
+    whose output going to a reader that stopped early (`roimc info f | head`) ends quietly."""
 
     interrupted = "interrupted"
 
@@ -24,6 +26,9 @@ class Command(click.Command):
             fail(str(exc))
         except MemoryError:
             fail("out of memory")
+        except BrokenPipeError:   # not an error of ours: no message, and none at exit either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except OSError as exc:
             name = f"{exc.filename}: " if exc.filename else ""
             fail(f"{name}{exc.strerror or exc}")

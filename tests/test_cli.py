@@ -517,3 +517,20 @@ def test_roi_out_is_checked_before_decoding(tmp_path):
         assert_one_line_error(result)
         assert message in result.stderr
         assert "b.npy" not in files_in(tmp_path) and "b.png" not in files_in(tmp_path)
+
+
+def test_output_to_a_reader_that_stopped_is_not_an_error(tmp_path):
+    """`roimc info f | head`: a reader that closed its end before roimc wrote makes no
+    message (roimc ends with status 1, as Python advises for a broken pipe)."""
+    src = tmp_path / "a.npy"
+    np.save(src, np.arange(64, dtype=np.uint8).reshape(8, 8))
+    assert cli("encode", src, tmp_path / "a.rmc").returncode == 0
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run([sys.executable, "-m", "roimc.cli", "info", tmp_path / "a.rmc"],
+                                stdout=write, stderr=subprocess.PIPE, text=True, env=ENV,
+                                timeout=120)
+    finally:
+        os.close(write)
+    assert result.stderr == "" and result.returncode == 1
