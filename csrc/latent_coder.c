@@ -89,6 +89,22 @@ static int lc_mix(cm_io *io, rc_ctx **c, int n, int32_t *w, int bit) {
     return code_mixed_k(io, c, n, 1, w, bit);
 }
 
+/* The escape of a magnitude a >= LC_UNARY + 1 (16D.3): the exponent k of e = a - LC_UNARY in
+   unary in eg[0..k] (at most nexp - 1 ones, else RMC_ERR_CORRUPT), then the k bits of e below
+   its leading one, direct. Sets *mag to the magnitude coded. */
+static int lc_escape(cm_io *io, rc_ctx *eg, int nexp, uint32_t a, uint32_t *mag) {
+    uint32_t e1 = a - LC_UNARY, t = 1;
+    int k = 0, b;
+    if (!io->dec) while ((e1 >> (k + 1)) != 0) k++;
+    for (b = 0;; b++) {
+        if (b == nexp) return RMC_ERR_CORRUPT;
+        if (!code_bit(io, &eg[b], b < k)) break;
+    }
+    for (k = b - 1; k >= 0; k--) t = (t << 1) | (uint32_t)code_direct(io, (int)((e1 >> k) & 1));
+    *mag = LC_UNARY + t;
+    return RMC_OK;
+}
+
 static inline uint32_t uabs(int32_t v) { return v < 0 ? (uint32_t)(-(int64_t)v) : (uint32_t)v; }
 
 static int lc_run(cm_io *io, int32_t *lat, int channels, uint32_t h, uint32_t w, int with_dc) {
@@ -145,19 +161,9 @@ static int lc_run(cm_io *io, int32_t *lat, int channels, uint32_t h, uint32_t w,
                         mag++;
                     }
                     if (j == LC_UNARY) {   /* mag = LC_UNARY + 1: the escape */
-                        uint32_t e1 = a - (LC_UNARY + 1) + 1, t;
-                        int k = 0, b;
-                        if (!io->dec) while ((e1 >> (k + 1)) != 0) k++;
-                        for (b = 0;; b++) {
-                            if (b == LC_EG) { st = RMC_ERR_CORRUPT; goto done; }
-                            if (!code_bit(io, &m->eg[g][b], b < k)) break;
-                        }
-                        k = b;
-                        t = 1;
-                        for (b = k - 1; b >= 0; b--)
-                            t = (t << 1) | (uint32_t)code_direct(io, (int)((e1 >> b) & 1));
-                        mag = LC_UNARY + t;
-                        if (mag > LC_LIMIT) { st = RMC_ERR_CORRUPT; goto done; }
+                        st = lc_escape(io, m->eg[g], LC_EG, a, &mag);
+                        if (st == RMC_OK && mag > LC_LIMIT) st = RMC_ERR_CORRUPT;
+                        if (st != RMC_OK) goto done;
                     }
                     {
                         const int sw = x ? sgn3(cur[i - 1]) : 0, sn = y ? sgn3(cur[i - w]) : 0;
@@ -215,7 +221,8 @@ static int dc_class(uint64_t v) {
     return k;
 }
 
-static int64_t floor_div64(int64_t a, int64_t b) {   /* b > 0 */
+/* floor(a / b) for b > 0. */
+static int64_t floor_div64(int64_t a, int64_t b) {
     int64_t q = a / b;
     return (a % b != 0 && a < 0) ? q - 1 : q;
 }
@@ -273,7 +280,7 @@ static int lc_dc(cm_io *io, int32_t *lat, int channels, uint32_t h, uint32_t w) 
             pr[1] = 16 * (int64_t)N + gy;
             pr[2] = 16 * ((int64_t)W + N - NW);
             pr[3] = 8 * ((int64_t)W + NE);
-            pr[4] = 8 * ((int64_t)W + N) + floor_div64(gx + gy, 2);
+            pr[4] = 8 * ((int64_t)W + N) + floor_shift(gx + gy, 1);
             for (q = 0; q < 4; q++) {
                 const int64_t yy = (int64_t)y + nb[q][0], xx = (int64_t)x + nb[q][1];
                 size_t ni;
@@ -292,7 +299,7 @@ static int lc_dc(cm_io *io, int32_t *lat, int channels, uint32_t h, uint32_t w) 
                 if (es[j] < esmin) esmin = es[j];
             }
             p16 = floor_div64(sp + sw / 2, sw);
-            pred = clamp64(floor_div64(p16 + 8, 16), -LC_LIMIT, LC_LIMIT);
+            pred = clamp64(floor_shift(p16 + 8, 4), -LC_LIMIT, LC_LIMIT);
             k1 = dc_class(cnt ? (16 * act) / (uint64_t)cnt : 32);
             k2 = dc_class(esmin / 4);
             k3 = dc_class((uint64_t)((gx < 0 ? -gx : gx) + (gy < 0 ? -gy : gy)) / 2);
@@ -312,18 +319,8 @@ static int lc_dc(cm_io *io, int32_t *lat, int channels, uint32_t h, uint32_t w) 
                     mag++;
                 }
                 if (j == LC_UNARY) {   /* the escape, as in 16D.3 */
-                    uint32_t e1 = a - LC_UNARY, t;
-                    int k = 0, b;
-                    if (!io->dec) while ((e1 >> (k + 1)) != 0) k++;
-                    for (b = 0;; b++) {
-                        if (b == DC_EG) { st = RMC_ERR_CORRUPT; goto done; }
-                        if (!code_bit(io, &m->eg[b], b < k)) break;
-                    }
-                    k = b;
-                    t = 1;
-                    for (b = k - 1; b >= 0; b--)
-                        t = (t << 1) | (uint32_t)code_direct(io, (int)((e1 >> b) & 1));
-                    mag = LC_UNARY + t;
+                    st = lc_escape(io, m->eg, DC_EG, a, &mag);
+                    if (st != RMC_OK) goto done;
                 }
                 {
                     const int s1 = x ? sgn3(rsd[at - 1]) : 0, s2 = y ? sgn3(rsd[at - w]) : 0;
