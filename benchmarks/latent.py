@@ -31,30 +31,6 @@ from roimc.neural.planes import frame_range, to_planes  # noqa: E402
 from roimc.samples import describe  # noqa: E402
 
 
-def method_0(frame, lo, hi, qualities, lat):
-    """A method-0 LATN payload (what encoders of versions 1.2-1.6 wrote)."""
-    p, m, h, w = lat.shape
-    body = b"".join(latent._channel_stream(lat[k, c0:c0 + n].reshape(n * h, w))
-                    for k in range(p) for c0, n in latent._groups(m))
-    return latent._FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities) + \
-        bytes([latent.METHOD_CORE]) + body
-
-
-def method_2(frame, lo, hi, qualities, lat):
-    """The method-2 payload, whatever brotli gives (pack() keeps the smaller)."""
-    p, m, h, w = lat.shape
-    return latent._FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities) + \
-        bytes([latent.METHOD_LATENT]) + latent.method_2_body(lat)
-
-
-def method_3(frame, lo, hi, qualities, lat):
-    """The payload of method 3 (or 2 where no plane gains), whatever brotli gives."""
-    p, m, h, w = lat.shape
-    code, body = latent.latent_body(lat)
-    return latent._FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities) + \
-        bytes([code]) + body
-
-
 def main(argv=None):
     import brotli
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -77,10 +53,9 @@ def main(argv=None):
         for q in range(1, latent.QUALITIES + 1):
             lat = np.stack([codec.analyse(net, p, ones, q, "cpu") for p in planes])
             qs = [q] * len(planes)
-            two = len(method_2(0, lo, hi, qs, lat))
-            row["method_2"] += two
-            row["method_3"] += len(method_3(0, lo, hi, qs, lat))
-            row["method_0"] += len(method_0(0, lo, hi, qs, lat))
+            for key, method in (("method_3", None), ("method_2", latent.METHOD_LATENT),
+                                ("method_0", latent.METHOD_CORE)):
+                row[key] += len(latent.coded_payload(0, lo, hi, qs, lat, method))
             raw = brotli.compress(np.clip(lat, -latent.LIMIT, latent.LIMIT)
                                   .astype(">i2").tobytes(), quality=11)
             row["brotli"] += len(raw) + 4 + latent._FIXED.size + len(qs) + 1

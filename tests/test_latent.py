@@ -84,9 +84,7 @@ def test_latent_coder_arguments_are_checked():
 
 def method_2_payload(lo, hi, qualities, lat, frame=0):
     """A LATN payload of method 2 (spec 8.5; what the 1.7 and 1.8 encoders wrote)."""
-    p, m, h, w = lat.shape
-    return latent._FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities) + \
-        bytes([latent.METHOD_LATENT]) + latent.method_2_body(lat)
+    return latent.coded_payload(frame, lo, hi, qualities, lat, latent.METHOD_LATENT)
 
 
 def test_latent_method_2_needs_version_1_7_and_bounded_positions():
@@ -103,11 +101,7 @@ def test_latent_method_2_needs_version_1_7_and_bounded_positions():
 
 def method_0_payload(lo, hi, qualities, lat, frame=0):
     """A LATN payload of method 0 (spec 8.5; written by the encoders of versions 1.2-1.6)."""
-    p, m, h, w = lat.shape
-    body = b"".join(latent._channel_stream(lat[k, c0:c0 + n].reshape(n * h, w))
-                    for k in range(p) for c0, n in latent._groups(m))
-    return latent._FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities) + \
-        bytes([latent.METHOD_CORE]) + body
+    return latent.coded_payload(frame, lo, hi, qualities, lat, latent.METHOD_CORE)
 
 
 @settings(max_examples=30, deadline=None)

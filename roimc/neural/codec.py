@@ -252,8 +252,8 @@ def _keep_near_background(latent, roi):
 
 def encode(samples, header, quality, roi=None, hybrid=False, model=None, device="auto",
            threads=None):
-    """DCID and LATN chunks of (F, H, W, C) coded samples (header.version raised to 1.7 when a
-    LATN chunk uses the latent coder). roi: (H, W) bool or None. The
+    """DCID and LATN chunks of (F, H, W, C) coded samples (header.version raised to what the
+    LATN methods need: latent.VERSIONS). roi: (H, W) bool or None. The
     network's weight-mask input is the ROI in lossy mode (ones without one) and the
     background in hybrid mode. Lossy with an ROI also rounds the latents of blocks away from
     the ROI with a dead zone; hybrid zeroes those the background's synthesis cannot reach."""

@@ -72,15 +72,30 @@ def pack(frame, lo, hi, qualities, latent):
     if len(qualities) != p or not all(1 <= q <= QUALITIES for q in qualities):
         raise ValueError("one quality from 1 to 8 per plane")
     v = np.clip(latent, -LIMIT, LIMIT).astype(np.int32)
-    head = _FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities)
     code, body = latent_body(v)
     values = v.astype(">i2").tobytes()
     raw = brotli.compress(values, quality=BROTLI_PROBE)
     if len(raw) * BROTLI_GAIN < len(body):   # quality 11 might win: try it
         raw = brotli.compress(values, quality=11)
     if len(raw) + 4 < len(body):
-        return head + bytes([METHOD_BROTLI]) + struct.pack(">I", len(raw)) + raw
-    return head + bytes([code]) + body
+        code, body = METHOD_BROTLI, struct.pack(">I", len(raw)) + raw
+    return _FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities) + bytes([code]) + body
+
+
+def coded_payload(frame, lo, hi, qualities, latent, method=None):
+    """The LATN payload of an int32 latent (values within LIMIT) in a C-core method, whatever
+    brotli would give: METHOD_CORE (what the 1.2-1.6 encoders wrote; this one writes it no
+    more), METHOD_LATENT (the 1.7 and 1.8 encoders), or None: what pack writes unless brotli
+    is smaller (latent_body)."""
+    p, m, h, w = latent.shape
+    if method == METHOD_CORE:
+        body = b"".join(_channel_stream(latent[k, c0:c0 + n].reshape(n * h, w))
+                        for k in range(p) for c0, n in _groups(m))
+    elif method == METHOD_LATENT:
+        body = method_2_body(latent)
+    else:
+        method, body = latent_body(latent)
+    return _FIXED.pack(frame, lo, hi, p, m, h, w) + bytes(qualities) + bytes([method]) + body
 
 
 def latent_body(v):

@@ -241,10 +241,7 @@ def write_latent(folder):
     for name, (lat, fields) in latent_vectors().items():
         args = fields["frame"], fields["lo"], fields["hi"], fields["qualities"]
         if fields["method"] == latent.METHOD_LATENT:   # the method-2 form of the 1.7 encoder
-            p, m, h, w = lat.shape
-            payload = (latent._FIXED.pack(args[0], args[1], args[2], p, m, h, w)
-                       + bytes(args[3]) + bytes([latent.METHOD_LATENT])
-                       + latent.method_2_body(lat))
+            payload = latent.coded_payload(*args, lat, latent.METHOD_LATENT)
         else:
             payload = latent.pack(*args, lat)
         assert latent.method(payload) == fields["method"]
