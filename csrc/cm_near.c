@@ -7,7 +7,8 @@
  * with the lowest and highest levels reaching the clamps, so that 0 and MAXVAL decode exactly.
  *
  * Every sample has a bound n (the ROI bound where the mask is set, else the background
- * bound) and a step s = 2n + 1. The prediction error e = x - Px is quantised to
+ * bound, plus 1 at the positions the grade picks: GRADE_ORDER below) and a step s = 2n + 1.
+ * The prediction error e = x - Px is quantised to
  * q = sign(e) * floor((|e| + n) / s) and the sample is reconstructed as
  * clamp(Px + q * s, 0, MAXVAL), within n of x; in form 2 the encoder takes q - 1 or q + 1
  * instead where that level clamps to x exactly. Neighbours, sub-predictor errors, bias
@@ -39,6 +40,11 @@
 #define NRE 9            /* reference-plane residual classes */
 #define NREK 12          /* APM classes of the unary bits */
 #define BIAS_LIMIT1 2048
+
+/* The grade G (0..15) raises the background bound by 1 at the tile positions (y, x) with
+   GRADE_ORDER[y % 4][x % 4] < G: G/16 of the background, spread evenly (spec 8.7). */
+static const uint8_t GRADE_ORDER[4][4] = {{0, 8, 2, 10}, {12, 4, 14, 6}, {3, 11, 1, 9},
+                                          {15, 7, 13, 5}};
 
 typedef struct {
     int32_t w[NMIXN];
@@ -161,8 +167,9 @@ static inline int run_class(uint32_t r) {
  * decoder gets it there too. `err` holds the reconstructed residual v - Px per sample. */
 static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                            const int32_t *ref, const int32_t *referr, const int32_t *src,
-                           const uint8_t *mask, uint32_t w, uint32_t h, int bits,
-                           const int16_t *wt, int nwt, uint32_t *perr, const int form) {
+                           const uint8_t *mask, int split, int grade, uint32_t w, uint32_t h,
+                           int bits, const int16_t *wt, int nwt, uint32_t *perr,
+                           const int form) {
     const ptrdiff_t S = (ptrdiff_t)w + 2 * PAD;
     const int32_t maxval = (int32_t)((1u << bits) - 1);
     const int32_t max8 = maxval * 8;
@@ -176,16 +183,17 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
     /* first sample: floor((x + n) / s) in the bits of floor((MAXVAL + n) / s); form 2:
      * of ceil(MAXVAL / s), MAXVAL taking the top level */
     {
-        nm_model *m = &mods[mask ? mask[0] != 0 : 0];
-        int32_t top = form == 2 ? (maxval + m->s - 1) / m->s : (maxval + m->n) / m->s, qv = 0;
+        const int roi = mask ? mask[0] != 0 : 0;
+        const int32_t n = roi ? mods[1].n : mods[0].n + (grade > GRADE_ORDER[0][0]), s = 2 * n + 1;
+        int32_t top = form == 2 ? (maxval + s - 1) / s : (maxval + n) / s, qv = 0;
         int nb = bit_length((uint32_t)top);
-        int32_t want = src ? (src[0] + m->n) / m->s : 0;
+        int32_t want = src ? (src[0] + n) / s : 0;
         if (form == 2 && src && src[0] == maxval) want = top;
         for (b = nb - 1; b >= 0; b--) qv |= code_direct(io, (int)((want >> b) & 1)) << b;
         if (qv > top) return RMC_ERR_CORRUPT;
-        s00 = qv * m->s;
+        s00 = qv * s;
         if (s00 > maxval) s00 = maxval;
-        if (src && abs(s00 - src[0]) > m->n) return RMC_ERR_CORRUPT;   /* cannot happen */
+        if (src && abs(s00 - src[0]) > n) return RMC_ERR_CORRUPT;   /* cannot happen */
     }
     for (y = 0; y < PAD; y++)
         for (x = 0; x < S; x++) pl[y * S + x] = s00;
@@ -204,8 +212,10 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
         uint32_t zrun = 0;
         const int32_t *eu2 = erow - 2 * S;
         for (x = (y == 0); x < (ptrdiff_t)w; x++) {
-            nm_model *m = &mods[mrow ? mrow[x] != 0 : 0];
-            const int32_t n = m->n, s = m->s;
+            const int roi = mrow ? mrow[x] != 0 : 0;
+            nm_model *m = &mods[roi & split];
+            const int32_t n = roi ? mods[1].n : mods[0].n + (grade > GRADE_ORDER[y & 3][x & 3]),
+                          s = 2 * n + 1;
             const int32_t *r = row + x;
             const int32_t N = r[-S], W = r[-1], NW = r[-S - 1], NE = r[-S + 1];
             int32_t p[NPRED_MAX];
@@ -407,13 +417,15 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
 static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32_t h,
                            int planes, const int *bits, const int16_t *weights,
                            const int *nweights, const uint8_t *mask, int32_t near_bg,
-                           int32_t near_roi, int form, int32_t *out) {
+                           int32_t near_roi, int grade, int form, int32_t *out) {
     size_t plane_size = (size_t)w * h, S = (size_t)w + 2 * PAD, n = S * ((size_t)h + PAD);
     int32_t *pl[RMC_MAX_PLANES] = {NULL}, *err[RMC_MAX_PLANES] = {NULL};
     uint32_t *perr;
     nm_model *mods;
     const int16_t *wt = weights;
-    const uint8_t *m = near_bg != near_roi ? mask : NULL;
+    /* the mask picks the model only where the bounds differ; it picks the bound wherever
+       they differ or the grade raises the background's */
+    const uint8_t *m = near_bg != near_roi || grade ? mask : NULL;
     int p, st = RMC_OK;
     uint32_t y;
     rmc_cm_tables_init();
@@ -430,8 +442,8 @@ static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32
         model_init(&mods[0], near_bg, form);
         model_init(&mods[1], near_roi, form);
         st = code_plane_near(io, mods, pl[p], err[p], p ? pl[p - 1] : NULL,
-                             p ? err[p - 1] : NULL, src, m, w, h, bits[p], wt, nweights[p],
-                             perr, form);
+                             p ? err[p - 1] : NULL, src, m, near_bg != near_roi, grade, w, h,
+                             bits[p], wt, nweights[p], perr, form);
         wt += nweights[p];
         if (st == RMC_OK && out)
             for (y = 0; y < h; y++)
@@ -446,25 +458,25 @@ static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32
 
 int rmc_cm_encode_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                        const int *bits, const int16_t *weights, const int *nweights,
-                       const uint8_t *mask, int near_bg, int near_roi, int form,
+                       const uint8_t *mask, int near_bg, int near_roi, int grade, int form,
                        int32_t *recon, rmc_buffer *out) {
     cm_io io;
     int st = rmc_cm_begin_encode(&io, planes, weights, nweights);
     if (st != RMC_OK) return st;
     st = run_planes_near(&io, samples, width, height, planes, bits, weights, nweights, mask,
-                         near_bg, near_roi, form, recon);
+                         near_bg, near_roi, grade, form, recon);
     return rmc_cm_finish_encode(&io, st, out);
 }
 
 int rmc_cm_decode_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                        int planes, const int *bits, const uint8_t *mask, int near_bg,
-                       int near_roi, int form, int32_t *samples) {
+                       int near_roi, int grade, int form, int32_t *samples) {
     cm_io io;
     int16_t weights[RMC_MAX_PLANES * (RMC_CM_SPATIAL_INPUTS + RMC_CM_REF_INPUTS)];
     int nweights[RMC_MAX_PLANES];
     int st = rmc_cm_begin_decode(&io, data, size, planes, weights, nweights);
     if (st != RMC_OK) return st;
     st = run_planes_near(&io, NULL, width, height, planes, bits, weights, nweights, mask,
-                         near_bg, near_roi, form, samples);
+                         near_bg, near_roi, grade, form, samples);
     return rmc_cm_finish_decode(&io, st);
 }

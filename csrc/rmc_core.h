@@ -60,7 +60,9 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
 
 /* Near-lossless tiles (spec/rmc-v1.md, 14.9). Every decoded sample lies within its bound of
  * the original: sample i of every plane (i = y * width + x) has the bound near_roi where
- * mask != NULL and mask[i] != 0, else near_bg; 0 <= bound <= 2^bits[p] - 1 for every plane.
+ * mask != NULL and mask[i] != 0, else near_bg, or near_bg + 1 at the tile positions (y, x)
+ * the grade picks (0..15; spec 8.7; not RMC_CODER_GOLOMB: RMC_ERR_UNSUPPORTED);
+ * 0 <= bound <= 2^bits[p] - 1 for every plane.
  * mask: width*height bytes shared by all planes, or NULL. Coders: RMC_CODER_GOLOMB (its
  * near-lossless form; with every bound 0 it writes the lossless stream), RMC_CODER_CM and
  * RMC_CODER_CM2 (the near-lossless forms of coders 3 and 4, here without stored predictors)
@@ -70,17 +72,19 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
  * planes*width*height int32 that receive the samples the decoder will produce. */
 int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                          const int *bits, int coder, int form, const uint8_t *mask,
-                         int near_bg, int near_roi, int32_t *recon, rmc_buffer *out);
+                         int near_bg, int near_roi, int grade, int32_t *recon,
+                         rmc_buffer *out);
 /* Near-lossless tile with coder 3 or 4 (RMC_CODER_CM, RMC_CODER_CM2) and stored linear
  * predictors (weights as for rmc_encode_tile_cm); rmc_encode_tile_near codes without them.
  * Decoded by rmc_decode_tile_near with the same coder. */
 int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                             const int *bits, const int16_t *weights, const int *nweights,
                             int coder, int form, const uint8_t *mask, int near_bg,
-                            int near_roi, int32_t *recon, rmc_buffer *out);
+                            int near_roi, int grade, int32_t *recon, rmc_buffer *out);
 int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                          int planes, const int *bits, int coder, int form,
-                         const uint8_t *mask, int near_bg, int near_roi, int32_t *samples);
+                         const uint8_t *mask, int near_bg, int near_roi, int grade,
+                         int32_t *samples);
 
 /* The latent coder (spec/rmc-v1.md, 16D): one plane of a neural latent, (channels, height,
  * width) int32 values in [-32767, 32767]. dc = 0: channels 1 .. channels-1, given channel 0

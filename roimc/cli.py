@@ -129,9 +129,15 @@ def encode(source, output, mode, max_error, roi, roi_max_error, quality, bg_psnr
                f"{d['bpp']:.3f} bits per pixel")
     if mode in ("lossy", "hybrid") and d["mode"] != mode:
         kept = "lossless" if d["mode"] == "lossless" else f"near-lossless, max error " \
-            f"{d['max_error']}"
+            f"{_bound_text(d)}"
         click.echo(f"({kept}: smaller than the network's file at about its error; "
                    f"--neural-only keeps the network's)")
+
+
+def _bound_text(d):
+    """A near-lossless file's background bound: "N", or "N (N + 1 on G/16)" when graded."""
+    n, g = d["max_error"], d.get("grade") or 0
+    return f"{n}" if not g else f"{n} ({n + 1} on {g}/16 of the samples)"
 
 
 def _neural_options(mode, roi, roi_max_error, quality, model, device, neural_only=False,
@@ -272,10 +278,10 @@ def info(source, as_json):
     if d["mode"] == "near-lossless":
         roi = d["roi"]
         if roi is None:
-            click.echo(f"  bounds    every sample within {d['max_error']} (no ROI)")
+            click.echo(f"  bounds    every sample within {_bound_text(d)} (no ROI)")
         else:
             click.echo(f"  bounds    ROI within {d['roi_max_error']}, elsewhere within "
-                       f"{d['max_error']}")
+                       f"{_bound_text(d)}")
             click.echo(f"  roi       {roi['pixels']} of {d['width'] * d['height']} pixels "
                        f"({100 * roi['fraction']:.1f}%)")
     click.echo("  chunks")

@@ -97,10 +97,11 @@ def near_form(coder):
     return 2 if coder == CODER_CM2 else 0
 
 
-def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi, form=None):
+def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi, form=None, grade=0):
     """Near-lossless tile: (P, H, W) int32 planes, an (H, W) mask or None, the bounds of the
     background and of the ROI (mask != 0); form: the coder's near-lossless form (default
-    near_form(coder)). Returns (stream, decoded planes)."""
+    near_form(coder)); grade: 0..15, the background bound near_bg + 1 on grade/16 of the
+    background (spec 8.7; coders 2, 3 and 4). Returns (stream, decoded planes)."""
     planes = np.ascontiguousarray(planes, dtype=np.int32)
     p, h, w = planes.shape
     cmask, keep = _tile_mask(mask, h, w)
@@ -109,7 +110,7 @@ def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi, form=None):
     status = lib.rmc_encode_tile_near(ffi.from_buffer("int32_t[]", planes), w, h, p,
                                       ffi.new("int[]", list(bits)), coder,
                                       near_form(coder) if form is None else form, cmask,
-                                      int(near_bg), int(near_roi),
+                                      int(near_bg), int(near_roi), int(grade),
                                       ffi.from_buffer("int32_t[]", recon), out)
     del keep
     if status:
@@ -127,9 +128,10 @@ def _weights_arg(weights, planes):
 
 
 def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi, coder=CODER_CM,
-                        form=None):
+                        form=None, grade=0):
     """Near-lossless tile with coder 3 or 4 and stored linear predictors (``weights`` as for
-    encode_tile_cm; form as for encode_tile_near). Returns (stream, decoded planes)."""
+    encode_tile_cm; form and grade as for encode_tile_near). Returns (stream, decoded
+    planes)."""
     planes = np.ascontiguousarray(planes, dtype=np.int32)
     p, h, w = planes.shape
     cmask, keep = _tile_mask(mask, h, w)
@@ -141,23 +143,24 @@ def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi, coder=CO
                                          ffi.from_buffer("int16_t[]", flat),
                                          ffi.new("int[]", counts), coder,
                                          near_form(coder) if form is None else form,
-                                         cmask, int(near_bg),
-                                         int(near_roi), ffi.from_buffer("int32_t[]", recon), out)
+                                         cmask, int(near_bg), int(near_roi), int(grade),
+                                         ffi.from_buffer("int32_t[]", recon), out)
     del keep
     if status:
         _raise(status, "near-lossless tile encoder")
     return _take(out), recon
 
 
-def decode_tile_near(data, width, height, bits, coder, mask, near_bg, near_roi, form=None):
-    """Decode a near-lossless tile stream of the given form (default near_form(coder)) into a
-    (P, H, W) int32 array."""
+def decode_tile_near(data, width, height, bits, coder, mask, near_bg, near_roi, form=None,
+                     grade=0):
+    """Decode a near-lossless tile stream of the given form (default near_form(coder)) and
+    grade into a (P, H, W) int32 array."""
     planes = np.empty((len(bits), height, width), dtype=np.int32)
     cmask, keep = _tile_mask(mask, height, width)
     status = lib.rmc_decode_tile_near(ffi.from_buffer(data), len(data), width, height,
                                       len(bits), ffi.new("int[]", list(bits)), coder,
                                       near_form(coder) if form is None else form, cmask,
-                                      int(near_bg), int(near_roi),
+                                      int(near_bg), int(near_roi), int(grade),
                                       ffi.from_buffer("int32_t[]", planes))
     del keep
     if status:

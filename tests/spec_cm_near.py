@@ -243,9 +243,10 @@ def read_predictors(stream, planes_n, truncated, bad_count):
     return wts, pos
 
 
-def decode_tile(stream, w, h, bits, mask, near_bg, near_roi, form=0):
+def decode_tile(stream, w, h, bits, mask, near_bg, near_roi, form=0, grade=0):
     """Planes (lists of rows) of a near-lossless tile stream of coder 3 (form 0: 16A.1,
-    16A.10) or coder 4 (form 1: 16A.12; form 2: 16A.13)."""
+    16A.10) or coder 4 (form 1: 16A.12; form 2: 16A.13), with the background bound raised
+    by the grade (8.7)."""
     planes_n = len(bits)
     wts, pos = read_predictors(stream, planes_n, lambda: SpecError("E32a"),
                                lambda: SpecError("E32b"))
@@ -257,7 +258,8 @@ def decode_tile(stream, w, h, bits, mask, near_bg, near_roi, form=0):
     planes, resid = [], []
     for p in range(planes_n):
         P, E = decode_plane(rc, p, w, h, bits[p], wts[p], mask, near_bg, near_roi,
-                            planes[p - 1] if p else None, resid[p - 1] if p else None, form)
+                            planes[p - 1] if p else None, resid[p - 1] if p else None, form,
+                            grade)
         planes.append(P)
         resid.append(E)
     if rc.zero_fill > 0:
@@ -269,7 +271,10 @@ def decode_tile(stream, w, h, bits, mask, near_bg, near_roi, form=0):
     return [[row[2:2 + w] for row in P[2:]] for P in planes]
 
 
-def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form):
+ORDER = [[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]   # 8.7
+
+
+def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form, grade=0):
     MAXVAL, MAX8 = (1 << B) - 1, 8 * ((1 << B) - 1)
     NPRED = (8 if p >= 1 else 6) + (form and (4 if p >= 1 else 3))
     models = [Model(near_bg, form), Model(near_roi, form)]
@@ -279,6 +284,13 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form):
             return models[0]
         return models[1 if mask[y][x] else 0]
 
+    def bound_of(y, x):                # 8.1, 8.7: the sample's own bound and step
+        if mask is not None and mask[y][x]:
+            n = near_roi
+        else:
+            n = near_bg + (1 if ORDER[y % 4][x % 4] < grade else 0)
+        return n, 2 * n + 1
+
     def clamp8(v):
         return min(max(v, 0), MAX8)
 
@@ -286,14 +298,14 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form):
     Q = [[0] * (w + 4) for _ in range(h + 2)]
     e = [[0] * (w + 4) for _ in range(h + 2)]
     d = [[[0] * (w + 4) for _ in range(h + 2)] for _ in range(NPRED)]
-    m = model_of(0, 0)
-    top = (MAXVAL + m.s - 1) // m.s if form == 2 else (MAXVAL + m.n) // m.s   # 16A.13
+    n, s = bound_of(0, 0)
+    top = (MAXVAL + s - 1) // s if form == 2 else (MAXVAL + n) // s   # 16A.13
     qv = 0
     for b in range(bit_length(top) - 1, -1, -1):
         qv |= rc.direct() << b
     if qv > top:
         raise SpecError("E33a")
-    s00 = min(qv * m.s, MAXVAL)
+    s00 = min(qv * s, MAXVAL)
     Q[0] = [s00] * (w + 4)
     Q[1] = [s00] * (w + 4)
     Q[2][0] = Q[2][1] = Q[2][2] = s00
@@ -301,7 +313,7 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form):
         z = 0
         for x in range(1 if y == 0 else 0, w):
             m = model_of(y, x)
-            n, s = m.n, m.s
+            n, s = bound_of(y, x)
             Y, X = y + 2, x + 2
             N, W, NW, NE = Q[Y - 1][X], Q[Y][X - 1], Q[Y - 1][X - 1], Q[Y - 1][X + 1]
             pr = [8 * N, 8 * W, clamp8(8 * (W + NE - N)), clamp8(8 * (N + W - NW)), 0,

@@ -345,6 +345,21 @@ def test_encode_help_lists_options():
         assert option in out
 
 
+def test_python_dash_m_roimc_is_the_command_line(tmp_path):
+    """`python -m roimc` runs the same command line, named roimc in its messages."""
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "roimc", *map(str, args)],
+                              capture_output=True, text=True, env=ENV, timeout=120)
+    sample = Path(roimc.__file__).parent / "samples" / "ct_small.png"
+    r = run("encode", sample, tmp_path / "s.rmc")
+    assert_ok(r)
+    assert roimc.decode((tmp_path / "s.rmc").read_bytes()).shape == (128, 128)
+    r = run("info", tmp_path / "missing.rmc")
+    assert_one_line_error(r)
+    assert r.stderr.startswith("roimc: error:")
+    assert "Usage: roimc" in run("encode").stderr
+
+
 def test_version():
     result = cli("--version")
     assert_ok(result)

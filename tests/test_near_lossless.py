@@ -6,6 +6,7 @@ bit-exact (coder 0 writes the lossless coder-0 stream); the spec's own decoder
 (tests/spec_cm_near.py) agrees with the C core for coders 3 and 4; damaged NEAR/MASK chunks
 and near-lossless tiles are refused."""
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,28 @@ near_coders = st.sampled_from(["cm2", "cm2", "cm", "golomb"])
 CM_FORMS = [(core.CODER_CM, 0), (core.CODER_CM2, 1), (core.CODER_CM2, 2)]   # (coder, form)
 tile_sizes = st.sampled_from([512, 16, (7, 5), (1, 64), 3])
 seeds = st.integers(0, 2**32 - 1)
+
+
+# spec 8.7: a grade G raises the background bound where this, at the sample's position
+# in its tile (y mod 4, x mod 4), is below G
+GRADE_ORDER = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]])
+
+
+def tile_bound(mask, n, m, grade, h, w):
+    """(H, W) bound of a tile's samples: m where `mask` is set, else n, + 1 where the grade
+    raises it (spec 8.1, 8.7)."""
+    bound = n + (GRADE_ORDER[np.arange(h)[:, None] % 4, np.arange(w)[None, :] % 4]
+                 < grade).astype(np.int64)
+    return bound if mask is None else np.where(mask, m, bound)
+
+
+def sample_bounds(info, mask):
+    """(H, W) bound of every pixel of a near-lossless file from its info (spec 8.1, 8.7):
+    roi_max_error where `mask` is set, else max_error, plus 1 where the grade raises it."""
+    (h, w), (th, tw) = (info["height"], info["width"]), info["tile"]
+    order = GRADE_ORDER[np.arange(h)[:, None] % th % 4, np.arange(w)[None, :] % tw % 4]
+    bound = info["max_error"] + (order < (info["grade"] or 0)).astype(np.int64)
+    return bound if mask is None else np.where(mask, info["roi_max_error"], bound)
 
 
 def make_mask(kind, h, w, seed):
@@ -432,24 +455,29 @@ def _weights(kind, planes, rng, t=None):
             for p in range(planes)]
 
 
+grades = st.one_of(st.just(0), st.integers(1, 15))
+
+
 @SPEC
 @given(h=st.integers(1, 11), w=st.integers(1, 11), planes=st.integers(1, 3),
        bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
-       weights=st.sampled_from(["none", "random"]), cf=st.sampled_from(CM_FORMS))
+       weights=st.sampled_from(["none", "random"]), cf=st.sampled_from(CM_FORMS), grade=grades)
 def test_spec_decoder_agrees_with_the_c_core(h, w, planes, bnm, pattern, kind, seed, weights,
-                                             cf):
+                                             cf, grade):
     """tests/spec_cm_near.py, written from spec/rmc-v1.md alone, decodes every stream the C
-    encoder writes (coder 3, coder 4 in forms 1 and 2) to the C encoder's reconstruction."""
+    encoder writes (coder 3, coder 4 in forms 1 and 2; graded or not) to the C encoder's
+    reconstruction."""
     coder, form = cf
     bits, n, m = bnm
+    grade = grade if n < (1 << bits) - 1 else 0
     rng = np.random.default_rng(seed)
     v = make_values(pattern, (planes, h, w), bits, seed).astype(np.int32)
     mask = make_mask(kind, h, w, seed + 1)
     stream, recon = core.encode_tile_near_cm(v, [bits] * planes, _weights(weights, planes, rng),
-                                             mask, n, m, coder, form)
+                                             mask, n, m, coder, form, grade=grade)
     out = spec_cm_near.decode_tile(stream, w, h, [bits] * planes,
                                    None if mask is None else mask.astype(int).tolist(), n, m,
-                                   form=form)
+                                   form=form, grade=grade)
     assert np.array_equal(np.array(out, dtype=np.int32), recon)
 
 
@@ -466,22 +494,24 @@ def test_spec_worked_example_21_7():
 @FAST
 @given(h=st.integers(1, 40), w=st.integers(1, 40), planes=st.integers(1, 4),
        bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
-       weights=st.sampled_from(["none", "random", "fit"]), cf=st.sampled_from(CM_FORMS))
+       weights=st.sampled_from(["none", "random", "fit"]), cf=st.sampled_from(CM_FORMS),
+       grade=grades)
 def test_cm_core_bound_holds_with_any_weights(h, w, planes, bnm, pattern, kind, seed, weights,
-                                              cf):
-    """The bound never depends on the predictor: fitted, absent or random weights."""
+                                              cf, grade):
+    """The bound never depends on the predictor: fitted, absent or random weights; every
+    sample within its own bound, raised by the grade where it picks (spec 8.7)."""
     coder, form = cf
     bits, n, m = bnm
+    grade = grade if n < (1 << bits) - 1 else 0
     rng = np.random.default_rng(seed)
     v = make_values(pattern, (planes, h, w), bits, seed).astype(np.int32)
     mask = make_mask(kind, h, w, seed + 1)
     stream, recon = core.encode_tile_near_cm(v, [bits] * planes,
                                              _weights(weights, planes, rng, v), mask, n, m,
-                                             coder, form)
-    out = core.decode_tile_near(stream, w, h, [bits] * planes, coder, mask, n, m, form)
+                                             coder, form, grade=grade)
+    out = core.decode_tile_near(stream, w, h, [bits] * planes, coder, mask, n, m, form, grade)
     assert np.array_equal(out, recon)
-    bound = bounds_of(mask, n, m, (h, w)) if n != m else np.full((h, w), n)
-    assert np.all(np.abs(out - v) <= bound[None])
+    assert np.all(np.abs(out - v) <= tile_bound(mask, n, m, grade, h, w)[None])
 
 
 @pytest.mark.parametrize("coder, form", CM_FORMS)
@@ -649,6 +679,137 @@ def test_damaged_coder_0_near_tiles_are_refused():
     _assert_damaged_tile_refused(data, seed=6, trials=40)
 
 
+# --- the graded background bound (spec 8.7, format 1.10) ---------------------------------------
+
+GRAD = container.GRAD
+
+
+@FAST
+@given(h=sides, w=sides, bits=st.integers(1, 16), pattern=patterns, kind=mask_kinds,
+       tile=tile_sizes, seed=seeds, grade=st.integers(1, 15), rgb=st.booleans(),
+       coder=st.sampled_from(["cm2", "cm"]))
+def test_graded_files_keep_every_bound(h, w, bits, pattern, kind, tile, seed, grade, rgb,
+                                       coder):
+    """Every sample within its own bound, N + 1 at the tile positions the grade picks; the
+    file is 1.10 with one GRAD chunk; odd tiles, 1 x N, primes, every depth, RGB."""
+    top = (1 << bits) - 1
+    n = int(np.random.default_rng(seed).integers(0, top)) if top > 1 else 0
+    shape = (h, w, 3) if rgb else (h, w)
+    a = make_values(pattern, shape, bits, seed).astype(np.uint16 if bits > 8 else np.uint8)
+    mask = make_mask(kind, h, w, seed + 1)
+    roi = dict(roi=mask, roi_max_error=0) if mask is not None else {}
+    data = roimc.encode(a, mode="near-lossless", max_error=n, grade=grade, tile_size=tile,
+                        bits=bits, coder=coder, **roi)
+    info, out = roimc.info(data), roimc.decode(data)
+    bound = sample_bounds(info, mask)
+    diff = np.abs(out.astype(np.int64) - a)
+    assert (diff <= (bound[..., None] if rgb else bound)).all()
+    grads = [p for t, p in _chunks(data) if t == GRAD]
+    if n + 1 <= top and (mask is None or not mask.all()):
+        assert info["version"] == "1.10" and info["grade"] == grade and grads == [bytes([grade])]
+    else:   # no room for N + 1, or no background: the grade is dropped
+        assert info["grade"] == 0 and not grads and info["version"] != "1.10"
+
+
+def test_grade_raises_the_bound_exactly_where_the_pattern_says():
+    """Noise at bound 2: the raised positions reach errors of 3, the others never do; grade 0
+    writes the file of 1.9 (no GRAD), byte for byte."""
+    a = make_values("noise", (64, 48), 8, 5).astype(np.uint8)
+    plain = roimc.encode(a, mode="near-lossless", max_error=2, tile_size=(32, 24))
+    assert roimc.encode(a, mode="near-lossless", max_error=2, grade=0,
+                        tile_size=(32, 24)) == plain
+    assert GRAD not in [t for t, _ in _chunks(plain)]
+    sizes = [len(plain)]
+    for g in (1, 6, 11, 15):
+        data = roimc.encode(a, mode="near-lossless", max_error=2, grade=g, tile_size=(32, 24))
+        diff = np.abs(roimc.decode(data).astype(int) - a)
+        raised = sample_bounds(roimc.info(data), None) == 3
+        assert raised.sum() == g * a.size // 16
+        assert diff[~raised].max() <= 2 and diff[raised].max() == 3
+        sizes.append(len(data))
+    # more raised sixteenths, fewer bytes (grade 1 may not pay for its 13-byte chunk)
+    assert sizes[1:] == sorted(sizes[1:], reverse=True) and sizes[-1] < sizes[0]
+
+
+def _graded_file(mask=True):
+    a = make_values("smooth", (23, 19), 8, 2).astype(np.uint8)
+    m = make_mask("blob", 23, 19, 3) if mask else None
+    kwargs = dict(roi=m, roi_max_error=0) if mask else {}
+    return a, roimc.encode(a, mode="near-lossless", max_error=3, grade=7, **kwargs)
+
+
+def _with_version(data, minor):
+    chunks = _chunks(data)
+    header = container.Header.unpack(chunks[0][1])
+    header.version = (1, minor)
+    return _rebuild([(HEAD, header.pack())] + chunks[1:])
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x00", b"\x10", b"\xff", b"\x07\x00"])
+def test_bad_grad_chunk_is_refused(payload):
+    _, data = _graded_file()
+    with pytest.raises(roimc.CorruptDataError):
+        roimc.decode(_replace(data, GRAD, payload))
+
+
+def test_grad_chunk_rules_are_enforced():
+    a, data = _graded_file()
+    assert np.abs(roimc.decode(data).astype(int) - a).max() == 4
+    chunks = _chunks(data)
+    grad = next(c for c in chunks if c[0] == GRAD)
+    with pytest.raises(roimc.UnsupportedError, match="GRAD chunk in a file of version 1.9"):
+        roimc.decode(_with_version(data, 9))             # E47
+    with pytest.raises(roimc.CorruptDataError, match="GRAD chunks"):
+        roimc.decode(_rebuild(chunks[:2] + [grad] + chunks[2:]))   # two
+    tiles = [i for i, c in enumerate(chunks) if c[0] == TILE]
+    moved = [c for c in chunks if c[0] != GRAD]
+    moved.insert(tiles[-1], grad)
+    with pytest.raises(roimc.CorruptDataError, match="before the first TILE"):
+        roimc.decode(_rebuild(moved))
+    top = (1 << roimc.info(data)["bits"]) - 1
+    with pytest.raises(roimc.CorruptDataError, match="raises the bound"):   # N + 1 > MAXVAL
+        roimc.decode(_replace(data, NEAR, struct.pack(">HH", top, 0)))
+    lossless = roimc.encode(a)
+    with pytest.raises(roimc.UnsupportedError, match="GRAD"):     # E40
+        roimc.decode(_rebuild(_chunks(lossless)[:1] + [grad] + _chunks(lossless)[1:]))
+
+
+def test_graded_file_refuses_coder_0_tiles():
+    a = make_values("smooth", (23, 19), 8, 2).astype(np.uint8)
+    data = roimc.encode(a, mode="near-lossless", max_error=3, coder="golomb")
+    chunks = _chunks(data)
+    graded = _with_version(_rebuild(chunks[:2] + [(GRAD, b"\x05")] + chunks[2:]), 10)
+    with pytest.raises(roimc.UnsupportedError, match="no graded near-lossless form"):   # E46
+        roimc.decode(graded)
+
+
+@pytest.mark.parametrize("options", [
+    dict(mode="near-lossless", max_error=2, grade=16),
+    dict(mode="near-lossless", max_error=2, grade=-1),
+    dict(mode="near-lossless", max_error=2, grade=2.5),
+    dict(mode="near-lossless", max_error=2, grade=True),
+    dict(mode="near-lossless", max_error=2, grade=3, coder="golomb"),
+    dict(mode="lossless", grade=3),
+    dict(mode="lossy", quality=3, grade=3),
+])
+def test_grade_option_errors(options):
+    a = make_values("smooth", (9, 11), 8, 1).astype(np.uint8)
+    with pytest.raises(roimc.InputError):
+        roimc.encode(a, **options)
+
+
+def test_info_and_cli_name_the_grade(tmp_path):
+    from test_cli import assert_ok, cli
+    a, data = _graded_file(mask=False)
+    info = roimc.info(data)
+    assert info["max_error"] == 3 and info["grade"] == 7
+    path = tmp_path / "g.rmc"
+    path.write_bytes(data)
+    r = cli("info", path)
+    assert_ok(r)
+    assert "every sample within 3 (4 on 7/16 of the samples)" in r.stdout
+
+
 # --- golden near-lossless vectors (tests/golden/near, made by tests/golden/make_golden.py) ---
 
 NEAR_GOLDEN = Path(__file__).resolve().parent / "golden" / "near"
@@ -670,7 +831,7 @@ def chunk_payload(name, ctype):
 def test_near_golden_set_is_complete():
     assert sorted(p.stem for p in NEAR_GOLDEN.glob("*.rmc")) == sorted(NEAR_VECTORS)
     versions = {v["version"] for v in NEAR_VECTORS.values()}
-    assert versions == {"1.0", "1.2", "1.5", "1.6", "1.8"}
+    assert versions == {"1.0", "1.2", "1.5", "1.6", "1.8", "1.10"}
     assert {v["version"] for v in NEAR_VECTORS.values() if v.get("frozen")} == {"1.2", "1.5",
                                                                                 "1.6"}
     methods = {NEAR_VECTORS[n]["version"]: mask_method(chunk_payload(n, MASK))
@@ -686,10 +847,10 @@ def test_near_golden_file_decodes_to_its_reconstruction(name):
     for threads in (1, 2):
         out = roimc.decode(data, threads=threads)
         assert out.dtype == decoded.dtype and np.array_equal(out, decoded)
-    opts = meta["options"]
-    n, m = opts["max_error"], opts.get("roi_max_error", opts["max_error"])
-    bound = bounds_of(mask, n, m, array.shape, channels=array.ndim == 3)
+    bound = sample_bounds(roimc.info(data), mask)
+    bound = bound[..., None] if array.ndim == 3 else bound
     assert np.all(np.abs(decoded.astype(int) - array) <= bound)
+    assert roimc.info(data)["grade"] == meta["options"].get("grade", 0)
     if mask is not None:
         assert np.array_equal(roimc.read_mask(data), mask)
 

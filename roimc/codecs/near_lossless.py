@@ -11,14 +11,16 @@ without the extreme levels) or coder 0's (JPEG-LS near-lossless). Channels are c
 would not keep a bound per channel, so the bound holds on every channel. A tile that the coder
 would expand is stored raw (coder 2: exact samples). The bounds go into the NEAR chunk, the
 mask into MASK; both are coder-agnostic: the TILE coder byte says which coder's near-lossless
-form a tile uses.
+form a tile uses. A grade G (1..15, chunk GRAD, version 1.10; coders 3 and 4) raises the
+background bound to N + 1 on G/16 of the background, in a regular 4 x 4 pattern, for the
+rates between two bounds.
 """
 import struct
 
 import numpy as np
 
 from .. import core
-from ..container import MASK, NEAR, TILE, Header
+from ..container import GRAD, MASK, NEAR, TILE, Header
 from ..errors import CorruptDataError, RmcError, UnsupportedError
 from ..roi_mask import CONTEXT_VERSION, METHOD_CONTEXT, mask_method, pack_mask, unpack_mask
 from . import predictor
@@ -29,13 +31,32 @@ CODERS = (core.CODER_GOLOMB, core.CODER_RAW, core.CODER_CM, core.CODER_CM2)
 CM_VERSION = (1, 2)     # files with a coder-3 near-lossless tile (spec 9, 16A.10)
 CM2_VERSION = (1, 5)    # files with a coder-4 near-lossless tile (spec 9, 16A.12)
 CM2_LEVELS_VERSION = (1, 6)   # coder 4's tiles from here on are form 2 (16A.13)
+GRADE_VERSION = (1, 10)       # files with a GRAD chunk (spec 8.7)
+GRADES = 16
+# (y % 4, x % 4) of a tile's sample -> the grades above this raise its background bound
+GRADE_ORDER = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]])
+
+
+def raised(height, width, grade):
+    """(H, W) bool: the tile positions whose background bound the grade raises by 1."""
+    y, x = np.ogrid[:height, :width]
+    return GRADE_ORDER[y % 4, x % 4] < grade
+
+
+def tile_bounds(height, width, mask, n, m, grade):
+    """(H, W) int bound of every sample of a tile: m where the mask is set, else n (+ 1 where
+    the grade raises it)."""
+    bound = n + raised(height, width, grade).astype(np.int64)
+    return bound if mask is None else np.where(mask != 0, m, bound)
 
 
 def version_of(chunks, otherwise):
-    """The version that the TILE and MASK chunks need (coder 4: 1.6, coder 3: 1.2, a
-    method-1 MASK: 1.8), or `otherwise` where that is later."""
+    """The version that the TILE, MASK and GRAD chunks need (coder 4: 1.6, coder 3: 1.2, a
+    method-1 MASK: 1.8, GRAD: 1.10), or `otherwise` where that is later."""
     used = {payload[8] for ctype, payload in chunks if ctype == TILE}
     version = tuple(otherwise)
+    if any(ctype == GRAD for ctype, _ in chunks):
+        version = max(GRADE_VERSION, version)
     if any(ctype == MASK and mask_method(payload) == METHOD_CONTEXT for ctype, payload in chunks):
         version = max(CONTEXT_VERSION, version)
     if core.CODER_CM2 in used:
@@ -50,18 +71,24 @@ def pack_bounds(max_error, roi_max_error):
 
 
 def read_bounds(chunks, header: Header):
-    """(N, M, mask or None) of a near-lossless file, every rule of the spec checked: one NEAR
-    and at most one MASK, both before the first TILE; bounds within the sample range; M == N
-    without a mask; the mask of the image's size."""
+    """(N, M, mask or None, grade) of a near-lossless or hybrid file, every rule of the spec
+    checked: one NEAR and at most one MASK and one GRAD, all before the first TILE; bounds
+    within the sample range; M == N without a mask; the mask of the image's size; a grade
+    from 1 to 15, in a near-lossless file of version 1.10 on, with N + 1 within the range
+    (grade 0 without GRAD)."""
     near = [i for i, c in enumerate(chunks) if c.ctype == NEAR]
     masks = [i for i, c in enumerate(chunks) if c.ctype == MASK]
+    grads = [i for i, c in enumerate(chunks) if c.ctype == GRAD]
     first_tile = next((i for i, c in enumerate(chunks) if c.ctype == TILE), len(chunks))
     if len(near) != 1:
         raise CorruptDataError(f"a near-lossless file needs one NEAR chunk, found {len(near)}")
     if len(masks) > 1:
         raise CorruptDataError(f"file has {len(masks)} MASK chunks")
-    if near[0] > first_tile or (masks and masks[0] > first_tile):
-        raise CorruptDataError("NEAR and MASK chunks must come before the first TILE chunk")
+    if len(grads) > 1:
+        raise CorruptDataError(f"file has {len(grads)} GRAD chunks")
+    if max(near + masks + grads) > first_tile:
+        raise CorruptDataError("NEAR, MASK and GRAD chunks must come before the first TILE "
+                               "chunk")
     payload = chunks[near[0]].payload
     if len(payload) != _NEAR.size:
         raise CorruptDataError(f"NEAR chunk has {len(payload)} bytes, expected {_NEAR.size}")
@@ -78,25 +105,42 @@ def read_bounds(chunks, header: Header):
                            header.version)
     elif m != n:
         raise CorruptDataError("NEAR chunk declares an ROI bound but the file has no MASK")
-    return n, m, mask
+    grade = 0
+    if grads:
+        payload = chunks[grads[0]].payload
+        if header.mode != "near-lossless":
+            raise UnsupportedError(f"chunk GRAD is not defined for {header.mode} files")
+        if header.version < GRADE_VERSION:
+            raise UnsupportedError(f"GRAD chunk in a file of version "
+                                   f"{header.version[0]}.{header.version[1]} (it needs "
+                                   f"{GRADE_VERSION[0]}.{GRADE_VERSION[1]})")
+        if len(payload) != 1 or not 1 <= payload[0] < GRADES:
+            raise CorruptDataError("GRAD chunk must hold one byte from 1 to 15")
+        if n + 1 > top:
+            raise CorruptDataError(f"GRAD chunk raises the bound {n} above {top}, the largest "
+                                   f"difference of {header.bits}-bit samples")
+        grade = payload[0]
+    return n, m, mask, grade
 
 
 def refuse_chunks(chunks, header: Header):
-    """NEAR and MASK belong to near-lossless files only."""
+    """NEAR, MASK and GRAD belong to near-lossless (and NEAR, MASK to hybrid) files only."""
     for c in chunks:
-        if c.ctype in (NEAR, MASK):
+        if c.ctype in (NEAR, MASK, GRAD):
             raise UnsupportedError(f"chunk {c.ctype.decode()} is not defined for "
                                    f"{header.mode} files")
 
 
 def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threads=None,
-           fit_samples=predictor.DEFAULT_SAMPLES):
-    """Encode (F, H, W, C) coded samples with the bounds (N outside the mask, M inside).
-    Coder 3 fits a linear predictor per tile and plane on the original samples (up to
-    `fit_samples` of them, 0: none). Returns (chunks: NEAR, MASK if any, the TILE chunks;
-    the decoded coded samples)."""
+           fit_samples=predictor.DEFAULT_SAMPLES, grade=0):
+    """Encode (F, H, W, C) coded samples with the bounds (N outside the mask, M inside;
+    N + 1 where the grade, 0..15, raises it). Coder 3 fits a linear predictor per tile and
+    plane on the original samples (up to `fit_samples` of them, 0: none). Returns (chunks:
+    NEAR, GRAD if graded, MASK if any, the TILE chunks; the decoded coded samples)."""
     if coder not in CODERS:
         raise UnsupportedError(f"coder {coder} has no near-lossless form")
+    if grade and coder == core.CODER_GOLOMB:
+        raise UnsupportedError("coder 0 has no graded near-lossless form")
     bits = [header.bits] * header.channels
     recon = np.empty(samples.shape, dtype=np.int32)
     m8 = None if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
@@ -110,16 +154,16 @@ def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threa
                 weights = [predictor.fit(t, p, fit_samples) if fit_samples else None
                            for p in range(t.shape[0])]
                 stream, rec = core.encode_tile_near_cm(t, bits, weights, tm, max_error,
-                                                       roi_max_error, coder)
+                                                       roi_max_error, coder, grade=grade)
             else:
                 stream, rec = core.encode_tile_near(t, bits, coder, tm, max_error,
-                                                    roi_max_error)
+                                                    roi_max_error, grade=grade)
             used = coder
             if len(stream) > -(-t.shape[1] * t.shape[2] * sum(bits) // 8):
                 stream, rec = core.encode_tile_near(t, bits, core.CODER_RAW, tm, max_error,
-                                                    roi_max_error)
+                                                    roi_max_error, grade=grade)
                 used = core.CODER_RAW
-            bound = max_error if tm is None else np.where(tm != 0, roi_max_error, max_error)
+            bound = tile_bounds(y1 - y0, x1 - x0, tm, max_error, roi_max_error, grade)
             if np.any(np.abs(rec - t) > bound):      # the C core checks this too
                 raise RmcError("internal error: near-lossless bound exceeded")
             recon[f, y0:y1, x0:x1, :] = rec.transpose(1, 2, 0)
@@ -128,6 +172,8 @@ def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threa
 
     jobs = [job(f, *tile) for f in range(header.frames) for tile in _tiles(header)]
     chunks = [(NEAR, pack_bounds(max_error, roi_max_error))]
+    if grade:
+        chunks.append((GRAD, bytes([grade])))
     if mask is not None:
         chunks.append((MASK, pack_mask(mask)))
     chunks += _run(jobs, threads)
@@ -137,7 +183,7 @@ def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threa
 def decode(chunks, header: Header, view, bounds, threads=None):
     """Decode a near-lossless file's tiles into `view` ((F, H, W, C) of the output type);
     bounds = read_bounds(...), and the caller has run lossless.check() before allocating."""
-    n, m, mask = bounds
+    n, m, mask, grade = bounds
     bits = [header.bits] * header.channels
     m8 = None if mask is None else mask.astype(np.uint8)
     tiles = [c for c in chunks if c.ctype == TILE]
@@ -151,10 +197,14 @@ def decode(chunks, header: Header, view, bounds, threads=None):
                 raise CorruptDataError(f"tile chunk at byte {chunk.offset} uses coder {coder} "
                                        f"in a {header.mode} file of version "
                                        f"{header.version[0]}.{header.version[1]}")
+            if grade and coder == core.CODER_GOLOMB:
+                raise UnsupportedError(f"tile chunk at byte {chunk.offset} uses coder 0, which "
+                                       f"has no graded near-lossless form")
             tm = None if m8 is None else m8[y0:y1, x0:x1]
             form = (1 if coder == core.CODER_CM2 and header.version < CM2_LEVELS_VERSION
                     else core.near_form(coder))
-            t = core.decode_tile_near(stream, x1 - x0, y1 - y0, bits, coder, tm, n, m, form)
+            t = core.decode_tile_near(stream, x1 - x0, y1 - y0, bits, coder, tm, n, m, form,
+                                      grade)
             if header.offset:
                 t += header.offset
             view[f, y0:y1, x0:x1, :] = t.transpose(1, 2, 0)

@@ -28,6 +28,10 @@ static uint32_t rnd(void) {
 
 static uint32_t below(uint32_t n) { return n ? rnd() % n : 0; }
 
+/* spec 8.7: the grade G raises the background bound at (y, x) where this is below G */
+static const int GRADE_ORDER[4][4] = {{0, 8, 2, 10}, {12, 4, 14, 6}, {3, 11, 1, 9},
+                                      {15, 7, 13, 5}};
+
 #define FAIL(...)                                   \
     do {                                            \
         fprintf(stderr, "FAIL: " __VA_ARGS__);      \
@@ -169,18 +173,19 @@ static void roundtrip(uint32_t w, uint32_t h, int planes, const int *bits, int c
  * bound, the decoder equal to the encoder's reconstruction, damaged streams refused or in range. */
 static int near_decode_copy(const uint8_t *data, size_t size, uint32_t w, uint32_t h,
                             int planes, const int *bits, int coder, int form,
-                            const uint8_t *mask, int nb, int nr, int32_t *samples) {
+                            const uint8_t *mask, int nb, int nr, int grade, int32_t *samples) {
     uint8_t *copy = (uint8_t *)xmalloc(size);
     int st;
     if (size) memcpy(copy, data, size);
-    st = rmc_decode_tile_near(copy, size, w, h, planes, bits, coder, form, mask, nb, nr,
+    st = rmc_decode_tile_near(copy, size, w, h, planes, bits, coder, form, mask, nb, nr, grade,
                               samples);
     free(copy);
     return st;
 }
 
 /* coder 0, 3 or 4 (with, for coders 3 and 4, random stored weights half of the time); coder
- * 4 in form 1 or 2 at random, form 2 keeping the samples at 0 and MAXVAL exact */
+ * 4 in form 1 or 2 at random, form 2 keeping the samples at 0 and MAXVAL exact; coders 3 and
+ * 4 with a random grade half of the time, the background bound nb + 1 where it picks */
 static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pattern,
                            int coder) {
     int form = coder == RMC_CODER_CM2 ? 1 + (int)below(2) : 0;
@@ -190,6 +195,7 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
     int nb = (int)below(4) ? (int)below((uint32_t)(maxval < 9 ? maxval : 9) + 1)
                            : (int)below((uint32_t)maxval + 1);
     int nr = (int)below(3) ? (int)below(2) : (int)below((uint32_t)maxval + 1);
+    int grade = coder != RMC_CODER_GOLOMB && nb < maxval && below(2) ? (int)below(16) : 0;
     int32_t *in = (int32_t *)xmalloc(sizeof(int32_t) * n * (size_t)planes);
     int32_t *rec = (int32_t *)xmalloc(sizeof(int32_t) * n * (size_t)planes);
     int32_t *out = (int32_t *)xmalloc(sizeof(int32_t) * n * (size_t)planes);
@@ -207,9 +213,10 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
             total += nw[p];
         }
         st = rmc_encode_tile_near_cm(in, w, h, planes, b, weights, nw, coder, form, mask, nb,
-                                     nr, rec, &buf);
+                                     nr, grade, rec, &buf);
     } else {
-        st = rmc_encode_tile_near(in, w, h, planes, b, coder, form, mask, nb, nr, rec, &buf);
+        st = rmc_encode_tile_near(in, w, h, planes, b, coder, form, mask, nb, nr, grade, rec,
+                                  &buf);
     }
     roundtrips++;
     if (st != RMC_OK) {
@@ -217,14 +224,16 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
              coder, st);
         goto done;
     }
-    st = near_decode_copy(buf.data, buf.size, w, h, planes, b, coder, form, mask, nb, nr, out);
+    st = near_decode_copy(buf.data, buf.size, w, h, planes, b, coder, form, mask, nb, nr, grade,
+                          out);
     if (st != RMC_OK) FAIL("near decode %ux%u bits %d: status %d", w, h, bits, st);
     else if (memcmp(rec, out, sizeof(int32_t) * n * (size_t)planes) != 0)
         FAIL("near decode differs from the encoder's reconstruction %ux%u bits %d", w, h, bits);
     for (p = 0; p < planes && st == RMC_OK; p++)
         for (i = 0; i < n; i++) {
             int32_t d = out[n * (size_t)p + i] - in[n * (size_t)p + i];
-            int bound = (mask && mask[i]) ? nr : nb;
+            int bound = (mask && mask[i]) ? nr
+                        : nb + (grade > GRADE_ORDER[(i / w) % 4][(i % w) % 4]);
             if (d < -bound || d > bound) {
                 FAIL("near bound %d exceeded (%d) %ux%u bits %d", bound, d, w, h, bits);
                 break;
@@ -241,11 +250,11 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
             memcpy(dam, buf.data, buf.size);
             if (k < 3) {
                 st = near_decode_copy(dam, below((uint32_t)buf.size), w, h, planes, b, coder,
-                                      form, mask, nb, nr, out);
+                                      form, mask, nb, nr, grade, out);
             } else {
                 dam[below((uint32_t)buf.size)] ^= (uint8_t)(1u << below(8));
                 st = near_decode_copy(dam, buf.size, w, h, planes, b, coder, form, mask, nb, nr,
-                                      out);
+                                      grade, out);
             }
             damaged++;
             if (st == RMC_OK) {
@@ -265,17 +274,17 @@ static void near_argument_checks(void) {
     int bits3[1] = {3};
     uint8_t mask[4] = {0, 1, 0, 1};
     rmc_buffer buf = {NULL, 0};
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, 0, mask, 8, 0, NULL, &buf) != RMC_ERR_ARGUMENT)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, 0, mask, 8, 0, 0, NULL, &buf) != RMC_ERR_ARGUMENT)
         FAIL("near bound above maxval accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, 0, mask, 0, -1, NULL, &buf) != RMC_ERR_ARGUMENT)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, 0, mask, 0, -1, 0, NULL, &buf) != RMC_ERR_ARGUMENT)
         FAIL("negative near bound accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 1, 0, mask, 1, 1, NULL, &buf) != RMC_ERR_UNSUPPORTED)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 1, 0, mask, 1, 1, 0, NULL, &buf) != RMC_ERR_UNSUPPORTED)
         FAIL("near coder 1 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 2, 0, mask, 1, 1, NULL, &buf) != RMC_OK)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 2, 0, mask, 1, 1, 0, NULL, &buf) != RMC_OK)
         FAIL("near raw refused");
     rmc_free(buf.data);
     buf.data = NULL;
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, RMC_CODER_CM, 0, mask, 1, 0, NULL, &buf) != RMC_OK)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, RMC_CODER_CM, 0, mask, 1, 0, 0, NULL, &buf) != RMC_OK)
         FAIL("near coder 3 refused");
     rmc_free(buf.data);
     buf.data = NULL;
@@ -283,25 +292,25 @@ static void near_argument_checks(void) {
         int nw9[1] = {9}, nw10[1] = {10};
         int16_t wt[10] = {0};
         int32_t big[4] = {0, 1, 2, 8};
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw9, RMC_CODER_CM, 0, mask, 1, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw9, RMC_CODER_CM, 0, mask, 1, 0, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: 9 weights accepted");
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, NULL, nw10, RMC_CODER_CM, 0, mask, 1, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, NULL, nw10, RMC_CODER_CM, 0, mask, 1, 0, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: missing weights accepted");
-        if (rmc_encode_tile_near_cm(big, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, 0, mask, 1, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(big, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, 0, mask, 1, 0, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: sample above maxval accepted");
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, 0, mask, 8, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, 0, mask, 8, 0, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: bound above maxval accepted");
         if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_FAST, 0, mask, 1, 0,
-                                    NULL, &buf) != RMC_ERR_UNSUPPORTED)
+                                    0, NULL, &buf) != RMC_ERR_UNSUPPORTED)
             FAIL("near cm: coder 5 accepted");
-        if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM2, 2, mask, 1, 0, big) !=
+        if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM2, 2, mask, 1, 0, 0, big) !=
             RMC_ERR_TRUNCATED)
             FAIL("near cm2: empty stream not truncated");
-        if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM, 0, mask, 1, 0, big) !=
+        if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM, 0, mask, 1, 0, 0, big) !=
             RMC_ERR_TRUNCATED)
             FAIL("near cm: empty stream not truncated");
         {   /* the form must be the coder's: 0, or 1 or 2 for coder 4 */
@@ -311,10 +320,10 @@ static void near_argument_checks(void) {
             size_t k;
             for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
                 if (rmc_encode_tile_near(s, 2, 2, 1, bits3, bad[k][0], bad[k][1], mask, 1, 0,
-                                         NULL, &buf) != RMC_ERR_ARGUMENT)
+                                         0, NULL, &buf) != RMC_ERR_ARGUMENT)
                     FAIL("near coder %d form %d accepted", bad[k][0], bad[k][1]);
                 if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, bad[k][0], bad[k][1], mask, 1,
-                                         0, big) != RMC_ERR_ARGUMENT)
+                                         0, 0, big) != RMC_ERR_ARGUMENT)
                     FAIL("near decode coder %d form %d accepted", bad[k][0], bad[k][1]);
             }
         }
@@ -339,12 +348,25 @@ static void encoder_argument_checks(void) {
     if (rmc_encode_tile_cm(s, 2, 2, 1, bits8, NULL, nw0, RMC_CODER_GOLOMB, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("rmc_encode_tile_cm with coder 0 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, 0, NULL, 1, 1, NULL, &buf) !=
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, 0, NULL, 1, 1, 0, NULL, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("near-lossless coder 5 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, 0, NULL, 1, 1, NULL, &buf) !=
+    /* the grade: 0..15, not with coder 0, and room for the raised background bound */
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, 2, NULL, 1, 1, 16, NULL, &buf) !=
+        RMC_ERR_ARGUMENT)
+        FAIL("grade 16 accepted");
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, 2, NULL, 1, 1, -1, NULL, &buf) !=
+        RMC_ERR_ARGUMENT)
+        FAIL("grade -1 accepted");
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_GOLOMB, 0, NULL, 1, 1, 1, NULL, &buf) !=
         RMC_ERR_UNSUPPORTED)
-        FAIL("near-lossless coder 5 accepted");
+        FAIL("grade with coder 0 accepted");
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM, 0, NULL, 255, 0, 1, NULL, &buf) !=
+        RMC_ERR_ARGUMENT)
+        FAIL("graded background bound above maxval accepted");
+    if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits8, RMC_CODER_GOLOMB, 0, NULL, 1, 1, 1, s) !=
+        RMC_ERR_UNSUPPORTED)
+        FAIL("grade with coder 0 accepted by the decoder");
     if (rmc_encode_tile(s, 2, 2, 1, bits8, 0, &buf) != RMC_OK) FAIL("valid 2x2 refused");
     rmc_free(buf.data);
 }
@@ -399,12 +421,14 @@ static void random_streams(long iterations) {
             int32_t *out = (int32_t *)xmalloc(sizeof(int32_t) * w * h * (size_t)planes);
             uint8_t *mask = below(2) ? (uint8_t *)xmalloc((size_t)w * h) : NULL;
             int nb = (int)below(4), nr = (int)below(2), st, ncoder = (int)below(4), form = 0;
+            int grade;
             if (ncoder == 1 || ncoder == 2) ncoder += 2;     /* 0, 3, 3, 4 */
+            grade = ncoder && nb < 3 ? (int)below(16) : 0;   /* bits >= 2: nb + 1 <= MAXVAL */
             if (ncoder == 4) form = 1 + (int)below(2);
             for (p = 0; p < planes; p++) if (bits[p] < 2) bits[p] = 2;
             if (mask) for (i = 0; i < (size_t)w * h; i++) mask[i] = (uint8_t)below(2);
             st = near_decode_copy(data, size, w, h, planes, bits, ncoder, form, mask, nb, nr,
-                                  out);
+                                  grade, out);
             damaged++;
             if (st == RMC_OK) {
                 damaged_ok++;
