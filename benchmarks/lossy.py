@@ -144,13 +144,15 @@ def lossless_size(a, bits):
 
 def kept(data):
     """What the lossy or hybrid encoder wrote: "net", "M<bound>" (with a grade G:
-    "M<bound>+G", the bound + 1 on G/16 of the background) or "lossless"."""
+    "M<bound>+G", the bound + 1 on G/16 of the background; with a dead zone D: "d<D>" after)
+    or "lossless"."""
     i = roimc.info(data)
     if i["mode"] in ("lossy", "hybrid"):
         return "net"
     if i["mode"] == "lossless":
         return "lossless"
-    return f"M{i['max_error']}" + (f"+{i['grade']}" if i["grade"] else "")
+    return (f"M{i['max_error']}" + (f"+{i['grade']}" if i["grade"] else "")
+            + (f"d{i['deadzone']}" if i["deadzone"] else ""))
 
 
 def roimc_points(a, bits, peak, mask, device, neural_only=False):

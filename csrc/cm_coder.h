@@ -31,13 +31,14 @@ int rmc_cm_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t hei
 /* Near-lossless forms (spec/rmc-v1.md; form 0: coder 3, 16A.10; forms 1 and 2: coder 4,
  * 16A.12, 16A.13):
  * the same tile stream layout; every sample within near_roi (mask != NULL and mask[i] != 0)
- * or near_bg of the original (near_bg + 1 where the grade, 0..15, raises it: spec 8.7).
+ * or near_bg of the original (near_bg + 1 where the grade, 0..15, raises it, and + deadzone
+ * where the encoder's dead zone rounds background residuals toward zero: spec 8.7).
  * recon: NULL or planes*width*height int32 that receive the
  * decoded samples. */
 int rmc_cm_encode_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                        const int *bits, const int16_t *weights, const int *nweights,
-                       const uint8_t *mask, int near_bg, int near_roi, int grade, int form,
-                       int32_t *recon, rmc_buffer *out);
+                       const uint8_t *mask, int near_bg, int near_roi, int grade,
+                       int deadzone, int form, int32_t *recon, rmc_buffer *out);
 int rmc_cm_decode_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                        int planes, const int *bits, const uint8_t *mask, int near_bg,
                        int near_roi, int grade, int form, int32_t *samples);

@@ -11,7 +11,9 @@
  * The prediction error e = x - Px is quantised to
  * q = sign(e) * floor((|e| + n) / s) and the sample is reconstructed as
  * clamp(Px + q * s, 0, MAXVAL), within n of x; in form 2 the encoder takes q - 1 or q + 1
- * instead where that level clamps to x exactly. Neighbours, sub-predictor errors, bias
+ * instead where that level clamps to x exactly. With a dead zone D the encoder rounds a
+ * background sample's |e| toward zero by up to D more, (|e| + n - D) / s, so that sample
+ * is within n + D of x (the decoder does not need D). Neighbours, sub-predictor errors, bias
  * sums and contexts all use the reconstructed samples, so encoder and decoder model every
  * sample identically. Each region (background, ROI) has its own model; activity contexts are
  * measured in units of the sample's own step, so they mean the same at every bound.
@@ -167,9 +169,9 @@ static inline int run_class(uint32_t r) {
  * decoder gets it there too. `err` holds the reconstructed residual v - Px per sample. */
 static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                            const int32_t *ref, const int32_t *referr, const int32_t *src,
-                           const uint8_t *mask, int split, int grade, uint32_t w, uint32_t h,
-                           int bits, const int16_t *wt, int nwt, uint32_t *perr,
-                           const int form) {
+                           const uint8_t *mask, int split, int grade, int deadzone,
+                           uint32_t w, uint32_t h, int bits, const int16_t *wt, int nwt,
+                           uint32_t *perr, const int form) {
     const ptrdiff_t S = (ptrdiff_t)w + 2 * PAD;
     const int32_t maxval = (int32_t)((1u << bits) - 1);
     const int32_t max8 = maxval * 8;
@@ -303,7 +305,13 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             }
             if (!io->dec) {
                 int32_t xv = src[(size_t)y * w + x], e = xv - Px;
-                q = e > 0 ? (e + n) / s : -((n - e) / s);
+                if (deadzone && !roi && !(form == 2 && (xv == 0 || xv == maxval))) {
+                    /* toward zero by up to the dead zone more (form 2: not at the extremes,
+                       which stay exact) */
+                    int32_t a = (e > 0 ? e : -e) + n - deadzone;
+                    q = a > 0 ? a / s : 0;
+                    if (e < 0) q = -q;
+                } else q = e > 0 ? (e + n) / s : -((n - e) / s);
                 if (form == 2 && clampi(Px + q * s, maxval) != xv) {   /* 0 and MAXVAL: */
                     if (q > lo && clampi(Px + (q - 1) * s, maxval) == xv) q--;  /* exact */
                     else if (q < hi && clampi(Px + (q + 1) * s, maxval) == xv) q++;
@@ -390,7 +398,8 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             v = Px + q * s;
             if (v < 0) v = 0;
             else if (v > maxval) v = maxval;
-            if (!io->dec && abs(v - src[(size_t)y * w + x]) > n) return RMC_ERR_CORRUPT;
+            if (!io->dec && abs(v - src[(size_t)y * w + x]) > n + (roi ? 0 : deadzone))
+                return RMC_ERR_CORRUPT;   /* cannot happen */
             row[x] = v;
             erow[x] = v - Px;
             for (i = 0; i < npred; i++) {
@@ -417,15 +426,16 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
 static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32_t h,
                            int planes, const int *bits, const int16_t *weights,
                            const int *nweights, const uint8_t *mask, int32_t near_bg,
-                           int32_t near_roi, int grade, int form, int32_t *out) {
+                           int32_t near_roi, int grade, int deadzone, int form,
+                           int32_t *out) {
     size_t plane_size = (size_t)w * h, S = (size_t)w + 2 * PAD, n = S * ((size_t)h + PAD);
     int32_t *pl[RMC_MAX_PLANES] = {NULL}, *err[RMC_MAX_PLANES] = {NULL};
     uint32_t *perr;
     nm_model *mods;
     const int16_t *wt = weights;
     /* the mask picks the model only where the bounds differ; it picks the bound wherever
-       they differ or the grade raises the background's */
-    const uint8_t *m = near_bg != near_roi || grade ? mask : NULL;
+       they differ or the grade or the dead zone raises the background's */
+    const uint8_t *m = near_bg != near_roi || grade || deadzone ? mask : NULL;
     int p, st = RMC_OK;
     uint32_t y;
     rmc_cm_tables_init();
@@ -442,8 +452,8 @@ static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32
         model_init(&mods[0], near_bg, form);
         model_init(&mods[1], near_roi, form);
         st = code_plane_near(io, mods, pl[p], err[p], p ? pl[p - 1] : NULL,
-                             p ? err[p - 1] : NULL, src, m, near_bg != near_roi, grade, w, h,
-                             bits[p], wt, nweights[p], perr, form);
+                             p ? err[p - 1] : NULL, src, m, near_bg != near_roi, grade,
+                             deadzone, w, h, bits[p], wt, nweights[p], perr, form);
         wt += nweights[p];
         if (st == RMC_OK && out)
             for (y = 0; y < h; y++)
@@ -458,13 +468,13 @@ static int run_planes_near(cm_io *io, const int32_t *samples, uint32_t w, uint32
 
 int rmc_cm_encode_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                        const int *bits, const int16_t *weights, const int *nweights,
-                       const uint8_t *mask, int near_bg, int near_roi, int grade, int form,
-                       int32_t *recon, rmc_buffer *out) {
+                       const uint8_t *mask, int near_bg, int near_roi, int grade,
+                       int deadzone, int form, int32_t *recon, rmc_buffer *out) {
     cm_io io;
     int st = rmc_cm_begin_encode(&io, planes, weights, nweights);
     if (st != RMC_OK) return st;
     st = run_planes_near(&io, samples, width, height, planes, bits, weights, nweights, mask,
-                         near_bg, near_roi, grade, form, recon);
+                         near_bg, near_roi, grade, deadzone, form, recon);
     return rmc_cm_finish_encode(&io, st, out);
 }
 
@@ -477,6 +487,6 @@ int rmc_cm_decode_near(const uint8_t *data, size_t size, uint32_t width, uint32_
     int st = rmc_cm_begin_decode(&io, data, size, planes, weights, nweights);
     if (st != RMC_OK) return st;
     st = run_planes_near(&io, NULL, width, height, planes, bits, weights, nweights, mask,
-                         near_bg, near_roi, grade, form, samples);
+                         near_bg, near_roi, grade, 0, form, samples);
     return rmc_cm_finish_decode(&io, st);
 }

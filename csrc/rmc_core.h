@@ -61,7 +61,9 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
 /* Near-lossless tiles (spec/rmc-v1.md, 14.9). Every decoded sample lies within its bound of
  * the original: sample i of every plane (i = y * width + x) has the bound near_roi where
  * mask != NULL and mask[i] != 0, else near_bg, or near_bg + 1 at the tile positions (y, x)
- * the grade picks (0..15; spec 8.7; not RMC_CODER_GOLOMB: RMC_ERR_UNSUPPORTED);
+ * the grade picks (0..15; spec 8.7; not RMC_CODER_GOLOMB: RMC_ERR_UNSUPPORTED), and
+ * (encoders) up to deadzone (0..255) more outside the ROI, where residuals are rounded
+ * toward zero by that much more (same streams, fewer bits; the decoder does not need it);
  * 0 <= bound <= 2^bits[p] - 1 for every plane.
  * mask: width*height bytes shared by all planes, or NULL. Coders: RMC_CODER_GOLOMB (its
  * near-lossless form; with every bound 0 it writes the lossless stream), RMC_CODER_CM and
@@ -72,7 +74,7 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
  * planes*width*height int32 that receive the samples the decoder will produce. */
 int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                          const int *bits, int coder, int form, const uint8_t *mask,
-                         int near_bg, int near_roi, int grade, int32_t *recon,
+                         int near_bg, int near_roi, int grade, int deadzone, int32_t *recon,
                          rmc_buffer *out);
 /* Near-lossless tile with coder 3 or 4 (RMC_CODER_CM, RMC_CODER_CM2) and stored linear
  * predictors (weights as for rmc_encode_tile_cm); rmc_encode_tile_near codes without them.
@@ -80,7 +82,8 @@ int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height
 int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                             const int *bits, const int16_t *weights, const int *nweights,
                             int coder, int form, const uint8_t *mask, int near_bg,
-                            int near_roi, int grade, int32_t *recon, rmc_buffer *out);
+                            int near_roi, int grade, int deadzone, int32_t *recon,
+                            rmc_buffer *out);
 int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                          int planes, const int *bits, int coder, int form,
                          const uint8_t *mask, int near_bg, int near_roi, int grade,

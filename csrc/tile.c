@@ -129,20 +129,23 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
 
 /* Near-lossless tiles: bounds checked against every plane; the near-lossless form of coder
  * 0, 3 or 4, or raw. The form is 0 except for coder 4 (1: version 1.5, 2: 1.6 on). A grade
- * (1..15, coders 2, 3 and 4) needs room for the raised background bound. */
+ * (1..15) and a dead zone (0..255; coders 2, 3 and 4) need room for the raised background
+ * bound. */
 static int check_near_args(uint32_t width, uint32_t height, int planes, const int *bits,
-                           int coder, int form, int near_bg, int near_roi, int grade) {
+                           int coder, int form, int near_bg, int near_roi, int grade,
+                           int deadzone) {
     int p, st = check_args(width, height, planes, bits, coder);
     if (st != RMC_OK) return st;
     if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_RAW && coder != RMC_CODER_CM &&
         coder != RMC_CODER_CM2)
         return RMC_ERR_UNSUPPORTED;
     if (coder == RMC_CODER_CM2 ? form != 1 && form != 2 : form != 0) return RMC_ERR_ARGUMENT;
-    if (grade < 0 || grade > 15) return RMC_ERR_ARGUMENT;
-    if (grade && coder == RMC_CODER_GOLOMB) return RMC_ERR_UNSUPPORTED;
+    if (grade < 0 || grade > 15 || deadzone < 0 || deadzone > 255) return RMC_ERR_ARGUMENT;
+    if ((grade || deadzone) && coder == RMC_CODER_GOLOMB) return RMC_ERR_UNSUPPORTED;
     for (p = 0; p < planes; p++) {
         int32_t maxval = ((int32_t)1 << bits[p]) - 1;
-        if (near_bg < 0 || near_bg + (grade != 0) > maxval || near_roi < 0 || near_roi > maxval)
+        if (near_bg < 0 || near_bg + (grade != 0) + deadzone > maxval || near_roi < 0 ||
+            near_roi > maxval)
             return RMC_ERR_ARGUMENT;
     }
     return RMC_OK;
@@ -150,13 +153,13 @@ static int check_near_args(uint32_t width, uint32_t height, int planes, const in
 
 int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                          const int *bits, int coder, int form, const uint8_t *mask,
-                         int near_bg, int near_roi, int grade, int32_t *recon,
+                         int near_bg, int near_roi, int grade, int deadzone, int32_t *recon,
                          rmc_buffer *out) {
     size_t plane_size = (size_t)width * height, i;
     int32_t *own = NULL;
     rmc_bw w;
     int p, st = check_near_args(width, height, planes, bits, coder, form, near_bg, near_roi,
-                                grade);
+                                grade, deadzone);
     if (st != RMC_OK) return st;
     if (!samples || !out) return RMC_ERR_ARGUMENT;
     for (p = 0; p < planes; p++) {
@@ -168,7 +171,7 @@ int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height
     if (coder == RMC_CODER_CM || coder == RMC_CODER_CM2) {
         static const int none[RMC_MAX_PLANES] = {0, 0, 0, 0};
         return rmc_cm_encode_near(samples, width, height, planes, bits, NULL, none, mask,
-                                  near_bg, near_roi, grade, form, recon, out);
+                                  near_bg, near_roi, grade, deadzone, form, recon, out);
     }
     if (!recon) {
         own = (int32_t *)malloc(sizeof(int32_t) * plane_size * (size_t)planes);
@@ -200,7 +203,7 @@ int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint3
     size_t plane_size = (size_t)width * height;
     rmc_br r;
     int p, st = check_near_args(width, height, planes, bits, coder, form, near_bg, near_roi,
-                                grade);
+                                grade, 0);
     if (st != RMC_OK) return st;
     if ((!data && size) || !samples) return RMC_ERR_ARGUMENT;
     if (coder == RMC_CODER_CM || coder == RMC_CODER_CM2)
@@ -221,10 +224,12 @@ int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint3
 int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                             const int *bits, const int16_t *weights, const int *nweights,
                             int coder, int form, const uint8_t *mask, int near_bg,
-                            int near_roi, int grade, int32_t *recon, rmc_buffer *out) {
+                            int near_roi, int grade, int deadzone, int32_t *recon,
+                            rmc_buffer *out) {
     size_t plane_size = (size_t)width * height, i;
     int p, total = 0;
-    int st = check_near_args(width, height, planes, bits, coder, form, near_bg, near_roi, grade);
+    int st = check_near_args(width, height, planes, bits, coder, form, near_bg, near_roi, grade,
+                             deadzone);
     if (st != RMC_OK) return st;
     if (coder != RMC_CODER_CM && coder != RMC_CODER_CM2) st = RMC_ERR_UNSUPPORTED;
     if (st != RMC_OK) return st;
@@ -239,5 +244,5 @@ int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t hei
     }
     if (total && !weights) return RMC_ERR_ARGUMENT;
     return rmc_cm_encode_near(samples, width, height, planes, bits, weights, nweights, mask,
-                              near_bg, near_roi, grade, form, recon, out);
+                              near_bg, near_roi, grade, deadzone, form, recon, out);
 }

@@ -22,12 +22,13 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
                     int planes, const int *bits, int coder, int32_t *samples);
 int rmc_encode_tile_near(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                          const int *bits, int coder, int form, const uint8_t *mask,
-                         int near_bg, int near_roi, int grade, int32_t *recon,
+                         int near_bg, int near_roi, int grade, int deadzone, int32_t *recon,
                          rmc_buffer *out);
 int rmc_encode_tile_near_cm(const int32_t *samples, uint32_t width, uint32_t height, int planes,
                             const int *bits, const int16_t *weights, const int *nweights,
                             int coder, int form, const uint8_t *mask, int near_bg,
-                            int near_roi, int grade, int32_t *recon, rmc_buffer *out);
+                            int near_roi, int grade, int deadzone, int32_t *recon,
+                            rmc_buffer *out);
 int rmc_decode_tile_near(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                          int planes, const int *bits, int coder, int form,
                          const uint8_t *mask, int near_bg, int near_roi, int grade,

@@ -135,9 +135,10 @@ def encode(source, output, mode, max_error, roi, roi_max_error, quality, bg_psnr
 
 
 def _bound_text(d):
-    """A near-lossless file's background bound: "N", or "N (N + 1 on G/16)" when graded."""
-    n, g = d["max_error"], d.get("grade") or 0
-    return f"{n}" if not g else f"{n} ({n + 1} on {g}/16 of the samples)"
+    """A near-lossless file's background bound: "B", or "B (B + 1 on G/16 of the samples)"
+    when graded, B being max_error plus the dead zone."""
+    b, g = d["max_error"] + (d.get("deadzone") or 0), d.get("grade") or 0
+    return f"{b}" if not g else f"{b} ({b + 1} on {g}/16 of the samples)"
 
 
 def _neural_options(mode, roi, roi_max_error, quality, model, device, neural_only=False,

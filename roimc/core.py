@@ -97,11 +97,14 @@ def near_form(coder):
     return 2 if coder == CODER_CM2 else 0
 
 
-def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi, form=None, grade=0):
+def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi, form=None, grade=0,
+                     deadzone=0):
     """Near-lossless tile: (P, H, W) int32 planes, an (H, W) mask or None, the bounds of the
     background and of the ROI (mask != 0); form: the coder's near-lossless form (default
     near_form(coder)); grade: 0..15, the background bound near_bg + 1 on grade/16 of the
-    background (spec 8.7; coders 2, 3 and 4). Returns (stream, decoded planes)."""
+    background; deadzone: 0..255, background residuals rounded toward zero by up to this
+    more, so within this much more of the original (spec 8.7; both for coders 2, 3 and 4).
+    Returns (stream, decoded planes)."""
     planes = np.ascontiguousarray(planes, dtype=np.int32)
     p, h, w = planes.shape
     cmask, keep = _tile_mask(mask, h, w)
@@ -110,7 +113,7 @@ def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi, form=None, gr
     status = lib.rmc_encode_tile_near(ffi.from_buffer("int32_t[]", planes), w, h, p,
                                       ffi.new("int[]", list(bits)), coder,
                                       near_form(coder) if form is None else form, cmask,
-                                      int(near_bg), int(near_roi), int(grade),
+                                      int(near_bg), int(near_roi), int(grade), int(deadzone),
                                       ffi.from_buffer("int32_t[]", recon), out)
     del keep
     if status:
@@ -128,10 +131,10 @@ def _weights_arg(weights, planes):
 
 
 def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi, coder=CODER_CM,
-                        form=None, grade=0):
+                        form=None, grade=0, deadzone=0):
     """Near-lossless tile with coder 3 or 4 and stored linear predictors (``weights`` as for
-    encode_tile_cm; form and grade as for encode_tile_near). Returns (stream, decoded
-    planes)."""
+    encode_tile_cm; form, grade and deadzone as for encode_tile_near). Returns (stream,
+    decoded planes)."""
     planes = np.ascontiguousarray(planes, dtype=np.int32)
     p, h, w = planes.shape
     cmask, keep = _tile_mask(mask, h, w)
@@ -144,7 +147,8 @@ def encode_tile_near_cm(planes, bits, weights, mask, near_bg, near_roi, coder=CO
                                          ffi.new("int[]", counts), coder,
                                          near_form(coder) if form is None else form,
                                          cmask, int(near_bg), int(near_roi), int(grade),
-                                         ffi.from_buffer("int32_t[]", recon), out)
+                                         int(deadzone), ffi.from_buffer("int32_t[]", recon),
+                                         out)
     del keep
     if status:
         _raise(status, "near-lossless tile encoder")

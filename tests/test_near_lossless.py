@@ -42,20 +42,21 @@ seeds = st.integers(0, 2**32 - 1)
 GRADE_ORDER = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]])
 
 
-def tile_bound(mask, n, m, grade, h, w):
-    """(H, W) bound of a tile's samples: m where `mask` is set, else n, + 1 where the grade
-    raises it (spec 8.1, 8.7)."""
-    bound = n + (GRADE_ORDER[np.arange(h)[:, None] % 4, np.arange(w)[None, :] % 4]
-                 < grade).astype(np.int64)
+def tile_bound(mask, n, m, grade, h, w, deadzone=0):
+    """(H, W) bound of a tile's samples: m where `mask` is set, else n + deadzone, + 1 where
+    the grade raises it (spec 8.1, 8.7)."""
+    bound = n + deadzone + (GRADE_ORDER[np.arange(h)[:, None] % 4, np.arange(w)[None, :] % 4]
+                            < grade).astype(np.int64)
     return bound if mask is None else np.where(mask, m, bound)
 
 
 def sample_bounds(info, mask):
     """(H, W) bound of every pixel of a near-lossless file from its info (spec 8.1, 8.7):
-    roi_max_error where `mask` is set, else max_error, plus 1 where the grade raises it."""
+    roi_max_error where `mask` is set, else max_error plus the dead zone, plus 1 where the
+    grade raises it."""
     (h, w), (th, tw) = (info["height"], info["width"]), info["tile"]
     order = GRADE_ORDER[np.arange(h)[:, None] % th % 4, np.arange(w)[None, :] % tw % 4]
-    bound = info["max_error"] + (order < (info["grade"] or 0)).astype(np.int64)
+    bound = info["max_error"] + (info["deadzone"] or 0) + (order < (info["grade"] or 0))
     return bound if mask is None else np.where(mask, info["roi_max_error"], bound)
 
 
@@ -456,25 +457,29 @@ def _weights(kind, planes, rng, t=None):
 
 
 grades = st.one_of(st.just(0), st.integers(1, 15))
+deadzones = st.one_of(st.just(0), st.integers(1, 3))
 
 
 @SPEC
 @given(h=st.integers(1, 11), w=st.integers(1, 11), planes=st.integers(1, 3),
        bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
-       weights=st.sampled_from(["none", "random"]), cf=st.sampled_from(CM_FORMS), grade=grades)
+       weights=st.sampled_from(["none", "random"]), cf=st.sampled_from(CM_FORMS), grade=grades,
+       deadzone=deadzones)
 def test_spec_decoder_agrees_with_the_c_core(h, w, planes, bnm, pattern, kind, seed, weights,
-                                             cf, grade):
+                                             cf, grade, deadzone):
     """tests/spec_cm_near.py, written from spec/rmc-v1.md alone, decodes every stream the C
-    encoder writes (coder 3, coder 4 in forms 1 and 2; graded or not) to the C encoder's
-    reconstruction."""
+    encoder writes (coder 3, coder 4 in forms 1 and 2; graded or not, with a dead zone or
+    not, which the decoder does not need) to the C encoder's reconstruction."""
     coder, form = cf
     bits, n, m = bnm
-    grade = grade if n < (1 << bits) - 1 else 0
+    deadzone = min(deadzone, (1 << bits) - 1 - n)
+    grade = grade if n + deadzone < (1 << bits) - 1 else 0
     rng = np.random.default_rng(seed)
     v = make_values(pattern, (planes, h, w), bits, seed).astype(np.int32)
     mask = make_mask(kind, h, w, seed + 1)
     stream, recon = core.encode_tile_near_cm(v, [bits] * planes, _weights(weights, planes, rng),
-                                             mask, n, m, coder, form, grade=grade)
+                                             mask, n, m, coder, form, grade=grade,
+                                             deadzone=deadzone)
     out = spec_cm_near.decode_tile(stream, w, h, [bits] * planes,
                                    None if mask is None else mask.astype(int).tolist(), n, m,
                                    form=form, grade=grade)
@@ -495,23 +500,29 @@ def test_spec_worked_example_21_7():
 @given(h=st.integers(1, 40), w=st.integers(1, 40), planes=st.integers(1, 4),
        bnm=bits_and_bounds, pattern=patterns, kind=mask_kinds, seed=seeds,
        weights=st.sampled_from(["none", "random", "fit"]), cf=st.sampled_from(CM_FORMS),
-       grade=grades)
+       grade=grades, deadzone=deadzones)
 def test_cm_core_bound_holds_with_any_weights(h, w, planes, bnm, pattern, kind, seed, weights,
-                                              cf, grade):
+                                              cf, grade, deadzone):
     """The bound never depends on the predictor: fitted, absent or random weights; every
-    sample within its own bound, raised by the grade where it picks (spec 8.7)."""
+    sample within its own bound, raised by the grade where it picks and by the dead zone
+    outside the ROI (spec 8.7); form 2 keeps 0 and MAXVAL exact even with a dead zone."""
     coder, form = cf
     bits, n, m = bnm
-    grade = grade if n < (1 << bits) - 1 else 0
+    top = (1 << bits) - 1
+    deadzone = min(deadzone, top - n)
+    grade = grade if n + deadzone < top else 0
     rng = np.random.default_rng(seed)
     v = make_values(pattern, (planes, h, w), bits, seed).astype(np.int32)
     mask = make_mask(kind, h, w, seed + 1)
     stream, recon = core.encode_tile_near_cm(v, [bits] * planes,
                                              _weights(weights, planes, rng, v), mask, n, m,
-                                             coder, form, grade=grade)
+                                             coder, form, grade=grade, deadzone=deadzone)
     out = core.decode_tile_near(stream, w, h, [bits] * planes, coder, mask, n, m, form, grade)
     assert np.array_equal(out, recon)
-    assert np.all(np.abs(out - v) <= tile_bound(mask, n, m, grade, h, w)[None])
+    assert np.all(np.abs(out - v) <= tile_bound(mask, n, m, grade, h, w, deadzone)[None])
+    if form == 2:
+        ends = (v == 0) | (v == top)
+        assert np.array_equal(out[ends], v[ends])
 
 
 @pytest.mark.parametrize("coder, form", CM_FORMS)
@@ -686,29 +697,52 @@ GRAD = container.GRAD
 
 @FAST
 @given(h=sides, w=sides, bits=st.integers(1, 16), pattern=patterns, kind=mask_kinds,
-       tile=tile_sizes, seed=seeds, grade=st.integers(1, 15), rgb=st.booleans(),
-       coder=st.sampled_from(["cm2", "cm"]))
-def test_graded_files_keep_every_bound(h, w, bits, pattern, kind, tile, seed, grade, rgb,
-                                       coder):
-    """Every sample within its own bound, N + 1 at the tile positions the grade picks; the
-    file is 1.10 with one GRAD chunk; odd tiles, 1 x N, primes, every depth, RGB."""
+       tile=tile_sizes, seed=seeds, grade=st.integers(0, 15), deadzone=deadzones,
+       rgb=st.booleans(), coder=st.sampled_from(["cm2", "cm"]))
+def test_graded_files_keep_every_bound(h, w, bits, pattern, kind, tile, seed, grade, deadzone,
+                                       rgb, coder):
+    """Every sample within its own bound, N + D outside the ROI and N + D + 1 at the tile
+    positions the grade picks; the file is 1.10 with one GRAD chunk; odd tiles, 1 x N,
+    primes, every depth, RGB."""
     top = (1 << bits) - 1
     n = int(np.random.default_rng(seed).integers(0, top)) if top > 1 else 0
+    if grade == deadzone == 0:
+        grade = 1
     shape = (h, w, 3) if rgb else (h, w)
     a = make_values(pattern, shape, bits, seed).astype(np.uint16 if bits > 8 else np.uint8)
     mask = make_mask(kind, h, w, seed + 1)
     roi = dict(roi=mask, roi_max_error=0) if mask is not None else {}
-    data = roimc.encode(a, mode="near-lossless", max_error=n, grade=grade, tile_size=tile,
-                        bits=bits, coder=coder, **roi)
+    data = roimc.encode(a, mode="near-lossless", max_error=n, grade=grade, deadzone=deadzone,
+                        tile_size=tile, bits=bits, coder=coder, **roi)
     info, out = roimc.info(data), roimc.decode(data)
     bound = sample_bounds(info, mask)
     diff = np.abs(out.astype(np.int64) - a)
     assert (diff <= (bound[..., None] if rgb else bound)).all()
     grads = [p for t, p in _chunks(data) if t == GRAD]
-    if n + 1 <= top and (mask is None or not mask.all()):
-        assert info["version"] == "1.10" and info["grade"] == grade and grads == [bytes([grade])]
-    else:   # no room for N + 1, or no background: the grade is dropped
-        assert info["grade"] == 0 and not grads and info["version"] != "1.10"
+    dz = min(deadzone, top - n)                     # no room: cut (the same promise)
+    g = grade if n + dz + 1 <= top else 0
+    if mask is not None and mask.all():             # no background: dropped
+        g = dz = 0
+    if g or dz:
+        assert info["version"] == "1.10" and grads == [bytes([g, dz])]
+    else:
+        assert not grads and info["version"] != "1.10"
+    assert (info["grade"], info["deadzone"]) == (g, dz)
+
+
+def test_dead_zone_trades_a_little_error_for_bytes():
+    """Smooth noise at bound 3: a dead zone of 1 gives a smaller file whose background errs
+    up to 4, the ROI staying exact; decoding does not depend on it."""
+    a = make_values("smooth", (60, 50), 8, 4).astype(np.uint8)
+    a = (a.astype(int) + np.random.default_rng(4).integers(0, 9, a.shape)).clip(0, 255)
+    a = a.astype(np.uint8)
+    mask = make_mask("blob", 60, 50, 5)
+    plain = roimc.encode(a, mode="near-lossless", max_error=3, roi=mask)
+    dead = roimc.encode(a, mode="near-lossless", max_error=3, roi=mask, deadzone=1)
+    assert len(dead) < len(plain)
+    diff = np.abs(roimc.decode(dead).astype(int) - a)
+    assert diff[mask].max() == 0 and diff[~mask].max() == 4
+    assert roimc.info(dead)["deadzone"] == 1 and roimc.info(dead)["grade"] == 0
 
 
 def test_grade_raises_the_bound_exactly_where_the_pattern_says():
@@ -745,7 +779,8 @@ def _with_version(data, minor):
     return _rebuild([(HEAD, header.pack())] + chunks[1:])
 
 
-@pytest.mark.parametrize("payload", [b"", b"\x00", b"\x10", b"\xff", b"\x07\x00"])
+@pytest.mark.parametrize("payload", [b"", b"\x07", b"\x00\x00", b"\x10\x00", b"\xff\x01",
+                                     b"\x07\x00\x00", b"\x07\xff"])
 def test_bad_grad_chunk_is_refused(payload):
     _, data = _graded_file()
     with pytest.raises(roimc.CorruptDataError):
@@ -778,7 +813,7 @@ def test_graded_file_refuses_coder_0_tiles():
     a = make_values("smooth", (23, 19), 8, 2).astype(np.uint8)
     data = roimc.encode(a, mode="near-lossless", max_error=3, coder="golomb")
     chunks = _chunks(data)
-    graded = _with_version(_rebuild(chunks[:2] + [(GRAD, b"\x05")] + chunks[2:]), 10)
+    graded = _with_version(_rebuild(chunks[:2] + [(GRAD, b"\x05\x00")] + chunks[2:]), 10)
     with pytest.raises(roimc.UnsupportedError, match="no graded near-lossless form"):   # E46
         roimc.decode(graded)
 
@@ -791,6 +826,11 @@ def test_graded_file_refuses_coder_0_tiles():
     dict(mode="near-lossless", max_error=2, grade=3, coder="golomb"),
     dict(mode="lossless", grade=3),
     dict(mode="lossy", quality=3, grade=3),
+    dict(mode="near-lossless", max_error=2, deadzone=256),
+    dict(mode="near-lossless", max_error=2, deadzone=-1),
+    dict(mode="near-lossless", max_error=2, deadzone=True),
+    dict(mode="near-lossless", max_error=2, deadzone=1, coder="golomb"),
+    dict(mode="lossless", deadzone=1),
 ])
 def test_grade_option_errors(options):
     a = make_values("smooth", (9, 11), 8, 1).astype(np.uint8)
@@ -802,12 +842,16 @@ def test_info_and_cli_name_the_grade(tmp_path):
     from test_cli import assert_ok, cli
     a, data = _graded_file(mask=False)
     info = roimc.info(data)
-    assert info["max_error"] == 3 and info["grade"] == 7
+    assert info["max_error"] == 3 and info["grade"] == 7 and info["deadzone"] == 0
     path = tmp_path / "g.rmc"
     path.write_bytes(data)
     r = cli("info", path)
     assert_ok(r)
     assert "every sample within 3 (4 on 7/16 of the samples)" in r.stdout
+    path.write_bytes(roimc.encode(a, mode="near-lossless", max_error=3, grade=2, deadzone=1))
+    r = cli("info", path)
+    assert_ok(r)
+    assert "every sample within 4 (5 on 2/16 of the samples)" in r.stdout
 
 
 # --- golden near-lossless vectors (tests/golden/near, made by tests/golden/make_golden.py) ---
@@ -851,6 +895,7 @@ def test_near_golden_file_decodes_to_its_reconstruction(name):
     bound = bound[..., None] if array.ndim == 3 else bound
     assert np.all(np.abs(decoded.astype(int) - array) <= bound)
     assert roimc.info(data)["grade"] == meta["options"].get("grade", 0)
+    assert roimc.info(data)["deadzone"] == meta["options"].get("deadzone", 0)
     if mask is not None:
         assert np.array_equal(roimc.read_mask(data), mask)
 

@@ -375,9 +375,9 @@ def test_hybrid_background_psnr_target_is_met_and_the_smallest_candidate(ct, tar
 
 
 def test_hybrid_background_psnr_between_two_bounds_takes_a_grade(ct):
-    """A target between the background PSNRs of bounds N and N + 1 gives the graded file
-    (N + 1 on some sixteenths of the background, spec 8.7): it reaches the target and is
-    smaller than the file of bound N."""
+    """A target between the background PSNRs of bounds N and N + 1 gives a graded file
+    (N + 1 on some sixteenths of the background, or a dead zone, spec 8.7): it reaches the
+    target and is smaller than the file of bound N."""
     h, w = ct.shape
     mask = np.zeros(ct.shape, bool)
     mask[h // 4:h // 2, w // 3:2 * w // 3] = True
@@ -389,7 +389,8 @@ def test_hybrid_background_psnr_between_two_bounds_takes_a_grade(ct):
     out, info = roimc.decode(data), roimc.info(data)
     assert np.array_equal(out[mask], ct[mask])
     assert _bg_psnr(ct, out, ~mask) >= target
-    assert info["mode"] == "near-lossless" and info["max_error"] == n and info["grade"] > 0
+    assert info["mode"] == "near-lossless" and info["max_error"] == n
+    assert info["grade"] > 0 or info["deadzone"] > 0
     assert len(data) < len(files[0])
 
 

@@ -11,9 +11,11 @@ without the extreme levels) or coder 0's (JPEG-LS near-lossless). Channels are c
 would not keep a bound per channel, so the bound holds on every channel. A tile that the coder
 would expand is stored raw (coder 2: exact samples). The bounds go into the NEAR chunk, the
 mask into MASK; both are coder-agnostic: the TILE coder byte says which coder's near-lossless
-form a tile uses. A grade G (1..15, chunk GRAD, version 1.10; coders 3 and 4) raises the
-background bound to N + 1 on G/16 of the background, in a regular 4 x 4 pattern, for the
-rates between two bounds.
+form a tile uses. Chunk GRAD (version 1.10; coders 3 and 4) holds a grade G (0..15), which
+raises the background bound to N + 1 on G/16 of the background in a regular 4 x 4 pattern,
+for the rates between two bounds, and a dead zone D (0..255): the encoder rounds background
+residuals toward zero by up to D more, so those samples are within D more of the original
+(fewer bits at a small cost in error; decoding does not depend on D).
 """
 import struct
 
@@ -33,6 +35,7 @@ CM2_VERSION = (1, 5)    # files with a coder-4 near-lossless tile (spec 9, 16A.1
 CM2_LEVELS_VERSION = (1, 6)   # coder 4's tiles from here on are form 2 (16A.13)
 GRADE_VERSION = (1, 10)       # files with a GRAD chunk (spec 8.7)
 GRADES = 16
+MAX_DEADZONE = 255
 # (y % 4, x % 4) of a tile's sample -> the grades above this raise its background bound
 GRADE_ORDER = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]])
 
@@ -43,10 +46,10 @@ def raised(height, width, grade):
     return GRADE_ORDER[y % 4, x % 4] < grade
 
 
-def tile_bounds(height, width, mask, n, m, grade):
-    """(H, W) int bound of every sample of a tile: m where the mask is set, else n (+ 1 where
-    the grade raises it)."""
-    bound = n + raised(height, width, grade).astype(np.int64)
+def tile_bounds(height, width, mask, n, m, grade, deadzone=0):
+    """(H, W) int bound of every sample of a tile: m where the mask is set, else n + deadzone
+    (+ 1 where the grade raises it)."""
+    bound = n + deadzone + raised(height, width, grade).astype(np.int64)
     return bound if mask is None else np.where(mask != 0, m, bound)
 
 
@@ -71,11 +74,11 @@ def pack_bounds(max_error, roi_max_error):
 
 
 def read_bounds(chunks, header: Header):
-    """(N, M, mask or None, grade) of a near-lossless or hybrid file, every rule of the spec
-    checked: one NEAR and at most one MASK and one GRAD, all before the first TILE; bounds
-    within the sample range; M == N without a mask; the mask of the image's size; a grade
-    from 1 to 15, in a near-lossless file of version 1.10 on, with N + 1 within the range
-    (grade 0 without GRAD)."""
+    """(N, M, mask or None, grade, dead zone) of a near-lossless or hybrid file, every rule of
+    the spec checked: one NEAR and at most one MASK and one GRAD, all before the first TILE;
+    bounds within the sample range; M == N without a mask; the mask of the image's size;
+    GRAD in a near-lossless file of version 1.10 on, a grade up to 15 and a dead zone D, not
+    both 0, with N + D (+ 1 with a grade) within the range (0, 0 without GRAD)."""
     near = [i for i, c in enumerate(chunks) if c.ctype == NEAR]
     masks = [i for i, c in enumerate(chunks) if c.ctype == MASK]
     grads = [i for i, c in enumerate(chunks) if c.ctype == GRAD]
@@ -105,7 +108,7 @@ def read_bounds(chunks, header: Header):
                            header.version)
     elif m != n:
         raise CorruptDataError("NEAR chunk declares an ROI bound but the file has no MASK")
-    grade = 0
+    grade = deadzone = 0
     if grads:
         payload = chunks[grads[0]].payload
         if header.mode != "near-lossless":
@@ -114,13 +117,14 @@ def read_bounds(chunks, header: Header):
             raise UnsupportedError(f"GRAD chunk in a file of version "
                                    f"{header.version[0]}.{header.version[1]} (it needs "
                                    f"{GRADE_VERSION[0]}.{GRADE_VERSION[1]})")
-        if len(payload) != 1 or not 1 <= payload[0] < GRADES:
-            raise CorruptDataError("GRAD chunk must hold one byte from 1 to 15")
-        if n + 1 > top:
+        if len(payload) != 2 or payload[0] >= GRADES or payload == b"\0\0":
+            raise CorruptDataError("GRAD chunk must hold a grade from 0 to 15 and a dead "
+                                   "zone, not both 0")
+        grade, deadzone = payload[0], payload[1]
+        if n + deadzone + (grade > 0) > top:
             raise CorruptDataError(f"GRAD chunk raises the bound {n} above {top}, the largest "
                                    f"difference of {header.bits}-bit samples")
-        grade = payload[0]
-    return n, m, mask, grade
+    return n, m, mask, grade, deadzone
 
 
 def refuse_chunks(chunks, header: Header):
@@ -132,14 +136,15 @@ def refuse_chunks(chunks, header: Header):
 
 
 def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threads=None,
-           fit_samples=predictor.DEFAULT_SAMPLES, grade=0):
+           fit_samples=predictor.DEFAULT_SAMPLES, grade=0, deadzone=0):
     """Encode (F, H, W, C) coded samples with the bounds (N outside the mask, M inside;
-    N + 1 where the grade, 0..15, raises it). Coder 3 fits a linear predictor per tile and
-    plane on the original samples (up to `fit_samples` of them, 0: none). Returns (chunks:
-    NEAR, GRAD if graded, MASK if any, the TILE chunks; the decoded coded samples)."""
+    N + 1 where the grade, 0..15, raises it; the background's residuals rounded toward zero
+    by up to `deadzone` more). Coder 3 fits a linear predictor per tile and plane on the
+    original samples (up to `fit_samples` of them, 0: none). Returns (chunks: NEAR, GRAD if
+    graded or with a dead zone, MASK if any, the TILE chunks; the decoded coded samples)."""
     if coder not in CODERS:
         raise UnsupportedError(f"coder {coder} has no near-lossless form")
-    if grade and coder == core.CODER_GOLOMB:
+    if (grade or deadzone) and coder == core.CODER_GOLOMB:
         raise UnsupportedError("coder 0 has no graded near-lossless form")
     bits = [header.bits] * header.channels
     recon = np.empty(samples.shape, dtype=np.int32)
@@ -154,16 +159,18 @@ def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threa
                 weights = [predictor.fit(t, p, fit_samples) if fit_samples else None
                            for p in range(t.shape[0])]
                 stream, rec = core.encode_tile_near_cm(t, bits, weights, tm, max_error,
-                                                       roi_max_error, coder, grade=grade)
+                                                       roi_max_error, coder, grade=grade,
+                                                       deadzone=deadzone)
             else:
                 stream, rec = core.encode_tile_near(t, bits, coder, tm, max_error,
-                                                    roi_max_error, grade=grade)
+                                                    roi_max_error, grade=grade,
+                                                    deadzone=deadzone)
             used = coder
             if len(stream) > -(-t.shape[1] * t.shape[2] * sum(bits) // 8):
                 stream, rec = core.encode_tile_near(t, bits, core.CODER_RAW, tm, max_error,
                                                     roi_max_error, grade=grade)
                 used = core.CODER_RAW
-            bound = tile_bounds(y1 - y0, x1 - x0, tm, max_error, roi_max_error, grade)
+            bound = tile_bounds(y1 - y0, x1 - x0, tm, max_error, roi_max_error, grade, deadzone)
             if np.any(np.abs(rec - t) > bound):      # the C core checks this too
                 raise RmcError("internal error: near-lossless bound exceeded")
             recon[f, y0:y1, x0:x1, :] = rec.transpose(1, 2, 0)
@@ -172,8 +179,8 @@ def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threa
 
     jobs = [job(f, *tile) for f in range(header.frames) for tile in _tiles(header)]
     chunks = [(NEAR, pack_bounds(max_error, roi_max_error))]
-    if grade:
-        chunks.append((GRAD, bytes([grade])))
+    if grade or deadzone:
+        chunks.append((GRAD, bytes([grade, deadzone])))
     if mask is not None:
         chunks.append((MASK, pack_mask(mask)))
     chunks += _run(jobs, threads)
@@ -183,7 +190,7 @@ def encode(samples, header: Header, coder, mask, max_error, roi_max_error, threa
 def decode(chunks, header: Header, view, bounds, threads=None):
     """Decode a near-lossless file's tiles into `view` ((F, H, W, C) of the output type);
     bounds = read_bounds(...), and the caller has run lossless.check() before allocating."""
-    n, m, mask, grade = bounds
+    n, m, mask, grade, _ = bounds    # the dead zone is the encoder's: decoding ignores it
     bits = [header.bits] * header.channels
     m8 = None if mask is None else mask.astype(np.uint8)
     tiles = [c for c in chunks if c.ctype == TILE]

@@ -196,6 +196,8 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
                            : (int)below((uint32_t)maxval + 1);
     int nr = (int)below(3) ? (int)below(2) : (int)below((uint32_t)maxval + 1);
     int grade = coder != RMC_CODER_GOLOMB && nb < maxval && below(2) ? (int)below(16) : 0;
+    int dz = coder != RMC_CODER_GOLOMB && below(2)
+                 ? (int)below((uint32_t)(maxval - nb - (grade != 0)) + 1) % 4 : 0;
     int32_t *in = (int32_t *)xmalloc(sizeof(int32_t) * n * (size_t)planes);
     int32_t *rec = (int32_t *)xmalloc(sizeof(int32_t) * n * (size_t)planes);
     int32_t *out = (int32_t *)xmalloc(sizeof(int32_t) * n * (size_t)planes);
@@ -213,10 +215,10 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
             total += nw[p];
         }
         st = rmc_encode_tile_near_cm(in, w, h, planes, b, weights, nw, coder, form, mask, nb,
-                                     nr, grade, rec, &buf);
+                                     nr, grade, dz, rec, &buf);
     } else {
-        st = rmc_encode_tile_near(in, w, h, planes, b, coder, form, mask, nb, nr, grade, rec,
-                                  &buf);
+        st = rmc_encode_tile_near(in, w, h, planes, b, coder, form, mask, nb, nr, grade, dz,
+                                  rec, &buf);
     }
     roundtrips++;
     if (st != RMC_OK) {
@@ -233,7 +235,7 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
         for (i = 0; i < n; i++) {
             int32_t d = out[n * (size_t)p + i] - in[n * (size_t)p + i];
             int bound = (mask && mask[i]) ? nr
-                        : nb + (grade > GRADE_ORDER[(i / w) % 4][(i % w) % 4]);
+                        : nb + dz + (grade > GRADE_ORDER[(i / w) % 4][(i % w) % 4]);
             if (d < -bound || d > bound) {
                 FAIL("near bound %d exceeded (%d) %ux%u bits %d", bound, d, w, h, bits);
                 break;
@@ -274,17 +276,17 @@ static void near_argument_checks(void) {
     int bits3[1] = {3};
     uint8_t mask[4] = {0, 1, 0, 1};
     rmc_buffer buf = {NULL, 0};
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, 0, mask, 8, 0, 0, NULL, &buf) != RMC_ERR_ARGUMENT)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, 0, mask, 8, 0, 0, 0, NULL, &buf) != RMC_ERR_ARGUMENT)
         FAIL("near bound above maxval accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, 0, mask, 0, -1, 0, NULL, &buf) != RMC_ERR_ARGUMENT)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 0, 0, mask, 0, -1, 0, 0, NULL, &buf) != RMC_ERR_ARGUMENT)
         FAIL("negative near bound accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 1, 0, mask, 1, 1, 0, NULL, &buf) != RMC_ERR_UNSUPPORTED)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 1, 0, mask, 1, 1, 0, 0, NULL, &buf) != RMC_ERR_UNSUPPORTED)
         FAIL("near coder 1 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 2, 0, mask, 1, 1, 0, NULL, &buf) != RMC_OK)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, 2, 0, mask, 1, 1, 0, 0, NULL, &buf) != RMC_OK)
         FAIL("near raw refused");
     rmc_free(buf.data);
     buf.data = NULL;
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, RMC_CODER_CM, 0, mask, 1, 0, 0, NULL, &buf) != RMC_OK)
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits3, RMC_CODER_CM, 0, mask, 1, 0, 0, 0, NULL, &buf) != RMC_OK)
         FAIL("near coder 3 refused");
     rmc_free(buf.data);
     buf.data = NULL;
@@ -292,20 +294,20 @@ static void near_argument_checks(void) {
         int nw9[1] = {9}, nw10[1] = {10};
         int16_t wt[10] = {0};
         int32_t big[4] = {0, 1, 2, 8};
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw9, RMC_CODER_CM, 0, mask, 1, 0, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw9, RMC_CODER_CM, 0, mask, 1, 0, 0, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: 9 weights accepted");
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, NULL, nw10, RMC_CODER_CM, 0, mask, 1, 0, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, NULL, nw10, RMC_CODER_CM, 0, mask, 1, 0, 0, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: missing weights accepted");
-        if (rmc_encode_tile_near_cm(big, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, 0, mask, 1, 0, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(big, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, 0, mask, 1, 0, 0, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: sample above maxval accepted");
-        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, 0, mask, 8, 0, 0, NULL, &buf) !=
+        if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_CM, 0, mask, 8, 0, 0, 0, NULL, &buf) !=
             RMC_ERR_ARGUMENT)
             FAIL("near cm: bound above maxval accepted");
         if (rmc_encode_tile_near_cm(s, 2, 2, 1, bits3, wt, nw10, RMC_CODER_FAST, 0, mask, 1, 0,
-                                    0, NULL, &buf) != RMC_ERR_UNSUPPORTED)
+                                    0, 0, NULL, &buf) != RMC_ERR_UNSUPPORTED)
             FAIL("near cm: coder 5 accepted");
         if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM2, 2, mask, 1, 0, 0, big) !=
             RMC_ERR_TRUNCATED)
@@ -320,7 +322,7 @@ static void near_argument_checks(void) {
             size_t k;
             for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
                 if (rmc_encode_tile_near(s, 2, 2, 1, bits3, bad[k][0], bad[k][1], mask, 1, 0,
-                                         0, NULL, &buf) != RMC_ERR_ARGUMENT)
+                                         0, 0, NULL, &buf) != RMC_ERR_ARGUMENT)
                     FAIL("near coder %d form %d accepted", bad[k][0], bad[k][1]);
                 if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, bad[k][0], bad[k][1], mask, 1,
                                          0, 0, big) != RMC_ERR_ARGUMENT)
@@ -348,22 +350,32 @@ static void encoder_argument_checks(void) {
     if (rmc_encode_tile_cm(s, 2, 2, 1, bits8, NULL, nw0, RMC_CODER_GOLOMB, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("rmc_encode_tile_cm with coder 0 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, 0, NULL, 1, 1, 0, NULL, &buf) !=
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, 0, NULL, 1, 1, 0, 0, NULL, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("near-lossless coder 5 accepted");
     /* the grade: 0..15, not with coder 0, and room for the raised background bound */
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, 2, NULL, 1, 1, 16, NULL, &buf) !=
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, 2, NULL, 1, 1, 16, 0, NULL, &buf) !=
         RMC_ERR_ARGUMENT)
         FAIL("grade 16 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, 2, NULL, 1, 1, -1, NULL, &buf) !=
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, 2, NULL, 1, 1, -1, 0, NULL, &buf) !=
         RMC_ERR_ARGUMENT)
         FAIL("grade -1 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_GOLOMB, 0, NULL, 1, 1, 1, NULL, &buf) !=
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_GOLOMB, 0, NULL, 1, 1, 1, 0, NULL, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("grade with coder 0 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM, 0, NULL, 255, 0, 1, NULL, &buf) !=
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM, 0, NULL, 255, 0, 1, 0, NULL, &buf) !=
         RMC_ERR_ARGUMENT)
         FAIL("graded background bound above maxval accepted");
+    /* the dead zone: 0..255, not with coder 0, and room for the background bound it adds */
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, 2, NULL, 1, 1, 0, 256, NULL, &buf) !=
+        RMC_ERR_ARGUMENT)
+        FAIL("dead zone 256 accepted");
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_GOLOMB, 0, NULL, 1, 1, 0, 1, NULL, &buf) !=
+        RMC_ERR_UNSUPPORTED)
+        FAIL("dead zone with coder 0 accepted");
+    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM, 0, NULL, 250, 0, 1, 5, NULL, &buf) !=
+        RMC_ERR_ARGUMENT)
+        FAIL("dead-zone background bound above maxval accepted");
     if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits8, RMC_CODER_GOLOMB, 0, NULL, 1, 1, 1, s) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("grade with coder 0 accepted by the decoder");
