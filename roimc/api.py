@@ -114,7 +114,7 @@ def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error,
     """NEAR, GRAD, MASK and TILE chunks, and the decoded array (for dsum). Bounds above the
     largest difference of the stored bits are stored as that difference, and a grade or dead
     zone that would raise the background bound beyond it is dropped or cut: same promise. Sets
-    header.version: 1.10 with a grade, 1.6 when a tile uses coder 4's near-lossless form,
+    header.version: 1.10 with GRAD, 1.6 when a tile uses coder 4's near-lossless form,
     1.2 when one uses coder 3's, else 1.0 (1.8 for a method-1 mask)."""
     top = (1 << (8 if header.sample_type.endswith("8") else 16)) - 1
     most = (1 << header.bits) - 1
@@ -470,9 +470,9 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
             break
         guess = nxt
     # with an explicit target, between the background's bounds lo and lo + 1: the grade
-    # (bisected over 1..15), and with a dead zone of 1. Against the network's own error it is not tried: the files it
-    # gives trade their 26 % error slack for a few per cent of rate, and the BD-rate of the
-    # default files measured worse with it on corpus/val.
+    # (bisected over 1..15), and then with a dead zone of 1. Against the network's own error
+    # neither is tried: those files trade the whole 26 % error slack for a few per cent of
+    # rate, and the default files' BD-rate measured worse with them on corpus/val.
     graded = mask is None or mode == "hybrid" or len(regions) == 2 or not mask.any()
     coder = common["coder"] or _EFFORT[common["effort"]][0]
     if explicit and graded and coder != "golomb" and hi[-1] == lo[-1] + 1 <= top:
