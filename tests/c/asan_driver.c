@@ -353,29 +353,25 @@ static void encoder_argument_checks(void) {
     if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_FAST, 0, NULL, 1, 1, 0, 0, NULL, &buf) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("near-lossless coder 5 accepted");
-    /* the grade: 0..15, not with coder 0, and room for the raised background bound */
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, 2, NULL, 1, 1, 16, 0, NULL, &buf) !=
-        RMC_ERR_ARGUMENT)
-        FAIL("grade 16 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, 2, NULL, 1, 1, -1, 0, NULL, &buf) !=
-        RMC_ERR_ARGUMENT)
-        FAIL("grade -1 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_GOLOMB, 0, NULL, 1, 1, 1, 0, NULL, &buf) !=
-        RMC_ERR_UNSUPPORTED)
-        FAIL("grade with coder 0 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM, 0, NULL, 255, 0, 1, 0, NULL, &buf) !=
-        RMC_ERR_ARGUMENT)
-        FAIL("graded background bound above maxval accepted");
-    /* the dead zone: 0..255, not with coder 0, and room for the background bound it adds */
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM2, 2, NULL, 1, 1, 0, 256, NULL, &buf) !=
-        RMC_ERR_ARGUMENT)
-        FAIL("dead zone 256 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_GOLOMB, 0, NULL, 1, 1, 0, 1, NULL, &buf) !=
-        RMC_ERR_UNSUPPORTED)
-        FAIL("dead zone with coder 0 accepted");
-    if (rmc_encode_tile_near(s, 2, 2, 1, bits8, RMC_CODER_CM, 0, NULL, 250, 0, 1, 5, NULL, &buf) !=
-        RMC_ERR_ARGUMENT)
-        FAIL("dead-zone background bound above maxval accepted");
+    {   /* grade 0..15 and dead zone 0..255, not with coder 0, and room for the background
+           bound they raise */
+        static const struct { int coder, form, nb, grade, dz, want; } bad[] = {
+            {RMC_CODER_CM2, 2, 1, 16, 0, RMC_ERR_ARGUMENT},
+            {RMC_CODER_CM2, 2, 1, -1, 0, RMC_ERR_ARGUMENT},
+            {RMC_CODER_CM2, 2, 1, 0, 256, RMC_ERR_ARGUMENT},
+            {RMC_CODER_CM2, 2, 1, 0, -1, RMC_ERR_ARGUMENT},
+            {RMC_CODER_GOLOMB, 0, 1, 1, 0, RMC_ERR_UNSUPPORTED},
+            {RMC_CODER_GOLOMB, 0, 1, 0, 1, RMC_ERR_UNSUPPORTED},
+            {RMC_CODER_CM, 0, 255, 1, 0, RMC_ERR_ARGUMENT},
+            {RMC_CODER_CM, 0, 250, 1, 5, RMC_ERR_ARGUMENT}};
+        size_t k;
+        for (k = 0; k < sizeof bad / sizeof bad[0]; k++)
+            if (rmc_encode_tile_near(s, 2, 2, 1, bits8, bad[k].coder, bad[k].form, NULL,
+                                     bad[k].nb, 0, bad[k].grade, bad[k].dz, NULL, &buf) !=
+                bad[k].want)
+                FAIL("near coder %d bound %d grade %d dead zone %d accepted", bad[k].coder,
+                     bad[k].nb, bad[k].grade, bad[k].dz);
+    }
     if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits8, RMC_CODER_GOLOMB, 0, NULL, 1, 1, 1, s) !=
         RMC_ERR_UNSUPPORTED)
         FAIL("grade with coder 0 accepted by the decoder");
