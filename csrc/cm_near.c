@@ -84,8 +84,8 @@ typedef struct {
     cm_apm asign[9][NFRAC];
     cm_apm akbit[KMAX][NREK];
     cm_apm amant[KMAX];
-    /* parameters of the region */
-    int32_t n, s;
+    /* the region's bound */
+    int32_t n;
 } nm_model;
 
 /* A decision from `k` adaptive contexts mixed in the logistic domain (16A.4 with k inputs). */
@@ -149,10 +149,16 @@ static void model_init(nm_model *m, int32_t n, int form) {
         for (i = 0; i < (int)na; i++) apm_init(&ap[i]);
     }
     m->n = n;
-    m->s = 2 * n + 1;
 }
 
 static inline int energy_class(uint32_t e) { return energy_class_n(e, NQ); }
+
+/* The bound of the sample at tile position (y, x): the ROI model's where `roi`, else the
+   background's, + 1 where the grade raises it (spec 8.7). Its step is 2n + 1. */
+static inline int32_t sample_bound(const nm_model *mods, int roi, int grade, ptrdiff_t y,
+                                   ptrdiff_t x) {
+    return roi ? mods[1].n : mods[0].n + (grade > GRADE_ORDER[y & 3][x & 3]);
+}
 
 static inline int run_class(uint32_t r) {
     if (r < 6) return (int)r;
@@ -186,7 +192,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
      * of ceil(MAXVAL / s), MAXVAL taking the top level */
     {
         const int roi = mask ? mask[0] != 0 : 0;
-        const int32_t n = roi ? mods[1].n : mods[0].n + (grade > GRADE_ORDER[0][0]), s = 2 * n + 1;
+        const int32_t n = sample_bound(mods, roi, grade, 0, 0), s = 2 * n + 1;
         int32_t top = form == 2 ? (maxval + s - 1) / s : (maxval + n) / s, qv = 0;
         int nb = bit_length((uint32_t)top);
         int32_t want = src ? (src[0] + n) / s : 0;
@@ -216,8 +222,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
         for (x = (y == 0); x < (ptrdiff_t)w; x++) {
             const int roi = mrow ? mrow[x] != 0 : 0;
             nm_model *m = &mods[roi & split];
-            const int32_t n = roi ? mods[1].n : mods[0].n + (grade > GRADE_ORDER[y & 3][x & 3]),
-                          s = 2 * n + 1;
+            const int32_t n = sample_bound(mods, roi, grade, y, x), s = 2 * n + 1;
             const int32_t *r = row + x;
             const int32_t N = r[-S], W = r[-1], NW = r[-S - 1], NE = r[-S + 1];
             int32_t p[NPRED_MAX];
