@@ -164,12 +164,12 @@ def _encode_best(samples, header, candidates, coder, threads, fit_samples, estim
     (palette.cannot_pay), and the candidates left are compared on bands of rows
     (lossless.row_bands) before only the best is coded in full; images too small for bands
     code every candidate left."""
-    tables = {}   # the PLTE payload of the palette candidate, packed once
+    tables = {}   # the PLTE payload of each palette candidate, packed once
 
     def plte(built):
-        if "palette" not in tables:
-            tables["palette"] = palette.pack(built[0], header.bits)
-        return tables["palette"]
+        if id(built) not in tables:
+            tables[id(built)] = palette.pack(built[0], header.bits)
+        return tables[id(built)]
 
     def coded(built):
         return (None, samples) if built is None else built
@@ -348,6 +348,9 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
             if built is not None and (fields["channels"] > 1
                                       or len(built[0]) < 1 << fields["bits"]):
                 candidates.append(("palette", built))
+                grays = palette.grays_first(built)
+                if grays is not None:
+                    candidates.append(("palette", grays))
         header.transform, body = _encode_best(samples, header, candidates, CODERS[coder],
                                               threads, fit_samples, estimate)
         tile_coders = {payload[8] for ctype, payload in body if ctype == TILE}

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import roimc
-from roimc import api, core
+from roimc import api, container, core
 from roimc.codecs import lossless, palette, predictor
 from roimc.errors import InputError
 
@@ -109,6 +109,64 @@ def test_palette_build_ranks_the_values(values, seed, dtype):
     assert np.array_equal(table[:, 0], distinct) and table.dtype == np.int64
     assert indices.dtype == np.int32 and indices.shape == a.shape
     assert np.array_equal(table[indices[..., 0], 0], a[..., 0])
+
+
+@SOME
+@given(seed=st.integers(0, 2**32 - 1), channels=st.integers(3, 4))
+def test_palette_grays_first_reorders_the_table(seed, channels):
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, 256, size=(12, channels))
+    colours[:5, 1] = colours[:5, 2] = colours[:5, 0]            # five neutral colours
+    colours[5:, 1] = (colours[5:, 0] + 1 + rng.integers(0, 254, size=7)) % 256   # seven not
+    a = colours[rng.integers(0, 12, size=(1, 9, 11))]
+    built = palette.build(a)
+    table, indices = palette.grays_first(built)
+    neutral = (table[:, 0] == table[:, 1]) & (table[:, 1] == table[:, 2])
+    k = int(neutral.sum())
+    present = np.unique(a.reshape(-1, channels), axis=0)
+    assert k == int(((present[:, 0] == present[:, 1]) & (present[:, 1] == present[:, 2])).sum())
+    assert neutral[:k].all() and np.all(np.diff(table[:k, 0]) >= 0)   # by value
+    rest = [i for i, t in enumerate(built[0].tolist()) if t in table[k:].tolist()]
+    assert table[k:].tolist() == built[0][rest].tolist()        # the others keep luma order
+    assert np.array_equal(table[indices[..., 0]], a)
+
+
+def test_palette_grays_first_only_when_it_changes_the_order():
+    gray = np.repeat(np.arange(0, 200, 7)[:, None], 3, axis=1)[np.arange(29) % 29][None, None]
+    assert palette.grays_first(palette.build(gray)) is None          # all neutral
+    assert palette.grays_first(palette.build(gray + [0, 1, 2])) is None  # none neutral
+    two = np.stack([gray[..., 0], gray[..., 1] + 1], axis=-1)
+    assert palette.grays_first(palette.build(two)) is None           # two channels
+
+
+def _gray_screen():
+    """A gray image above a banner: white text on a blue ground, its edges blended through
+    shades between the two (an ultrasound screen, in small). By luma, the ground and the
+    shades fall among the grays, far from the white."""
+    rng = np.random.default_rng(5)
+    g = np.clip(smooth((120, 96), 8, 3, noise=2), 0, 240).astype(np.uint8)
+    a = np.repeat(g[:, :, None], 3, axis=2)
+    ground, white = np.array([37, 62, 94]), np.array([255, 255, 255])
+    text = np.zeros((16, 96))
+    for y, x in zip(rng.integers(2, 12, 40), rng.integers(0, 92, 40)):
+        text[y:y + 3, x:x + 2] = 1.0
+    blur = (text + np.roll(text, 1, 0) + np.roll(text, 1, 1) + np.roll(text, (1, 1), (0, 1))) / 4
+    a[:16] = np.round(ground + blur[:, :, None] * (white - ground)).astype(np.uint8)
+    return a
+
+
+@pytest.mark.parametrize("effort", [5, 6, 9])
+def test_encoder_keeps_the_grays_first_palette_where_smaller(monkeypatch, effort):
+    a = _gray_screen()
+    data = roimc.encode(a, effort=effort)
+    assert np.array_equal(roimc.decode(data), a)
+    chunks = {c.ctype: c.payload for c in container.parse(data)}
+    table = palette.unpack(chunks[container.PLTE], 3, 8)
+    neutral = (table[:, 0] == table[:, 1]) & (table[:, 1] == table[:, 2])
+    assert neutral[:neutral.sum()].all()                        # the neutral colours first
+    monkeypatch.setattr(palette, "grays_first", lambda built: None)
+    luma = roimc.encode(a, effort=effort)
+    assert len(data) < 0.95 * len(luma)
 
 
 def test_palette_that_cannot_pay_for_its_table():

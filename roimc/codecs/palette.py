@@ -4,7 +4,10 @@ tiles code one plane of table indices (spec/rmc-v1.md, "PLTE chunk").
 For one channel the table is the sorted list of the values that occur ("histogram packing"):
 images that use a fraction of their range (rescaled CT/MR, synthetic images) then code small
 index steps instead of large value steps. For several channels it lists the colours, ordered
-by luma, so that a gray ramp with a few coloured overlays keeps its order.
+by luma, so that a gray ramp with a few coloured overlays keeps its order; `grays_first`
+gives the other order the encoder tries: the neutral colours (R = G = B) by value, then the
+rest by luma, so that the gray levels of an image with coloured overlays (an ultrasound
+screen with its coloured banner) keep consecutive indices.
 """
 import struct
 
@@ -52,6 +55,23 @@ def build(samples, max_entries=MAX_ENTRIES):
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     return tuples[order], rank[inverse.reshape(-1)].reshape(f, h, w, 1)
+
+
+def grays_first(built):
+    """The palette `built` (from build, three or more channels) reordered with its neutral
+    colours (channels 0, 1 and 2 equal) first, in their luma order, and the others after them
+    in theirs; None when the table has no neutral colour or no other (the order would not
+    change)."""
+    table, indices = built
+    if table.shape[1] < 3:
+        return None
+    neutral = (table[:, 0] == table[:, 1]) & (table[:, 1] == table[:, 2])
+    if neutral.all() or not neutral.any():
+        return None
+    order = np.concatenate([np.flatnonzero(neutral), np.flatnonzero(~neutral)])
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return table[order], rank[indices]
 
 
 # The largest ratio seen (corpus/train and val) of the tile bytes that the palette saves with
