@@ -345,12 +345,13 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
             candidates.append(("none", None))
         if try_palette:
             built = palette.build(samples)
-            if built is not None and (fields["channels"] > 1
-                                      or len(built[0]) < 1 << fields["bits"]):
-                candidates.append(("palette", built))
-                grays = palette.grays_first(built)
-                if grays is not None:
-                    candidates.append(("palette", grays))
+            if built is not None:
+                # one channel: the ascending table only where values are missing
+                if fields["channels"] > 1 or len(built[0]) < 1 << fields["bits"]:
+                    candidates.append(("palette", built))
+                for other in (palette.grays_first(built), palette.adjacency_order(built)):
+                    if other is not None:
+                        candidates.append(("palette", other))
         header.transform, body = _encode_best(samples, header, candidates, CODERS[coder],
                                               threads, fit_samples, estimate)
         tile_coders = {payload[8] for ctype, payload in body if ctype == TILE}

@@ -169,6 +169,50 @@ def test_encoder_keeps_the_grays_first_palette_where_smaller(monkeypatch, effort
     assert len(data) < 0.95 * len(luma)
 
 
+def _coded_through_a_lut(seed, levels=200):
+    """A smooth image whose levels are stored under a random code (a LUT image): value order
+    is unrelated to where the values lie."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:150, 0:120]
+    wave = xx * 0.9 + yy * 0.5 + 12 * np.sin(yy / 9.0 + seed) + rng.integers(0, 2, yy.shape)
+    g = (wave - wave.min()) * (levels - 1) // np.ptp(wave)
+    return rng.permutation(256)[:levels][g.astype(np.int64)].astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_palette_adjacency_order_puts_neighbours_together(seed):
+    a = _coded_through_a_lut(seed)
+    built = palette.build(a[None, :, :, None])
+    table, indices = palette.adjacency_order(built)
+    assert sorted(table[:, 0]) == sorted(built[0][:, 0])               # a permutation
+    assert np.array_equal(table[indices[..., 0], 0], a[None])
+    assert palette._mean_log_step(indices) < 0.5 * palette._mean_log_step(built[1])
+    again = palette.adjacency_order(palette.build(a[None, :, :, None]))
+    assert np.array_equal(again[0], table)                              # deterministic
+    payload = palette.pack(table, 8)
+    assert payload[0] == palette.KIND_LIST                              # not ascending
+    assert np.array_equal(palette.unpack(payload, 1, 8), table)
+
+
+def test_palette_adjacency_order_declines_natural_and_out_of_range_tables():
+    natural = np.clip(smooth((150, 120), 8, 4, noise=1), 0, 255).astype(np.uint8)
+    assert palette.adjacency_order(palette.build(natural[None, :, :, None])) is None
+    two = np.array([[0, 9], [9, 0]], np.uint8)[None, :, :, None]
+    assert palette.adjacency_order(palette.build(two)) is None          # fewer than 3
+    wide = np.arange(palette.MAX_ADJACENCY + 1, dtype=np.uint16).reshape(1, 1, -1, 1)
+    assert palette.adjacency_order(palette.build(wide)) is None         # too many
+
+
+@pytest.mark.parametrize("effort", [5, 9])
+def test_encoder_keeps_the_adjacency_order_where_smaller(monkeypatch, effort):
+    a = _coded_through_a_lut(3)
+    data = roimc.encode(a, effort=effort)
+    assert np.array_equal(roimc.decode(data), a)
+    assert roimc.info(data)["transform"] == "palette"
+    monkeypatch.setattr(palette, "adjacency_order", lambda built: None)
+    assert len(data) < 0.6 * len(roimc.encode(a, effort=effort))
+
+
 def test_palette_that_cannot_pay_for_its_table():
     # a 9-bit ramp missing one value: a step of two becomes one, once per ramp
     ramp = np.arange(32 * 32).reshape(32, 32) % 512

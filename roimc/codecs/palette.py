@@ -7,7 +7,10 @@ index steps instead of large value steps. For several channels it lists the colo
 by luma, so that a gray ramp with a few coloured overlays keeps its order; `grays_first`
 gives the other order the encoder tries: the neutral colours (R = G = B) by value, then the
 rest by luma, so that the gray levels of an image with coloured overlays (an ultrasound
-screen with its coloured banner) keep consecutive indices.
+screen with its coloured banner) keep consecutive indices; `adjacency_order` gives a third,
+for tables of any number of channels: entries that are neighbours in the image get near
+indices (colour-mapped and synthetic images, whose value or luma order is unrelated to
+their spatial order).
 """
 import struct
 
@@ -55,6 +58,76 @@ def build(samples, max_entries=MAX_ENTRIES):
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     return tuples[order], rank[inverse.reshape(-1)].reshape(f, h, w, 1)
+
+
+MAX_ADJACENCY = 1024   # the largest table adjacency_order reorders
+_WEIGHT = 27720        # adjacency_order's weight of the chain's end entry (2^3 3^2 5 7 11)
+_REACH = 64            # adjacency_order weighs this many entries at each end of the chain
+ADJACENCY_GAIN = 0.85  # adjacency_order keeps its order only when its steps are this small
+
+
+def adjacency_order(built):
+    """The palette `built` (from build) reordered so that entries often side by side in the
+    image get near indices; None for a table of fewer than 3 or more than MAX_ADJACENCY
+    entries, or where the new order does not shrink the steps between neighbours'
+    indices (mean log2(1 + |step|)) below ADJACENCY_GAIN times those of `built`: value and
+    luma orders suit natural images, whose predictors extrapolate values.
+
+    The order is a chain grown greedily: it starts with the pair of entries that are most
+    often horizontal or vertical neighbours and adds, at one end or the other, the entry
+    with the largest sum of neighbour counts with the chain's _REACH entries nearest that
+    end, weighted 27720 // (1 + distance from the end); ties go to the left end and the lower
+    index. The sums are integers below 2^53, so the float products are exact and the order
+    the same on every machine."""
+    table, indices = built
+    k = len(table)
+    if not 3 <= k <= MAX_ADJACENCY:
+        return None
+    idx = indices[..., 0].astype(np.int64)
+    pairs = np.zeros(k * k, dtype=np.int64)
+    for a, b in ((idx[..., :, 1:], idx[..., :, :-1]), (idx[..., 1:, :], idx[..., :-1, :])):
+        pairs += np.bincount((a * k + b).ravel(), minlength=k * k)
+    counts = pairs.reshape(k, k)
+    counts = counts + counts.T
+    np.fill_diagonal(counts, 0)
+    counts = counts.astype(np.float64)
+    weights = (_WEIGHT // (1 + np.arange(k))).astype(np.float64)
+    first, second = np.unravel_index(int(np.argmax(counts)), counts.shape)
+    chain = [int(first), int(second)]
+    placed = np.zeros(k, dtype=bool)
+    placed[chain] = True
+    while len(chain) < k:
+        near = min(len(chain), _REACH)
+        left = counts[:, chain[:near]] @ weights[:near]
+        right = counts[:, chain[:-near - 1:-1]] @ weights[:near]
+        left[placed] = right[placed] = -1.0
+        if left.max() >= right.max():
+            pick = int(np.argmax(left))
+            chain.insert(0, pick)
+        else:
+            pick = int(np.argmax(right))
+            chain.append(pick)
+        placed[pick] = True
+    order = np.array(chain)
+    rank = np.empty(k, dtype=np.int32)
+    rank[order] = np.arange(k, dtype=np.int32)
+    reordered = rank[indices]
+    if _mean_log_step(reordered) >= ADJACENCY_GAIN * _mean_log_step(indices):
+        return None
+    return table[order], reordered
+
+
+def _mean_log_step(indices):
+    """Mean of log2(1 + |step|) over horizontal and vertical neighbours of an index plane."""
+    plane = indices[..., 0].astype(np.int64)
+    total, pairs = 0.0, 0
+    for axis in (-1, -2):
+        steps = np.abs(np.diff(plane, axis=axis)).ravel()
+        if steps.size:
+            counts = np.bincount(steps)
+            total += float(counts @ np.log2(1.0 + np.arange(len(counts))))
+            pairs += steps.size
+    return total / pairs if pairs else 0.0
 
 
 def grays_first(built):
@@ -121,7 +194,7 @@ def pack(table, bits):
     """PLTE payload for a (K, C) table of `bits`-bit coded values."""
     import brotli
     k, c = table.shape
-    if c == 1:
+    if c == 1 and np.all(np.diff(table[:, 0]) > 0):   # a bitmap lists values ascending
         bitmap = np.zeros(1 << bits, dtype=np.uint8)
         bitmap[table[:, 0]] = 1
         body = np.packbits(bitmap).tobytes()
