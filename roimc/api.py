@@ -228,8 +228,9 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         with both the fast coder (coder 5) and the context-modelling coder (coder 4), and
         coder 4 is kept only where it saves a sixteenth, since it decodes about 15 times
         slower; from 7 on, coder 4 alone. From 3 on, with a linear predictor fitted per
-        tile; from 4 on, the palette transform is tried too (and kept when smaller: at 4 and
-        5 judged on bands of rows, from 6 on by coding the image both ways); from 7 on,
+        tile; from 4 on, the palette transform is tried too, its table in up to three
+        orders (roimc.codecs.palette), and the smallest kept (at 4 and 5 judged on bands of
+        rows, from 6 on by coding the image every way); from 7 on,
         colour images are also tried without the colour transform and the predictor is
         fitted on more samples.
     coder: overrides the effort's coder: "auto" (coder 4 or 5 per tile, as above),

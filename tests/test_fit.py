@@ -194,6 +194,50 @@ def test_palette_adjacency_order_puts_neighbours_together(seed):
     assert np.array_equal(palette.unpack(payload, 1, 8), table)
 
 
+def _reference_chain(counts, reach):
+    """adjacency_order's chain with every score summed afresh at every step."""
+    k = len(counts)
+    first, second = np.unravel_index(int(np.argmax(counts)), counts.shape)
+    chain = [int(first), int(second)]
+    while len(chain) < k:
+        scores = []
+        for seq in (chain, chain[::-1]):
+            sc = sum(max(0, reach - d) * counts[:, e] for d, e in enumerate(seq))
+            sc = np.where(np.isin(np.arange(k), chain), np.iinfo(np.int64).min, sc)
+            scores.append(sc)
+        if scores[0].max() >= scores[1].max():
+            chain.insert(0, int(np.argmax(scores[0])))
+        else:
+            chain.append(int(np.argmax(scores[1])))
+    return chain
+
+
+@SOME
+@given(seed=st.integers(0, 2**32 - 1), entries=st.integers(3, 40),
+       reach=st.sampled_from([2, 3, 5, 256]))
+def test_palette_adjacency_chain_matches_scores_summed_afresh(seed, entries, reach):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, entries, size=(1, 13, 11, 1))
+    a[0, 5:] = np.sort(a[0, 5:], axis=1)                  # some structure, some noise
+    built = palette.build(a)
+    k = len(built[0])
+    if k < 3:
+        return
+    idx = built[1][..., 0]
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (idx[..., :, 1:], idx[..., :, :-1]), 1)
+    np.add.at(counts, (idx[..., 1:, :], idx[..., :-1, :]), 1)
+    counts = counts + counts.T
+    np.fill_diagonal(counts, 0)
+    old = palette._REACH, palette.ADJACENCY_GAIN
+    palette._REACH, palette.ADJACENCY_GAIN = reach, float("inf")   # every order kept
+    try:
+        table, _ = palette.adjacency_order(built)
+    finally:
+        palette._REACH, palette.ADJACENCY_GAIN = old
+    assert np.array_equal(table, built[0][_reference_chain(counts, reach)])
+
+
 def test_palette_adjacency_order_declines_natural_and_out_of_range_tables():
     natural = np.clip(smooth((150, 120), 8, 4, noise=1), 0, 255).astype(np.uint8)
     assert palette.adjacency_order(palette.build(natural[None, :, :, None])) is None

@@ -12,6 +12,7 @@ for tables of any number of channels: entries that are neighbours in the image g
 indices (colour-mapped and synthetic images, whose value or luma order is unrelated to
 their spatial order).
 """
+import collections
 import struct
 
 import numpy as np
@@ -61,8 +62,7 @@ def build(samples, max_entries=MAX_ENTRIES):
 
 
 MAX_ADJACENCY = 1024   # the largest table adjacency_order reorders
-_WEIGHT = 27720        # adjacency_order's weight of the chain's end entry (2^3 3^2 5 7 11)
-_REACH = 64            # adjacency_order weighs this many entries at each end of the chain
+_REACH = 256           # adjacency_order weighs this many entries at each end of the chain
 ADJACENCY_GAIN = 0.85  # adjacency_order keeps its order only when its steps are this small
 
 
@@ -73,12 +73,12 @@ def adjacency_order(built):
     indices (mean log2(1 + |step|)) below ADJACENCY_GAIN times those of `built`: value and
     luma orders suit natural images, whose predictors extrapolate values.
 
-    The order is a chain grown greedily: it starts with the pair of entries that are most
-    often horizontal or vertical neighbours and adds, at one end or the other, the entry
-    with the largest sum of neighbour counts with the chain's _REACH entries nearest that
-    end, weighted 27720 // (1 + distance from the end); ties go to the left end and the lower
-    index. The sums are integers below 2^53, so the float products are exact and the order
-    the same on every machine."""
+    The order is a chain grown greedily. It starts with the pair of entries that are most
+    often horizontal or vertical neighbours, then adds, at one end or the other, the entry
+    with the largest score: its neighbour counts with the chain's entries weighted
+    _REACH - d, d being the entry's distance from that end (0 at the end; none beyond
+    _REACH - 1). Ties go to the left end and the lower index. Integer arithmetic: the order
+    is the same on every machine."""
     table, indices = built
     k = len(table)
     if not 3 <= k <= MAX_ADJACENCY:
@@ -90,22 +90,33 @@ def adjacency_order(built):
     counts = pairs.reshape(k, k)
     counts = counts + counts.T
     np.fill_diagonal(counts, 0)
-    counts = counts.astype(np.float64)
-    weights = (_WEIGHT // (1 + np.arange(k))).astype(np.float64)
-    first, second = np.unravel_index(int(np.argmax(counts)), counts.shape)
-    chain = [int(first), int(second)]
+    first, second = (int(v) for v in np.unravel_index(int(np.argmax(counts)), counts.shape))
+    chain = collections.deque([first, second])
     placed = np.zeros(k, dtype=bool)
-    placed[chain] = True
+    placed[[first, second]] = True
+    r = _REACH
+    # score[end] = sum over the chain's entries of weight * counts; window[end] = the sum of
+    # the counts of the entries within reach of that end (what the weights lose per step)
+    score = [r * counts[:, first] + (r - 1) * counts[:, second],
+             r * counts[:, second] + (r - 1) * counts[:, first]]
+    window = [counts[:, first] + counts[:, second]] * 2
+    lowest = np.iinfo(np.int64).min
     while len(chain) < k:
-        near = min(len(chain), _REACH)
-        left = counts[:, chain[:near]] @ weights[:near]
-        right = counts[:, chain[:-near - 1:-1]] @ weights[:near]
-        left[placed] = right[placed] = -1.0
-        if left.max() >= right.max():
-            pick = int(np.argmax(left))
-            chain.insert(0, pick)
+        n = len(chain)
+        left, right = (np.where(placed, lowest, v) for v in score)
+        end = 0 if left.max() >= right.max() else 1
+        pick = int(np.argmax(left if end == 0 else right))
+        near = counts[:, pick]
+        score[end] = r * near + score[end] - window[end]
+        window[end] = window[end] + near
+        if n >= r:   # the entry at distance r - 1 from this end leaves its reach
+            window[end] = window[end] - counts[:, chain[r - 1] if end == 0 else chain[n - r]]
+        else:        # the other end's reach still covers the whole chain
+            score[1 - end] = score[1 - end] + (r - n) * near
+            window[1 - end] = window[1 - end] + near
+        if end == 0:
+            chain.appendleft(pick)
         else:
-            pick = int(np.argmax(right))
             chain.append(pick)
         placed[pick] = True
     order = np.array(chain)
