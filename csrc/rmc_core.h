@@ -107,6 +107,14 @@ int rmc_mask_encode(const uint8_t *mask, uint32_t height, uint32_t width, rmc_bu
 int rmc_mask_decode(const uint8_t *data, size_t size, uint32_t height, uint32_t width,
                     uint8_t *mask);
 
+/* The adjacency order of a palette (encoder only; roimc/codecs/palette.py adjacency_order):
+ * `indices`, F planes of height x width table indices below k (3 <= k <=
+ * RMC_PALETTE_CHAIN_MAX, else RMC_ERR_ARGUMENT), gives in `chain` (k entries) the table's
+ * entries in their new order. reach: 1..65536 entries weighed at each end of the chain. */
+#define RMC_PALETTE_CHAIN_MAX 4096
+int rmc_palette_chain(const int32_t *indices, uint32_t frames, uint32_t height, uint32_t width,
+                      uint32_t k, uint32_t reach, int32_t *chain);
+
 /* Canonical length-limited Huffman (exposed for tests and other streams).
  * rmc_huffman_lengths: code lengths (0 = unused symbol) for `n` symbol counts, each at most
  * `max_len` (1..24); n <= 4096. */

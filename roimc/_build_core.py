@@ -7,7 +7,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.relpath(os.path.join(HERE, os.pardir, "csrc"))
 SOURCES = ["bitio.c", "context_coder.c", "huffman.c", "huffman_coder.c", "cm_coder.c",
            "cm_near.c", "fast_coder.c", "tile.c", "lsfit.c", "latent_coder.c",
-           "mask_coder.c"]
+           "mask_coder.c", "palette_order.c"]
 
 CDEF = """
 typedef struct { uint8_t *data; size_t size; } rmc_buffer;
@@ -42,6 +42,8 @@ int rmc_latent_encode(const int32_t *latent, int channels, uint32_t height, uint
                       int dc, rmc_buffer *out);
 int rmc_latent_decode(const uint8_t *data, size_t size, int channels, uint32_t height,
                       uint32_t width, int dc, int32_t *latent);
+int rmc_palette_chain(const int32_t *indices, uint32_t frames, uint32_t height, uint32_t width,
+                      uint32_t k, uint32_t reach, int32_t *chain);
 int rmc_mask_encode(const uint8_t *mask, uint32_t height, uint32_t width, rmc_buffer *out);
 int rmc_mask_decode(const uint8_t *data, size_t size, uint32_t height, uint32_t width,
                     uint8_t *mask);

@@ -279,3 +279,17 @@ def lsfit(planes, index, first, step, passes, lam, prior):
 
 __all__ = ["encode_tile", "decode_tile", "huffman_lengths", "huffman_encode", "huffman_decode",
            "CODERS", "RmcError"]
+
+
+def palette_chain(indices, k, reach):
+    """The adjacency order (palette.adjacency_order) of the k table entries of an (F, H, W)
+    plane of indices below k (3 <= k <= 4096): an int32 array of the entries in their new
+    order."""
+    indices = np.ascontiguousarray(indices, dtype=np.int32)
+    f, h, w = indices.shape
+    chain = np.empty(k, dtype=np.int32)
+    status = lib.rmc_palette_chain(ffi.from_buffer("int32_t[]", indices), f, h, w, k, reach,
+                                   ffi.from_buffer("int32_t[]", chain))
+    if status:
+        _raise(status, "palette order")
+    return chain

@@ -197,8 +197,10 @@ def test_palette_adjacency_order_puts_neighbours_together(seed):
 def _reference_chain(counts, reach):
     """adjacency_order's chain with every score summed afresh at every step."""
     k = len(counts)
-    first, second = np.unravel_index(int(np.argmax(counts)), counts.shape)
-    chain = [int(first), int(second)]
+    first, second = (int(v) for v in np.unravel_index(int(np.argmax(counts)), counts.shape))
+    if first == second:                                   # no two entries touch
+        second = (first + 1) % k
+    chain = [first, second]
     while len(chain) < k:
         scores = []
         for seq in (chain, chain[::-1]):
@@ -217,7 +219,7 @@ def _reference_chain(counts, reach):
        reach=st.sampled_from([2, 3, 5, 256]))
 def test_palette_adjacency_chain_matches_scores_summed_afresh(seed, entries, reach):
     rng = np.random.default_rng(seed)
-    a = rng.integers(0, entries, size=(1, 13, 11, 1))
+    a = rng.integers(0, entries, size=(2, 13, 11, 1))
     a[0, 5:] = np.sort(a[0, 5:], axis=1)                  # some structure, some noise
     built = palette.build(a)
     k = len(built[0])
@@ -236,6 +238,16 @@ def test_palette_adjacency_chain_matches_scores_summed_afresh(seed, entries, rea
     finally:
         palette._REACH, palette.ADJACENCY_GAIN = old
     assert np.array_equal(table, built[0][_reference_chain(counts, reach)])
+
+
+def test_palette_chain_without_touching_entries_and_bad_arguments():
+    frames = np.arange(3, dtype=np.int32)[:, None, None] * np.ones((3, 4, 5), np.int32)
+    assert core.palette_chain(frames, 3, 256).tolist() == [2, 0, 1]   # no pairs: 0, 1, then
+    for k, reach in ((2, 256), (4097, 256), (3, 0), (3, 65537)):      # 2 on the left (a tie)
+        with pytest.raises(InputError):
+            core.palette_chain(frames, k, reach)
+    with pytest.raises(InputError):
+        core.palette_chain(frames + 1, 3, 256)                         # an index >= k
 
 
 def test_palette_adjacency_order_declines_natural_and_out_of_range_tables():

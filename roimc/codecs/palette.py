@@ -12,11 +12,11 @@ for tables of any number of channels: entries that are neighbours in the image g
 indices (colour-mapped and synthetic images, whose value or luma order is unrelated to
 their spatial order).
 """
-import collections
 import struct
 
 import numpy as np
 
+from .. import core
 from ..errors import CorruptDataError
 
 KIND_BITMAP = 0    # one channel: a bitmap of the values that occur
@@ -77,49 +77,15 @@ def adjacency_order(built):
     often horizontal or vertical neighbours, then adds, at one end or the other, the entry
     with the largest score: its neighbour counts with the chain's entries weighted
     _REACH - d, d being the entry's distance from that end (0 at the end; none beyond
-    _REACH - 1). Ties go to the left end and the lower index. Integer arithmetic: the order
-    is the same on every machine."""
+    _REACH - 1). Ties go to the left end and the lower index; the first pair is the
+    largest count, first in row-major order (the next entry when no two entries touch).
+    Integer arithmetic in the C core (rmc_palette_chain): the order is the same on every
+    machine."""
     table, indices = built
     k = len(table)
     if not 3 <= k <= MAX_ADJACENCY:
         return None
-    idx = indices[..., 0].astype(np.int64)
-    pairs = np.zeros(k * k, dtype=np.int64)
-    for a, b in ((idx[..., :, 1:], idx[..., :, :-1]), (idx[..., 1:, :], idx[..., :-1, :])):
-        pairs += np.bincount((a * k + b).ravel(), minlength=k * k)
-    counts = pairs.reshape(k, k)
-    counts = counts + counts.T
-    np.fill_diagonal(counts, 0)
-    first, second = (int(v) for v in np.unravel_index(int(np.argmax(counts)), counts.shape))
-    chain = collections.deque([first, second])
-    placed = np.zeros(k, dtype=bool)
-    placed[[first, second]] = True
-    r = _REACH
-    # score[end] = sum over the chain's entries of weight * counts; window[end] = the sum of
-    # the counts of the entries within reach of that end (what the weights lose per step)
-    score = [r * counts[:, first] + (r - 1) * counts[:, second],
-             r * counts[:, second] + (r - 1) * counts[:, first]]
-    window = [counts[:, first] + counts[:, second]] * 2
-    lowest = np.iinfo(np.int64).min
-    while len(chain) < k:
-        n = len(chain)
-        left, right = (np.where(placed, lowest, v) for v in score)
-        end = 0 if left.max() >= right.max() else 1
-        pick = int(np.argmax(left if end == 0 else right))
-        near = counts[:, pick]
-        score[end] = r * near + score[end] - window[end]
-        window[end] = window[end] + near
-        if n >= r:   # the entry at distance r - 1 from this end leaves its reach
-            window[end] = window[end] - counts[:, chain[r - 1] if end == 0 else chain[n - r]]
-        else:        # the other end's reach still covers the whole chain
-            score[1 - end] = score[1 - end] + (r - n) * near
-            window[1 - end] = window[1 - end] + near
-        if end == 0:
-            chain.appendleft(pick)
-        else:
-            chain.append(pick)
-        placed[pick] = True
-    order = np.array(chain)
+    order = core.palette_chain(indices[..., 0], k, _REACH)
     rank = np.empty(k, dtype=np.int32)
     rank[order] = np.arange(k, dtype=np.int32)
     reordered = rank[indices]

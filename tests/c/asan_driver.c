@@ -640,6 +640,45 @@ static void mask_checks(long iterations) {
     }
 }
 
+/* The palette order: random index planes (frames x height x width) of k entries give a
+   permutation of the k entries at every reach; bad arguments are refused. */
+static void palette_chain_checks(long iterations) {
+    long it;
+    for (it = 0; it < iterations; it++) {
+        uint32_t f = 1 + below(3), h = 1 + below(30), w = 1 + below(30), k = 3 + below(60);
+        uint32_t reach = it % 3 == 0 ? 1 + below(4) : 256, i;
+        size_t n = (size_t)f * h * w;
+        int32_t *idx = (int32_t *)xmalloc(n * sizeof(int32_t));
+        int32_t *chain = (int32_t *)xmalloc(k * sizeof(int32_t));
+        uint8_t *seen = (uint8_t *)calloc(k, 1);
+        int st;
+        for (i = 0; i < n; i++) idx[i] = (int32_t)(it % 2 ? below(k) : (i / (1 + below(9))) % k);
+        st = rmc_palette_chain(idx, f, h, w, k, reach, chain);
+        if (st != RMC_OK) FAIL("palette chain status %d (k %u)", st, k);
+        else
+            for (i = 0; i < k; i++) {
+                if (chain[i] < 0 || (uint32_t)chain[i] >= k || seen[chain[i]]++)
+                    FAIL("palette chain is not a permutation (k %u)", k);
+            }
+        idx[below((uint32_t)n)] = (int32_t)k;   /* an index out of range */
+        if (rmc_palette_chain(idx, f, h, w, k, reach, chain) != RMC_ERR_ARGUMENT)
+            FAIL("palette chain: index %u accepted", k);
+        free(idx);
+        free(chain);
+        free(seen);
+    }
+    {
+        int32_t idx[4] = {0, 1, 2, 0}, chain[4];
+        if (rmc_palette_chain(idx, 1, 2, 2, 2, 256, chain) != RMC_ERR_ARGUMENT)
+            FAIL("palette chain: k 2");
+        if (rmc_palette_chain(idx, 1, 2, 2, RMC_PALETTE_CHAIN_MAX + 1, 256, chain) !=
+            RMC_ERR_ARGUMENT)
+            FAIL("palette chain: k above the limit");
+        if (rmc_palette_chain(idx, 1, 2, 2, 3, 0, chain) != RMC_ERR_ARGUMENT)
+            FAIL("palette chain: reach 0");
+    }
+}
+
 static void huffman_checks(long iterations) {
     long it;
     for (it = 0; it < iterations; it++) {
@@ -774,6 +813,7 @@ int main(int argc, char **argv) {
     huffman_checks(iterations / 4);
     latent_checks(iterations / 10);
     mask_checks(iterations / 4);
+    palette_chain_checks(iterations / 10);
     printf("roundtrips %ld, damaged %ld (%ld decoded), failures %ld\n", roundtrips, damaged,
            damaged_ok, failures);
     return failures ? 1 : 0;
