@@ -33,26 +33,26 @@ int rmc_palette_chain(const int32_t *indices, uint32_t frames, uint32_t height, 
     score[1] = score[0] + k;
     window[0] = score[0] + 2 * (size_t)k;
     window[1] = score[0] + 3 * (size_t)k;
+    for (i = 0; i < (size_t)frames * height * width; i++)
+        if ((uint32_t)indices[i] >= k) {
+            free(counts);
+            free(score[0]);
+            free(deq);
+            return RMC_ERR_ARGUMENT;
+        }
     /* neighbour counts: horizontal and vertical pairs, both ways, none on the diagonal */
     for (f = 0; f < frames; f++) {
         const int32_t *plane = indices + f * (size_t)height * width;
         for (y = 0; y < height; y++) {
             const int32_t *row = plane + y * width;
             for (x = 0; x < width; x++) {
-                uint32_t a = (uint32_t)row[x];
-                if (a >= k) {
-                    free(counts);
-                    free(score[0]);
-                    free(deq);
-                    return RMC_ERR_ARGUMENT;
-                }
-                if (x + 1 < width && (uint32_t)row[x + 1] < k && (uint32_t)row[x + 1] != a) {
-                    counts[(size_t)a * k + (uint32_t)row[x + 1]]++;
+                size_t a = (uint32_t)row[x];
+                if (x + 1 < width && (uint32_t)row[x + 1] != a) {
+                    counts[a * k + (uint32_t)row[x + 1]]++;
                     counts[(size_t)(uint32_t)row[x + 1] * k + a]++;
                 }
-                if (y + 1 < height && (uint32_t)row[x + width] < k &&
-                    (uint32_t)row[x + width] != a) {
-                    counts[(size_t)a * k + (uint32_t)row[x + width]]++;
+                if (y + 1 < height && (uint32_t)row[x + width] != a) {
+                    counts[a * k + (uint32_t)row[x + width]]++;
                     counts[(size_t)(uint32_t)row[x + width] * k + a]++;
                 }
             }

@@ -277,10 +277,6 @@ def lsfit(planes, index, first, step, passes, lam, prior):
     return coef
 
 
-__all__ = ["encode_tile", "decode_tile", "huffman_lengths", "huffman_encode", "huffman_decode",
-           "CODERS", "RmcError"]
-
-
 def palette_chain(indices, k, reach):
     """The adjacency order (palette.adjacency_order) of the k table entries of an (F, H, W)
     plane of indices below k (3 <= k <= 4096): an int32 array of the entries in their new
@@ -293,3 +289,8 @@ def palette_chain(indices, k, reach):
     if status:
         _raise(status, "palette order")
     return chain
+
+
+__all__ = ["encode_tile", "decode_tile", "huffman_lengths", "huffman_encode", "huffman_decode",
+           "CODERS", "RmcError"]
+

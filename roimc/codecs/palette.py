@@ -56,9 +56,14 @@ def build(samples, max_entries=MAX_ENTRIES):
     luma = (tuples[:, 0] * 299 + tuples[:, 1] * 587 + tuples[:, 2] * 114 if c >= 3
             else tuples.sum(axis=1))
     order = np.lexsort(tuple(tuples[:, i] for i in reversed(range(c))) + (luma,))
+    return tuples[order], _ranks(order)[inverse.reshape(-1)].reshape(f, h, w, 1)
+
+
+def _ranks(order):
+    """rank[e] = the position of entry e in `order` (a permutation), as int32."""
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
-    return tuples[order], rank[inverse.reshape(-1)].reshape(f, h, w, 1)
+    return rank
 
 
 MAX_ADJACENCY = 1024   # the largest table adjacency_order reorders
@@ -86,9 +91,7 @@ def adjacency_order(built):
     if not 3 <= k <= MAX_ADJACENCY:
         return None
     order = core.palette_chain(indices[..., 0], k, _REACH)
-    rank = np.empty(k, dtype=np.int32)
-    rank[order] = np.arange(k, dtype=np.int32)
-    reordered = rank[indices]
+    reordered = _ranks(order)[indices]
     if _mean_log_step(reordered) >= ADJACENCY_GAIN * _mean_log_step(indices):
         return None
     return table[order], reordered
@@ -119,9 +122,7 @@ def grays_first(built):
     if neutral.all() or not neutral.any():
         return None
     order = np.concatenate([np.flatnonzero(neutral), np.flatnonzero(~neutral)])
-    rank = np.empty(len(order), dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    return table[order], rank[indices]
+    return table[order], _ranks(order)[indices]
 
 
 # The largest ratio seen (corpus/train and val) of the tile bytes that the palette saves with
