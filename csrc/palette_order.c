@@ -21,6 +21,8 @@ int rmc_palette_chain(const int32_t *indices, uint32_t frames, uint32_t height, 
     uint32_t n;
     if (k < 3 || k > RMC_PALETTE_CHAIN_MAX || reach < 1 || reach > 65536 || !indices || !chain)
         return RMC_ERR_ARGUMENT;
+    for (i = 0; i < (size_t)frames * height * width; i++)
+        if ((uint32_t)indices[i] >= k) return RMC_ERR_ARGUMENT;
     counts = (int64_t *)calloc((size_t)k * k, sizeof(int64_t));
     score[0] = (int64_t *)malloc(4 * (size_t)k * sizeof(int64_t));
     deq = (int32_t *)malloc(2 * (size_t)k * sizeof(int32_t));
@@ -33,13 +35,6 @@ int rmc_palette_chain(const int32_t *indices, uint32_t frames, uint32_t height, 
     score[1] = score[0] + k;
     window[0] = score[0] + 2 * (size_t)k;
     window[1] = score[0] + 3 * (size_t)k;
-    for (i = 0; i < (size_t)frames * height * width; i++)
-        if ((uint32_t)indices[i] >= k) {
-            free(counts);
-            free(score[0]);
-            free(deq);
-            return RMC_ERR_ARGUMENT;
-        }
     /* neighbour counts: horizontal and vertical pairs, both ways, none on the diagonal */
     for (f = 0; f < frames; f++) {
         const int32_t *plane = indices + f * (size_t)height * width;

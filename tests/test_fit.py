@@ -111,6 +111,10 @@ def test_palette_build_ranks_the_values(values, seed, dtype):
     assert np.array_equal(table[indices[..., 0], 0], a[..., 0])
 
 
+def _neutral(table):
+    return (table[:, 0] == table[:, 1]) & (table[:, 1] == table[:, 2])
+
+
 @SOME
 @given(seed=st.integers(0, 2**32 - 1), channels=st.integers(3, 4))
 def test_palette_grays_first_reorders_the_table(seed, channels):
@@ -121,10 +125,9 @@ def test_palette_grays_first_reorders_the_table(seed, channels):
     a = colours[rng.integers(0, 12, size=(1, 9, 11))]
     built = palette.build(a)
     table, indices = palette.grays_first(built)
-    neutral = (table[:, 0] == table[:, 1]) & (table[:, 1] == table[:, 2])
+    neutral = _neutral(table)
     k = int(neutral.sum())
-    present = np.unique(a.reshape(-1, channels), axis=0)
-    assert k == int(((present[:, 0] == present[:, 1]) & (present[:, 1] == present[:, 2])).sum())
+    assert k == int(_neutral(np.unique(a.reshape(-1, channels), axis=0)).sum())
     assert neutral[:k].all() and np.all(np.diff(table[:k, 0]) >= 0)   # by value
     rest = [i for i, t in enumerate(built[0].tolist()) if t in table[k:].tolist()]
     assert table[k:].tolist() == built[0][rest].tolist()        # the others keep luma order
@@ -161,8 +164,7 @@ def test_encoder_keeps_the_grays_first_palette_where_smaller(monkeypatch, effort
     data = roimc.encode(a, effort=effort)
     assert np.array_equal(roimc.decode(data), a)
     chunks = {c.ctype: c.payload for c in container.parse(data)}
-    table = palette.unpack(chunks[container.PLTE], 3, 8)
-    neutral = (table[:, 0] == table[:, 1]) & (table[:, 1] == table[:, 2])
+    neutral = _neutral(palette.unpack(chunks[container.PLTE], 3, 8))
     assert neutral[:neutral.sum()].all()                        # the neutral colours first
     monkeypatch.setattr(palette, "grays_first", lambda built: None)
     luma = roimc.encode(a, effort=effort)

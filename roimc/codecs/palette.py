@@ -99,15 +99,21 @@ def adjacency_order(built):
 
 def _mean_log_step(indices):
     """Mean of log2(1 + |step|) over horizontal and vertical neighbours of an index plane."""
-    plane = indices[..., 0].astype(np.int64)
-    total, pairs = 0.0, 0
-    for axis in (-1, -2):
-        steps = np.abs(np.diff(plane, axis=axis)).ravel()
-        if steps.size:
-            counts = np.bincount(steps)
-            total += float(counts @ np.log2(1.0 + np.arange(len(counts))))
-            pairs += steps.size
+    total, pairs = _log_steps(indices)
     return total / pairs if pairs else 0.0
+
+
+def _log_steps(values):
+    """(The sum of log2(1 + |step|) over horizontal and vertical neighbour pairs, the number of
+    pairs) of (F, H, W, 1) values."""
+    plane = values[..., 0].astype(np.int32, copy=False)
+    total, pairs = 0.0, 0
+    for axis in (1, 2):
+        steps = np.abs(np.diff(plane, axis=axis)).ravel()
+        counts = np.bincount(steps)
+        total += float(counts @ np.log2(1.0 + np.arange(len(counts))))
+        pairs += steps.size
+    return total, pairs
 
 
 def grays_first(built):
@@ -142,14 +148,7 @@ def step_bytes_saved(samples, indices, scale=1.0):
     (F, H, W, 1) samples: the sum over horizontal and vertical neighbour pairs of
     log2(1 + |value step|) - log2(1 + |index step|), halved, in bytes, times `scale` (for
     rows that stand for an image: lossless.row_bands)."""
-    bits = 0.0
-    for a, sign in ((samples, 1.0), (indices, -1.0)):
-        a = a[..., 0].astype(np.int32, copy=False)
-        for axis in (1, 2):
-            steps = np.abs(np.diff(a, axis=axis))
-            counts = np.bincount(steps.ravel())
-            bits += sign * float(counts @ np.log2(1.0 + np.arange(len(counts))))
-    return scale * bits / 16
+    return scale * (_log_steps(samples)[0] - _log_steps(indices)[0]) / 16
 
 
 def _packed(flat):
