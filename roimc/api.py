@@ -6,8 +6,8 @@ import zlib
 import numpy as np
 
 from . import container, core
-from .codecs import lossless, near_lossless, palette
-from .container import DCID, DSUM, HEAD, IEND, LATN, META, TILE, Header
+from .codecs import lossless, near_lossless, palette, postfilter
+from .container import DCID, DSUM, FILT, HEAD, IEND, LATN, META, TILE, Header
 from .errors import CorruptDataError, InputError, UnsupportedError
 from .roi_mask import parse_roi
 from .samples import allocate, describe
@@ -82,16 +82,20 @@ def _bound(value, name, top):
     return v
 
 
-def _near_options(mode, coder, max_error, roi, roi_max_error, grade=0, deadzone=0):
+def _near_options(mode, coder, max_error, roi, roi_max_error, grade=0, deadzone=0,
+                  post_filter=False):
     """Option errors of the near-lossless options, before anything is coded."""
     for name, value, top in (("grade", grade, near_lossless.GRADES - 1),
                              ("deadzone", deadzone, near_lossless.MAX_DEADZONE)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
                 or not 0 <= value <= top:
             raise InputError(f"{name} must be an integer from 0 to {top}, got {value!r}")
+    if not isinstance(post_filter, (bool, np.bool_)):
+        raise InputError(f"post_filter must be True or False, got {post_filter!r}")
     if mode != "near-lossless":
-        if max_error is not None or grade or deadzone:
-            raise InputError("max_error, grade and deadzone need mode='near-lossless'")
+        if max_error is not None or grade or deadzone or post_filter:
+            raise InputError("max_error, grade, deadzone and post_filter need "
+                             "mode='near-lossless'")
         if roi_max_error and mode != "hybrid":
             raise InputError("roi_max_error needs mode='near-lossless' or 'hybrid'")
         if roi is not None and mode == "lossless":
@@ -110,12 +114,14 @@ def _near_options(mode, coder, max_error, roi, roi_max_error, grade=0, deadzone=
 
 
 def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error,
-                 fit_samples=0, grade=0, deadzone=0):
-    """NEAR, GRAD, MASK and TILE chunks, and the decoded array (for dsum). Bounds above the
-    largest difference of the stored bits are stored as that difference, and a grade or dead
-    zone that would raise the background bound beyond it is dropped or cut: same promise. Sets
-    header.version: 1.10 with GRAD, 1.6 when a tile uses coder 4's near-lossless form,
-    1.2 when one uses coder 3's, else 1.0 (1.8 for a method-1 mask)."""
+                 fit_samples=0, grade=0, deadzone=0, post_filter=False):
+    """NEAR, GRAD, FILT, MASK and TILE chunks, and the decoded array (for dsum). Bounds above
+    the largest difference of the stored bits are stored as that difference, and a grade or
+    dead zone that would raise the background bound beyond it is dropped or cut: same
+    promise. With post_filter, the filter fitted on the background (postfilter.fit), where
+    one lowers its squared error. Sets header.version: 1.11 with FILT, 1.10 with GRAD, 1.6
+    when a tile uses coder 4's near-lossless form, 1.2 when one uses coder 3's, else 1.0
+    (1.8 for a method-1 mask)."""
     top = (1 << (8 if header.sample_type.endswith("8") else 16)) - 1
     most = (1 << header.bits) - 1
     n = min(_bound(max_error, "max_error", top), most)
@@ -129,6 +135,12 @@ def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error,
     chunks, recon = near_lossless.encode(samples, header, core.CODERS[coder], mask, n, m,
                                          threads, fit_samples, int(grade), deadzone)
     header.version = near_lossless.version_of(chunks, (1, 0))
+    if post_filter:
+        payload, recon = postfilter.fit(samples, recon, mask, header.bits)
+        if payload is not None:
+            first_tile = next(i for i, (ctype, _) in enumerate(chunks) if ctype == TILE)
+            chunks.insert(first_tile, (FILT, payload))
+            header.version = max(header.version, postfilter.VERSION)
     decoded = (recon + header.offset).astype(header.sample_type).reshape(header.shape())
     return chunks, decoded
 
@@ -214,7 +226,8 @@ def _encode_best(samples, header, candidates, coder, threads, fit_samples, estim
 def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
            effort=DEFAULT_EFFORT, coder=None, bits=None, channels_last=None, metadata=None,
            ancillary=None, max_error=None, roi=None, roi_max_error=0, quality=None,
-           model=None, device="auto", neural_only=False, bg_psnr=None, grade=0, deadzone=0):
+           model=None, device="auto", neural_only=False, bg_psnr=None, grade=0, deadzone=0,
+           post_filter=False):
     """Compress an image array into .rmc bytes.
 
     array: (H, W), (H, W, C), (F, H, W) or (F, H, W, C); uint8/uint16/int8/int16.
@@ -254,6 +267,11 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         to this much more, so those samples are within max_error + deadzone (+ 1 where
         graded): fewer bits for a small increase in error (format 1.10; coders as grade).
         Hybrid mode's bg_psnr search uses grade and dead zone to meet its target closely.
+    post_filter: near-lossless: the encoder fits a small linear filter (format 1.11) that the
+        decoder applies to the samples outside the ROI, lowering their squared error; those
+        samples are then within max_error + deadzone (+ 1 where graded) + its clip (1 to 4,
+        in the file) of the original. The filter is stored only where it lowers the error.
+        The bounded files of lossy and hybrid modes use it.
     roi: near-lossless ROI: an (H, W) mask (non-zero = ROI; values in {0, 1} or {0, 255}),
         a mask image path, rectangles "x,y,w,h[;x,y,w,h...]", a list of (x, y, w, h), or
         "auto" (roimc.roi.auto_roi: the shipped U-Net, or the classic method without torch).
@@ -268,13 +286,15 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     neural_only: lossy and hybrid. By default the encoder also codes the image losslessly,
         and near-losslessly (the ROI at roi_max_error in hybrid mode) with the largest bounds
         whose mean squared error is at most ERROR_SLACK = 1.26 times (1 dB above) the
-        network's (in the ROI and outside it), and returns the smallest of the three files;
-        a lossless or near-lossless one decodes without a model, every sample exact or
-        within its bound. True keeps the network's file.
+        network's (in the ROI and outside it; post-filtered, as post_filter), and returns the
+        smallest of the three files; a lossless or near-lossless one decodes without a
+        model, every sample exact or within its bound (plus the filter's clip outside the
+        ROI). True keeps the network's file.
     bg_psnr: hybrid, in place of quality: the background's PSNR in dB (peak = the image's
         largest sample, at least 1), at least this. The encoder keeps the smallest of the
-        network's file at the lowest quality that reaches it, the near-lossless file with
-        the largest background bound that reaches it and the lossless file.
+        network's file at the lowest quality that reaches it, the post-filtered
+        near-lossless file with the largest background bound that reaches it (refined by
+        the grade and a dead zone) and the lossless file.
     """
     if mode not in container.MODES:
         raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")
@@ -308,7 +328,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
                              f"got {bg_psnr!r}")
     if coder not in CODERS:
         raise InputError(f"unknown coder {coder!r}: choose from {', '.join(CODERS)}")
-    _near_options(mode, coder, max_error, roi, roi_max_error, grade, deadzone)
+    _near_options(mode, coder, max_error, roi, roi_max_error, grade, deadzone, post_filter)
     if mode in ("lossy", "hybrid") and not neural_only:
         if isinstance(roi, str) and roi == "auto":   # detected once for both candidates
             from .roi import auto_roi
@@ -336,7 +356,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         roi = auto_roi(array, channels_last=channels_last)
     if mode == "near-lossless":
         body, original = _encode_near(samples, header, coder, threads, max_error, roi,
-                                      roi_max_error, fit_samples, grade, deadzone)
+                                      roi_max_error, fit_samples, grade, deadzone,
+                                      post_filter)
     elif mode in ("lossy", "hybrid"):
         body, original = _encode_neural(samples, header, coder, threads, roi, roi_max_error,
                                         quality, model, device, fit_samples)
@@ -376,8 +397,8 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
 
 
 BOUND_TRIES = 6   # near-lossless encodes, at most, in the search for the bound
-GRADE_TRIES = 9   # and then for the grade between two bounds (bisection of 1..15), without
-                  # and with a dead zone of 1 (bisection of 0..15)
+GRADE_TRIES = 10  # and then for the grade between two bounds (bisection of 1..15), and with
+                  # a dead zone of 1 (bisection of 32 steps: two bounds and 16 grades each)
 ERROR_SLACK = 1.26   # a bounded candidate may err up to this factor (1 dB) more than the network
 EXACT_SLACK = 1.01   # the lossless file is kept when it is at most 1 % larger than the smallest
 
@@ -425,11 +446,12 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     as listed below); the lossless file whenever it is within EXACT_SLACK of the smallest.
     The network's file is kept on a tie with a near-lossless one. The
     bounds start from the error of a uniform spread over [-N, N], N(N+1)/3 (at least 1: flat
-    parts err less), grow by half while they keep within ERROR_SLACK times the network's
-    error and are bisected once one does not; with `targets`, between the background's last
-    good bound N and N + 1 the grade (N + 1 on grade/16 of the background) is bisected too,
-    without and then with a dead zone of 1.
-    Every candidate's error is measured, not assumed."""
+    parts err less), grow as the error would with the square of the bound (at most
+    threefold) while they keep within the target and are bisected once one does not; with
+    `targets`, between the background's last good bound N and N + 1 the grade (N + 1 on
+    grade/16 of the background) is bisected too, and then, with a dead zone of 1, the bound
+    N - 1 or N and a grade. Every candidate carries the post-filter where it lowers the
+    error (post_filter), and its error is measured after it, not assumed."""
     samples = _coded_samples(array, common)
     _, height, width, _ = samples.shape
     mask = parse_roi(roi, height, width)
@@ -456,59 +478,67 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     guess = [min(top, max(1, int((np.sqrt(1 + 12 * t) - 1) / 2))) for t in targets]
     lo = [0] * len(regions)             # largest bound seen to keep the error within target
     hi = [top + 1] * len(regions)       # smallest bound seen to exceed it
+    lo_error = [0.0] * len(regions)     # the error measured at lo
     for _ in range(BOUND_TRIES):
         if not any(guess):   # bound 0 everywhere: the lossless file
             break
         candidate = _near_candidate(array, mode, mask, roi_max_error, regions, guess, common)
         d = ref - _coded_samples(decode(candidate, threads=common["threads"]), common)
-        ok = [float(np.mean(d[:, r] ** 2)) <= t for r, t in zip(regions, targets)]
+        errors = [float(np.mean(d[:, r] ** 2)) for r in regions]
+        ok = [e <= t for e, t in zip(errors, targets)]
         if all(ok) and (best is None or len(candidate) < len(best)):
             best = candidate
         for k, fine in enumerate(ok):
             if fine:
-                lo[k] = max(lo[k], guess[k])
+                lo[k], lo_error[k] = guess[k], errors[k]   # guesses only grow below hi
             else:
                 hi[k] = min(hi[k], guess[k])
-        nxt = [min(top, max(l + 1, l * 3 // 2)) if h > top else (l + h) // 2   # grow by half
-               for l, h in zip(lo, hi)]                                           # or bisect
+        # below the target: grow as the error would with the square of the bound (at most
+        # threefold); above it seen: bisect
+        nxt = [(l + h) // 2 if h <= top else
+               min(top, max(l + 1, int(l * min(3.0, np.sqrt(t / max(e, 1e-9))))))
+               for l, h, t, e in zip(lo, hi, targets, lo_error)]
         if nxt == guess or all(h - l <= 1 for l, h in zip(lo, hi)):
             break
         guess = nxt
     # with an explicit target, between the background's bounds lo and lo + 1: the grade
-    # (bisected over 1..15), and then with a dead zone of 1. Against the network's own error
+    # (bisected over 1..15); then with a dead zone of 1, bound lo - 1 or lo and a grade
+    # (bisected over those 32 steps, in order of error). Against the network's own error
     # neither is tried: those files trade the whole 26 % error slack for a few per cent of
     # rate, and the default files' BD-rate measured worse with them on corpus/val.
     graded = mask is None or mode == "hybrid" or len(regions) == 2 or not mask.any()
     coder = common["coder"] or _EFFORT[common["effort"]][0]
     if explicit and graded and coder != "golomb" and hi[-1] == lo[-1] + 1 <= top:
-        def meets(deadzone, grade):
+        def meets(bound, deadzone, grade):
             nonlocal best
-            candidate = _near_candidate(array, mode, mask, roi_max_error, regions, lo, common,
-                                        grade=grade, deadzone=deadzone)
+            candidate = _near_candidate(array, mode, mask, roi_max_error, regions,
+                                        lo[:-1] + [bound], common, grade=grade,
+                                        deadzone=deadzone)
             d = ref - _coded_samples(decode(candidate, threads=common["threads"]), common)
             ok = all(float(np.mean(d[:, r] ** 2)) <= t for r, t in zip(regions, targets))
             if ok and (best is None or len(candidate) < len(best)):
                 best = candidate
             return ok
 
-        # the grade alone, then with a dead zone of 1 (often smaller at the same error)
-        for deadzone, g_lo in ((0, 0), (1, -1)):
-            if lo[-1] + deadzone + 1 > top:
-                break
-            g_hi = near_lossless.GRADES
-            while g_hi - g_lo > 1:
-                g = (g_lo + g_hi) // 2 if g_lo >= 0 else 0
-                if meets(deadzone, g):
-                    g_lo = g
-                else:
-                    g_hi = g
+        def largest(first, end, step):   # bisection: the last step in first..end-1 that meets
+            good, bad = first - 1, end
+            while bad - good > 1:
+                i = (good + bad) // 2
+                good, bad = (i, bad) if meets(*step(i)) else (good, i)
+
+        grades = near_lossless.GRADES
+        largest(1, grades, lambda g: (lo[-1], 0, g))
+        if lo[-1] + 2 <= top:
+            base = lo[-1] - 1 if lo[-1] >= 1 else lo[-1]
+            largest(0, (lo[-1] + 1 - base) * grades,
+                    lambda i: (base + i // grades, 1, i % grades))
     return keep()
 
 
 def _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common, grade=0,
                     deadzone=0):
     """The near-lossless file of `bounds`, one per region of `regions` (as _bounded_instead
-    lists them), the background's raised by `grade` and `deadzone`."""
+    lists them), the background's raised by `grade` and `deadzone`, post-filtered."""
     if mask is None:
         n, m, roi = bounds[0], 0, None
     elif mode == "hybrid":
@@ -519,7 +549,7 @@ def _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common, g
         n, m, roi = bounds[0], bounds[0], mask if mask.any() else None
     return encode(array, "near-lossless", max_error=n, roi=roi,
                   roi_max_error=m if roi is not None else 0, grade=grade, deadzone=deadzone,
-                  **common)
+                  post_filter=True, **common)
 
 
 def _refuse_neural(chunks, header):
@@ -559,6 +589,7 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES, mod
     chunks = container.parse(data)
     header = container.read_header(chunks, max_samples, AVAILABLE_MODES)
     neural_mode = header.mode in ("lossy", "hybrid")
+    filt = postfilter.read(chunks, header, header.mode == "near-lossless")
     if neural_mode:
         bounds = _check_neural(chunks, header)
     else:
@@ -572,6 +603,8 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES, mod
     out, view = allocate(header)
     if header.mode in ("near-lossless", "hybrid"):
         near_lossless.decode(chunks, header, view, bounds, threads)
+        if filt is not None:
+            postfilter.apply(view, header, bounds[2], filt)
     elif header.mode == "lossless":
         lossless.decode(chunks, header, view, threads, table)
     for c in chunks:
@@ -653,6 +686,8 @@ def info(data):
         result["max_error"] = n if header.mode == "near-lossless" else None
         result["grade"] = grade if header.mode == "near-lossless" else None
         result["deadzone"] = deadzone if header.mode == "near-lossless" else None
+        filt = postfilter.read(chunks, header, header.mode == "near-lossless")
+        result["post_filter"] = None if filt is None else {"clip": filt[0]}
         result["roi_max_error"] = m if mask is not None else None
         result["roi"] = None if mask is None else {
             "pixels": int(np.count_nonzero(mask)),

@@ -136,9 +136,12 @@ def encode(source, output, mode, max_error, roi, roi_max_error, quality, bg_psnr
 
 def _bound_text(d):
     """A near-lossless file's background bound: "B", or "B (B + 1 on G/16 of the samples)"
-    when graded, B being max_error plus the dead zone."""
-    b, g = d["max_error"] + (d.get("deadzone") or 0), d.get("grade") or 0
-    return f"{b}" if not g else f"{b} ({b + 1} on {g}/16 of the samples)"
+    when graded, B being max_error plus the dead zone and the post-filter's clip."""
+    b = d["max_error"] + (d.get("deadzone") or 0) + ((d.get("post_filter") or {}).get("clip")
+                                                     or 0)
+    g = d.get("grade") or 0
+    text = f"{b}" if not g else f"{b} ({b + 1} on {g}/16 of the samples)"
+    return text + (", post-filtered" if d.get("post_filter") else "")
 
 
 def _neural_options(mode, roi, roi_max_error, quality, model, device, neural_only=False,

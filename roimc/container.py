@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from .errors import CorruptDataError, FormatError, LimitError, UnsupportedError
 
 SIGNATURE = b"\x89RMC\r\n\x1a\n"
-VERSION = (1, 10)   # the newest version this module reads and writes
+VERSION = (1, 11)   # the newest version this module reads and writes
 
 # critical chunks (first letter upper case)
 HEAD = b"HEAD"   # header, first chunk
@@ -14,6 +14,7 @@ TILE = b"TILE"   # one coded tile of one frame
 MASK = b"MASK"   # ROI mask (near-lossless)
 NEAR = b"NEAR"   # error bounds of a near-lossless file
 GRAD = b"GRAD"   # the grade of a near-lossless file's background bound
+FILT = b"FILT"   # the post-filter of a near-lossless file's background
 LATN = b"LATN"   # quantized latent of one frame (lossy, hybrid)
 DCID = b"DCID"   # decoder-id of the neural decoder (lossy, hybrid)
 PRED = b"PRED"   # predictor weights (reserved)
@@ -23,7 +24,7 @@ IEND = b"IEND"   # end of file, empty
 DSUM = b"dsum"   # CRC-32 of the decoded samples
 META = b"meta"   # brotli-compressed JSON metadata
 
-KNOWN_CRITICAL = {HEAD, TILE, PLTE, IEND, NEAR, GRAD, MASK, LATN, DCID}
+KNOWN_CRITICAL = {HEAD, TILE, PLTE, IEND, NEAR, GRAD, FILT, MASK, LATN, DCID}
 MAX_CHUNK = 1 << 31
 
 MODES = ("lossless", "near-lossless", "lossy", "hybrid")

@@ -51,12 +51,13 @@ def tile_bound(mask, n, m, grade, h, w, deadzone=0):
 
 
 def sample_bounds(info, mask):
-    """(H, W) bound of every pixel of a near-lossless file from its info (spec 8.1, 8.7):
-    roi_max_error where `mask` is set, else max_error plus the dead zone, plus 1 where the
-    grade raises it."""
+    """(H, W) bound of every pixel of a near-lossless file from its info (spec 8.1, 8.7, 8.8):
+    roi_max_error where `mask` is set, else max_error plus the dead zone and the post-filter's
+    clip, plus 1 where the grade raises it."""
     (h, w), (th, tw) = (info["height"], info["width"]), info["tile"]
     order = GRADE_ORDER[np.arange(h)[:, None] % th % 4, np.arange(w)[None, :] % tw % 4]
-    bound = info["max_error"] + (info["deadzone"] or 0) + (order < (info["grade"] or 0))
+    clip = (info.get("post_filter") or {}).get("clip", 0)
+    bound = info["max_error"] + (info["deadzone"] or 0) + (order < (info["grade"] or 0)) + clip
     return bound if mask is None else np.where(mask, info["roi_max_error"], bound)
 
 
@@ -849,6 +850,199 @@ def test_info_and_cli_name_the_grade(tmp_path):
     assert "every sample within 4 (5 on 2/16 of the samples)" in r.stdout
 
 
+# --- the post-filter of the background (spec 8.8, format 1.11) ---------------------------------
+
+FILT = container.FILT
+
+
+def _spec_filter(plane, mask, bits, clip, shift, taps, bias):
+    """Spec 8.8 sample by sample: the reference the vectorised filter must match."""
+    h, w = plane.shape
+    maxval = (1 << bits) - 1
+    offsets = [(0, 1), (0, 2), (1, -2), (1, -1), (1, 0), (1, 1), (1, 2),
+               (2, -2), (2, -1), (2, 0), (2, 1), (2, 2)]
+
+    def v(y, x):
+        return int(plane[min(max(y, 0), h - 1)][min(max(x, 0), w - 1)])
+    out = plane.astype(np.int64).copy()
+    for y in range(h):
+        for x in range(w):
+            if mask is not None and mask[y][x]:
+                continue
+            t = bias + sum(wk * (v(y + dy, x + dx) + v(y - dy, x - dx) - 2 * v(y, x))
+                           for wk, (dy, dx) in zip(taps, offsets))
+            corr = (t + ((1 << shift) >> 1)) >> shift
+            out[y, x] = min(max(v(y, x) + min(max(corr, -clip), clip), 0), maxval)
+    return out
+
+
+@FEW
+@given(h=sides, w=sides, bits=st.integers(1, 16), kind=mask_kinds, seed=seeds,
+       clip=st.integers(1, 15), shift=st.integers(0, 15),
+       taps=st.lists(st.integers(-127, 127), min_size=12, max_size=12),
+       bias=st.integers(-32768, 32767))
+def test_post_filter_matches_the_spec_sample_by_sample(h, w, bits, kind, seed, clip, shift,
+                                                      taps, bias):
+    """The banded filter (bands of 3 rows here) equals spec 8.8's formula everywhere: edges
+    repeated, ROI untouched, corrections clipped, results clamped; any taps, 1 x N, primes,
+    every depth."""
+    import unittest.mock
+    from roimc.codecs import postfilter
+    plane = make_values("noise" if seed % 2 else "smooth", (h, w), bits, seed)
+    mask = make_mask(kind, h, w, seed + 1)
+    with unittest.mock.patch.object(postfilter, "_BAND", 3):
+        got = postfilter.filtered(plane, mask, (1 << bits) - 1, clip, shift, taps, bias)
+    assert np.array_equal(got, _spec_filter(plane, mask, bits, clip, shift, taps, bias))
+
+
+def _noisy(shape, seed, bits=8):
+    """Smooth content plus noise: the quantisation error a filter can reduce."""
+    a = make_values("smooth", shape, bits, seed)
+    noise = np.random.default_rng(seed).normal(0, 4 << max(0, bits - 8), a.shape)
+    return np.clip(a + np.round(noise), 0, (1 << bits) - 1)
+
+
+@FEW
+@given(h=sides, w=sides, bits=st.integers(1, 16), kind=mask_kinds, seed=seeds,
+       rgb=st.booleans(), grade=st.integers(0, 15), deadzone=deadzones)
+def test_post_filtered_files_keep_bound_plus_clip(h, w, bits, kind, seed, rgb, grade,
+                                                   deadzone):
+    """With post_filter every ROI sample keeps its bound, every other sample is within its
+    bound plus the stored clip; a file with FILT is 1.11, and one without it is byte for
+    byte the file without post_filter."""
+    top = (1 << bits) - 1
+    n = int(np.random.default_rng(seed).integers(0, min(top, 12) + 1))
+    shape = (h, w, 3) if rgb else (h, w)
+    a = _noisy(shape, seed, bits).astype(np.uint16 if bits > 8 else np.uint8)
+    mask = make_mask(kind, h, w, seed + 1)
+    options = dict(mode="near-lossless", max_error=n, grade=grade, deadzone=deadzone,
+                   bits=bits)
+    if mask is not None:
+        options.update(roi=mask, roi_max_error=0)
+    data = roimc.encode(a, post_filter=True, **options)
+    info, out = roimc.info(data), roimc.decode(data)
+    bound = sample_bounds(info, mask)
+    diff = np.abs(out.astype(np.int64) - a)
+    assert (diff <= (bound[..., None] if rgb else bound)).all()
+    if mask is not None:
+        assert (diff[mask] == 0).all()
+    filt = [p for t, p in _chunks(data) if t == FILT]
+    if filt:
+        assert info["version"] == "1.11" and len(filt[0]) == 1 + 15 * (3 if rgb else 1)
+        assert 1 <= info["post_filter"]["clip"] <= 4
+    else:
+        assert info["post_filter"] is None
+        assert data == roimc.encode(a, **options)
+
+
+def _ct():
+    from roimc.io import read_image
+    return np.asarray(read_image(Path(roimc.__file__).parent / "samples" / "ct_small.png"))
+
+
+def test_post_filter_lowers_the_background_error():
+    """The bundled CT slice at bound 8 outside a disc: the filter lowers the background's
+    squared error by a sixth or more for a few more bytes; the ROI stays exact and the
+    errors stay within 8 + clip."""
+    a = _ct()
+    yy, xx = np.indices(a.shape)
+    mask = (yy - 64) ** 2 + (xx - 64) ** 2 <= 30 ** 2
+    plain = roimc.encode(a, mode="near-lossless", max_error=8, roi=mask)
+    filtered = roimc.encode(a, mode="near-lossless", max_error=8, roi=mask, post_filter=True)
+    clip = roimc.info(filtered)["post_filter"]["clip"]
+    e0 = roimc.decode(plain).astype(float) - a
+    e1 = roimc.decode(filtered).astype(float) - a
+    assert np.mean(e1[~mask] ** 2) < 5 / 6 * np.mean(e0[~mask] ** 2)
+    assert (e1[mask] == 0).all() and np.abs(e1).max() <= 8 + clip
+    assert len(plain) < len(filtered) <= len(plain) + 12 + 16
+
+
+def test_post_filter_is_left_out_where_it_cannot_help():
+    """Lossless (bound 0) and an all-ROI image: nothing to correct, no FILT chunk."""
+    a = _noisy((20, 30), 7).astype(np.uint8)
+    for options in (dict(max_error=0), dict(max_error=3, roi=np.ones((20, 30), bool))):
+        data = roimc.encode(a, mode="near-lossless", post_filter=True, **options)
+        assert FILT not in [t for t, _ in _chunks(data)]
+
+
+def _filtered_file():
+    a = _ct()[:40, :36]
+    mask = make_mask("blob", 40, 36, 2)
+    data = roimc.encode(a, mode="near-lossless", max_error=8, roi=mask, post_filter=True)
+    assert FILT in [t for t, _ in _chunks(data)]
+    return a, data
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x02", b"\x02" + bytes(14), b"\x02" + bytes(16),
+                                     b"\x00" + bytes(15), b"\x10" + bytes(15),
+                                     b"\x02\x10" + bytes(14)])
+def test_bad_filt_payload_is_refused(payload):                     # E48
+    _, data = _filtered_file()
+    with pytest.raises(roimc.CorruptDataError, match="FILT"):
+        roimc.decode(_replace(data, FILT, payload))
+
+
+def test_filt_chunk_rules_are_enforced():
+    a, data = _filtered_file()
+    chunks = _chunks(data)
+    filt = next(c for c in chunks if c[0] == FILT)
+    with pytest.raises(roimc.UnsupportedError, match="FILT chunk in a file of version 1.10"):
+        roimc.decode(_with_version(data, 10))            # E49
+    with pytest.raises(roimc.CorruptDataError, match="FILT chunks"):
+        roimc.decode(_rebuild(chunks[:2] + [filt] + chunks[2:]))   # two (E41)
+    moved = [c for c in chunks if c[0] != FILT]
+    moved.insert(len(moved) - 1, filt)                   # after the TILE (E41)
+    with pytest.raises(roimc.CorruptDataError, match="before the first TILE"):
+        roimc.decode(_rebuild(moved))
+    lossless = _chunks(roimc.encode(a))
+    with pytest.raises(roimc.UnsupportedError, match="FILT"):     # E40
+        roimc.decode(_rebuild(lossless[:1] + [filt] + lossless[1:]))
+    # a 1.10 reader: FILT is an unknown critical chunk
+    import unittest.mock
+    known = container.KNOWN_CRITICAL - {FILT}
+    with unittest.mock.patch.object(container, "KNOWN_CRITICAL", known):
+        with pytest.raises(roimc.UnsupportedError, match="FILT"):
+            roimc.decode(data)
+
+
+def test_filt_with_other_taps_still_decodes_within_bound_plus_clip():
+    """Any taps are a valid stream: the bound plus the clip still holds outside the ROI and
+    the ROI stays exact (the dsum chunk, which covered the encoder's taps, is dropped)."""
+    a, data = _filtered_file()
+    mask = roimc.read_mask(data)
+    chunks = [c for c in _chunks(data) if c[0] != container.DSUM]
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        payload = bytes([int(rng.integers(1, 16)), int(rng.integers(0, 16))]) + \
+            rng.integers(0, 256, 14, dtype=np.uint8).tobytes()
+        out = roimc.decode(_rebuild([(t, payload if t == FILT else p) for t, p in chunks]))
+        diff = np.abs(out.astype(int) - a)
+        assert (diff[mask] == 0).all() and diff.max() <= 8 + payload[0]
+
+
+@pytest.mark.parametrize("options", [
+    dict(mode="lossless", post_filter=True),
+    dict(mode="lossy", quality=3, post_filter=True),
+    dict(mode="near-lossless", max_error=2, post_filter=1),
+    dict(mode="near-lossless", max_error=2, post_filter="yes"),
+])
+def test_post_filter_option_errors(options):
+    a = make_values("smooth", (9, 11), 8, 1).astype(np.uint8)
+    with pytest.raises(roimc.InputError):
+        roimc.encode(a, **options)
+
+
+def test_info_and_cli_name_the_post_filter(tmp_path):
+    from test_cli import assert_ok, cli
+    _, data = _filtered_file()
+    clip = roimc.info(data)["post_filter"]["clip"]
+    path = tmp_path / "f.rmc"
+    path.write_bytes(data)
+    r = cli("info", path)
+    assert_ok(r)
+    assert f"elsewhere within {8 + clip}, post-filtered" in r.stdout
+
+
 # --- golden near-lossless vectors (tests/golden/near, made by tests/golden/make_golden.py) ---
 
 NEAR_GOLDEN = Path(__file__).resolve().parent / "golden" / "near"
@@ -870,7 +1064,7 @@ def chunk_payload(name, ctype):
 def test_near_golden_set_is_complete():
     assert sorted(p.stem for p in NEAR_GOLDEN.glob("*.rmc")) == sorted(NEAR_VECTORS)
     versions = {v["version"] for v in NEAR_VECTORS.values()}
-    assert versions == {"1.0", "1.2", "1.5", "1.6", "1.8", "1.10"}
+    assert versions == {"1.0", "1.2", "1.5", "1.6", "1.8", "1.10", "1.11"}
     assert {v["version"] for v in NEAR_VECTORS.values() if v.get("frozen")} == {"1.2", "1.5",
                                                                                 "1.6"}
     methods = {NEAR_VECTORS[n]["version"]: mask_method(chunk_payload(n, MASK))
@@ -891,6 +1085,8 @@ def test_near_golden_file_decodes_to_its_reconstruction(name):
     assert np.all(np.abs(decoded.astype(int) - array) <= bound)
     assert roimc.info(data)["grade"] == meta["options"].get("grade", 0)
     assert roimc.info(data)["deadzone"] == meta["options"].get("deadzone", 0)
+    assert (roimc.info(data)["post_filter"] is not None) == meta["options"].get("post_filter",
+                                                                                 False)
     if mask is not None:
         assert np.array_equal(roimc.read_mask(data), mask)
 

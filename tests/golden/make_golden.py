@@ -107,7 +107,7 @@ def near_vectors():
     """Near-lossless vectors (tests/golden/near): coder 4's near-lossless form 2 (format 1.6;
     images with samples at 0 and at the largest value, which decode exactly), coder 3's (1.2)
     and coder 0's, with and without an ROI mask (stored beside them as NAME.mask.npy), and
-    graded ones and one with a dead zone (1.10)."""
+    graded ones and one with a dead zone (1.10), and post-filtered ones (1.11)."""
     rng = np.random.default_rng(2024)
     y, x = np.mgrid[0:21, 0:18]
     gray8 = ((x * 9 + y * 6) + rng.integers(0, 14, size=x.shape)).astype(np.uint8)
@@ -153,6 +153,12 @@ def near_vectors():
                                                            tile_size=[7, 10])),
         "near_cm2l_deadzone8": (ends8, rect, dict(near, max_error=2, roi_max_error=0,
                                                   deadzone=1, grade=3, effort=5)),
+        # the post-filter outside the ROI (format 1.11), across tile boundaries
+        "near_cm2l_filtered_roi12": (gray12, roi12, dict(near, max_error=40, roi_max_error=0,
+                                                         post_filter=True, effort=5,
+                                                         tile_size=[13, 14])),
+        "near_cm2l_filtered_rgb8": (rgb8, None, dict(near, max_error=6, deadzone=1, grade=5,
+                                                     post_filter=True, effort=5)),
     }
 
 
@@ -173,9 +179,11 @@ def write_near(folder):
         decoded = roimc.decode(data)
         n, m = options["max_error"], options.get("roi_max_error", options["max_error"])
         th, tw = roimc.info(data)["tile"]
+        clip = (roimc.info(data)["post_filter"] or {}).get("clip", 0)
+        assert bool(clip) == options.get("post_filter", False)
         y, x = np.ogrid[:array.shape[0], :array.shape[1]]
-        bound = n + options.get("deadzone", 0) + (GRADE_ORDER[y % th % 4, x % tw % 4]
-                                                  < options.get("grade", 0))
+        bound = n + options.get("deadzone", 0) + clip + (GRADE_ORDER[y % th % 4, x % tw % 4]
+                                                         < options.get("grade", 0))
         bound = np.where(mask, m, bound) if mask is not None else bound
         if array.ndim == 3:
             bound = bound[..., None]

@@ -1,0 +1,186 @@
+"""The post-filter of a near-lossless file (chunk FILT, spec 8.8, version 1.11).
+
+After its tiles are decoded, every sample outside the ROI (every sample without a MASK) is
+corrected by a point-symmetric 5 x 5 linear filter of the decoded samples around it, in
+integer arithmetic: taps of 8 bits and a bias of 16 bits at a power-of-two scale per
+channel, the correction rounded and clipped to at most `clip` sample units. The encoder
+fits the taps by least squares on its original samples, so the filter removes part of the
+quantisation error; those samples are then within their bound plus `clip` of the original.
+ROI samples are never changed.
+"""
+import struct
+
+import numpy as np
+
+from ..errors import CorruptDataError, UnsupportedError
+
+VERSION = (1, 11)   # files with a FILT chunk
+# (dy, dx) of the taps; tap k weighs v[y + dy][x + dx] + v[y - dy][x - dx] - 2 v[y][x]
+OFFSETS = ((0, 1), (0, 2), (1, -2), (1, -1), (1, 0), (1, 1), (1, 2),
+           (2, -2), (2, -1), (2, 0), (2, 1), (2, 2))
+MAX_CLIP = 15
+MAX_SHIFT = 15
+CLIPS = (1, 2, 3, 4)      # the clips the encoder tries
+FIT_SAMPLES = 1 << 18     # samples per channel, at most, in the encoder's fit
+_CHANNEL = struct.Struct(">B12bh")   # shift, taps, bias
+_BAND = 256                          # rows filtered at a time
+
+
+def pack(clip, channels):
+    """FILT payload: the clip, then (shift, taps, bias) of each channel."""
+    return bytes([clip]) + b"".join(_CHANNEL.pack(s, *taps, b) for s, taps, b in channels)
+
+
+def unpack(payload, header):
+    """(clip, [(shift, taps, bias)] per channel) of a FILT payload, checked (E48)."""
+    size = 1 + _CHANNEL.size * header.channels
+    if len(payload) != size:
+        raise CorruptDataError(f"FILT chunk has {len(payload)} bytes, expected {size}")
+    clip = payload[0]
+    if not 1 <= clip <= MAX_CLIP:
+        raise CorruptDataError(f"FILT chunk declares a clip of {clip} (1 to {MAX_CLIP})")
+    channels = []
+    for c in range(header.channels):
+        shift, *rest = _CHANNEL.unpack_from(payload, 1 + c * _CHANNEL.size)
+        if shift > MAX_SHIFT:
+            raise CorruptDataError(f"FILT chunk declares a shift of {shift} (0 to {MAX_SHIFT})")
+        channels.append((shift, tuple(rest[:-1]), rest[-1]))
+    return clip, channels
+
+
+def read(chunks, header, mode_ok):
+    """The checked filter of a file, or None: at most one FILT, before the first TILE (E41),
+    in a near-lossless file (`mode_ok`; else E40) of version 1.11 on (E49)."""
+    from ..container import FILT, TILE
+    found = [i for i, c in enumerate(chunks) if c.ctype == FILT]
+    if not found:
+        return None
+    if not mode_ok:
+        raise UnsupportedError(f"chunk FILT is not defined for {header.mode} files")
+    if header.version < VERSION:
+        raise UnsupportedError(f"FILT chunk in a file of version {header.version[0]}."
+                               f"{header.version[1]} (it needs {VERSION[0]}.{VERSION[1]})")
+    if len(found) > 1:
+        raise CorruptDataError(f"file has {len(found)} FILT chunks")
+    first_tile = next((i for i, c in enumerate(chunks) if c.ctype == TILE), len(chunks))
+    if found[0] > first_tile:
+        raise CorruptDataError("FILT chunk must come before the first TILE chunk")
+    return unpack(chunks[found[0]].payload, header)
+
+
+def _correction(padded, y0, y1, width, shift, taps, bias):
+    """Correction of rows y0..y1-1 of a plane padded by 2 on every side (edge samples
+    repeated), before the clip. In int32, which holds every sum of spec 8.8 exactly:
+    |t| <= 12 * 127 * 2^18 + 2^15 < 2^31 for samples of up to 16 bits."""
+    centre = padded[2 + y0:2 + y1, 2:2 + width]
+    t = np.full(centre.shape, bias, np.int32)
+    for w, (dy, dx) in zip(taps, OFFSETS):
+        if w:
+            a = padded[2 + y0 + dy:2 + y1 + dy, 2 + dx:2 + dx + width]
+            b = padded[2 + y0 - dy:2 + y1 - dy, 2 - dx:2 - dx + width]
+            t += w * (a + b - 2 * centre)
+    return (t + ((1 << shift) >> 1)) >> shift
+
+
+def corrections(plane, shift, taps, bias):
+    """The filter's corrections of a decoded plane ((H, W) ints of up to 16 bits), before
+    the clip, as int32."""
+    plane = np.asarray(plane, np.int32)
+    padded = np.pad(plane, 2, mode="edge")
+    out = np.empty(plane.shape, np.int32)
+    height, width = plane.shape
+    for y0 in range(0, height, _BAND):
+        y1 = min(height, y0 + _BAND)
+        out[y0:y1] = _correction(padded, y0, y1, width, shift, taps, bias)
+    return out
+
+
+def filtered(plane, mask, maxval, clip, shift, taps, bias):
+    """A decoded plane ((H, W) ints in 0..maxval) after the filter, as int64: the samples
+    outside `mask` (all where mask is None) corrected, clamped to 0..maxval."""
+    plane = np.asarray(plane, np.int64)
+    out = np.clip(plane + np.clip(corrections(plane, shift, taps, bias), -clip, clip), 0,
+                  maxval)
+    return out if mask is None else np.where(mask, plane, out)
+
+
+def apply(view, header, mask, filt):
+    """Filter a decoded near-lossless image in place: `view` (F, H, W, C) of the output
+    type, holding coded samples plus header.offset."""
+    clip, channels = filt
+    maxval = (1 << header.bits) - 1
+    for f in range(header.frames):
+        for c, (shift, taps, bias) in enumerate(channels):
+            plane = view[f, :, :, c].astype(np.int64) - header.offset
+            view[f, :, :, c] = filtered(plane, mask, maxval, clip, shift, taps, bias) \
+                + header.offset
+
+
+def _terms(plane, rows, cols):
+    """The twelve tap terms at the positions (rows, cols) of a plane, as int64 columns."""
+    padded = np.pad(np.asarray(plane, np.int64), 2, mode="edge")
+    centre = padded[rows + 2, cols + 2]
+    return np.stack([padded[rows + 2 + dy, cols + 2 + dx] + padded[rows + 2 - dy, cols + 2 - dx]
+                     - 2 * centre for dy, dx in OFFSETS], 1)
+
+
+def _quantise(weights):
+    """(shift, taps, bias) of least-squares weights (12 taps, then the bias): the largest
+    shift that keeps every tap within 8 bits."""
+    taps, bias = weights[:-1], weights[-1]
+    top = float(np.max(np.abs(taps)))
+    shift = MAX_SHIFT if top <= 0 else int(np.clip(np.floor(np.log2(127.5 / top)), 0,
+                                                      MAX_SHIFT))
+    q = tuple(int(v) for v in np.clip(np.round(taps * (1 << shift)), -127, 127))
+    b = int(np.clip(np.round(bias * (1 << shift)), -32768, 32767))
+    return shift, q, b
+
+
+def fit(original, recon, mask, bits):
+    """Fit the filter of a near-lossless image: original and recon (F, H, W, C) coded
+    samples, mask (H, W) bool or None. The taps come from least squares on up to
+    FIT_SAMPLES samples outside the mask per channel (a regular subset), and so does the
+    clip, the one of CLIPS with the least squared error there. Returns (FILT payload,
+    filtered recon), or (None, recon) when no clip lowers that error."""
+    frames, height, width, channels = recon.shape
+    outside = np.ones((height, width), bool) if mask is None else ~np.asarray(mask, bool)
+    rows, cols = np.nonzero(outside)
+    if rows.size == 0:
+        return None, recon
+    step = max(1, -(-rows.size * frames // FIT_SAMPLES))
+    maxval = (1 << bits) - 1
+    params, subsets = [], []
+    for c in range(channels):
+        terms, dec, orig = [], [], []
+        for f in range(frames):
+            r, k = rows[f % step::step], cols[f % step::step]
+            terms.append(_terms(recon[f, :, :, c], r, k))
+            dec.append(recon[f, r, k, c].astype(np.int64))
+            orig.append(original[f, r, k, c].astype(np.int64))
+        terms, dec, orig = np.concatenate(terms), np.concatenate(dec), np.concatenate(orig)
+        # the normal equations in exact integers (|term| < 2^18, at most 2^18 samples), so
+        # that only the 13 x 13 solve is floating point
+        x = np.concatenate([terms, np.ones((len(terms), 1), np.int64)], 1)
+        gram, rhs = x.T @ x, x.T @ (orig - dec)
+        params.append(_quantise(np.linalg.lstsq(gram.astype(np.float64),
+                                                rhs.astype(np.float64), rcond=None)[0]))
+        shift, taps, bias = params[-1]
+        corr = (terms @ np.array(taps, np.int64) + bias + ((1 << shift) >> 1)) >> shift
+        subsets.append((orig, dec, corr))
+
+    def error(clip):   # on the subsets; clip 0: unfiltered
+        return sum(float(np.sum((o - np.clip(d + np.clip(k, -clip, clip), 0, maxval))
+                                .astype(np.float64) ** 2)) for o, d, k in subsets)
+    best, best_err = None, error(0)
+    for clip in CLIPS:
+        err = error(clip)
+        if err < best_err:
+            best, best_err = clip, err
+    if best is None:
+        return None, recon
+    m = None if mask is None else np.asarray(mask, bool)
+    out = np.empty_like(recon)
+    for f in range(frames):
+        for c, (shift, taps, bias) in enumerate(params):
+            out[f, :, :, c] = filtered(recon[f, :, :, c], m, maxval, best, shift, taps, bias)
+    return pack(best, params), out
