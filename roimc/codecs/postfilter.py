@@ -70,8 +70,9 @@ def read(chunks, header, mode_ok):
 
 def _correction(padded, y0, y1, width, shift, taps, bias):
     """Correction of rows y0..y1-1 of a plane padded by 2 on every side (edge samples
-    repeated), before the clip. In int32, which holds every sum of spec 8.8 exactly:
-    |t| <= 12 * 127 * 2^18 + 2^15 < 2^31 for samples of up to 16 bits."""
+    repeated), before the clip. In int32, which holds every sum of spec 8.8 exactly: for
+    samples of up to 16 bits each term is below 2^17 in size, so |t| + 2^14 stays below
+    12 * 127 * 2^17 + 2^15 + 2^14 < 2^31."""
     centre = padded[2 + y0:2 + y1, 2:2 + width]
     t = np.full(centre.shape, bias, np.int32)
     for w, (dy, dx) in zip(taps, OFFSETS):
