@@ -529,7 +529,7 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
         grades = near_lossless.GRADES
         largest(1, grades, lambda g: (lo[-1], 0, g))
         if lo[-1] + 2 <= top:
-            base = lo[-1] - 1 if lo[-1] >= 1 else lo[-1]
+            base = max(lo[-1] - 1, 0)
             largest(0, (lo[-1] + 1 - base) * grades,
                     lambda i: (base + i // grades, 1, i % grades))
     return keep()

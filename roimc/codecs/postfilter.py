@@ -159,7 +159,7 @@ def fit(original, recon, mask, bits):
             dec.append(recon[f, r, k, c].astype(np.int64))
             orig.append(original[f, r, k, c].astype(np.int64))
         terms, dec, orig = np.concatenate(terms), np.concatenate(dec), np.concatenate(orig)
-        # the normal equations in exact integers (|term| < 2^18, at most 2^18 samples), so
+        # the normal equations in exact integers (|term| < 2^17, at most 2^18 samples), so
         # that only the 13 x 13 solve is floating point
         x = np.concatenate([terms, np.ones((len(terms), 1), np.int64)], 1)
         gram, rhs = x.T @ x, x.T @ (orig - dec)
