@@ -296,6 +296,22 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         near-lossless file with the largest background bound that reaches it (refined by
         the grade and a dead zone) and the lossless file.
     """
+    return _encode(array, mode, threads=threads, tile_size=tile_size, effort=effort, coder=coder,
+                   bits=bits, channels_last=channels_last, metadata=metadata,
+                   ancillary=ancillary, max_error=max_error, roi=roi,
+                   roi_max_error=roi_max_error, quality=quality, model=model, device=device,
+                   neural_only=neural_only, bg_psnr=bg_psnr, grade=grade, deadzone=deadzone,
+                   post_filter=post_filter)[0]
+
+
+def _encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
+            effort=DEFAULT_EFFORT, coder=None, bits=None, channels_last=None, metadata=None,
+            ancillary=None, max_error=None, roi=None, roi_max_error=0, quality=None,
+            model=None, device="auto", neural_only=False, bg_psnr=None, grade=0, deadzone=0,
+            post_filter=False):
+    """encode(), returning (the file, the array its dsum chunk covers, or None): the input
+    in lossless mode, the decoded image in near-lossless mode, the exact layer in hybrid
+    mode; None for lossy files and for the files that lossy and hybrid modes choose."""
     if mode not in container.MODES:
         raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")
     if mode not in AVAILABLE_MODES:
@@ -338,10 +354,11 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
                       metadata=metadata, ancillary=ancillary)
         if bg_psnr is not None:
             return _hybrid_at_psnr(array, roi, roi_max_error, float(bg_psnr), model, device,
-                                   common)
+                                   common), None
         data = encode(array, mode, roi=roi, roi_max_error=roi_max_error, quality=quality,
                       model=model, device=device, neural_only=True, **common)
-        return _bounded_instead(array, data, mode, roi, roi_max_error, model, device, common)
+        return _bounded_instead(array, data, mode, roi, roi_max_error, model, device,
+                                common), None
     th, tw = _tile_shape(tile_size)
     extra = _extra_chunks(metadata, ancillary)   # option errors surface before any coding
     samples, fields = describe(array, channels_last=channels_last, bits=bits)
@@ -393,7 +410,7 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         chunks.append((DSUM, _checksum(original).to_bytes(4, "big")))
     chunks += extra
     chunks.append((IEND, b""))
-    return container.pack(chunks)
+    return container.pack(chunks), original
 
 
 BOUND_TRIES = 6   # near-lossless encodes, at most, in the search for the bound
@@ -451,7 +468,8 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     `targets`, between the background's last good bound N and N + 1 the grade (N + 1 on
     grade/16 of the background) is bisected too, and then, with a dead zone of 1, the bound
     N - 1 or N and a grade. Every candidate carries the post-filter where it lowers the
-    error (post_filter), and its error is measured after it, not assumed."""
+    error (post_filter), and its error is measured after it, on the encoder's
+    reconstruction: the samples the file's dsum covers, so those a decoder returns."""
     samples = _coded_samples(array, common)
     _, height, width, _ = samples.shape
     mask = parse_roi(roi, height, width)
@@ -482,8 +500,9 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     for _ in range(BOUND_TRIES):
         if not any(guess):   # bound 0 everywhere: the lossless file
             break
-        candidate = _near_candidate(array, mode, mask, roi_max_error, regions, guess, common)
-        d = ref - _coded_samples(decode(candidate, threads=common["threads"]), common)
+        candidate, d = _near_candidate(array, mode, mask, roi_max_error, regions, guess,
+                                       common)
+        d = ref - d
         errors = [float(np.mean(d[:, r] ** 2)) for r in regions]
         ok = [e <= t for e, t in zip(errors, targets)]
         if all(ok) and (best is None or len(candidate) < len(best)):
@@ -511,10 +530,10 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     if explicit and graded and coder != "golomb" and hi[-1] == lo[-1] + 1 <= top:
         def meets(bound, deadzone, grade):
             nonlocal best
-            candidate = _near_candidate(array, mode, mask, roi_max_error, regions,
-                                        lo[:-1] + [bound], common, grade=grade,
-                                        deadzone=deadzone)
-            d = ref - _coded_samples(decode(candidate, threads=common["threads"]), common)
+            candidate, d = _near_candidate(array, mode, mask, roi_max_error, regions,
+                                           lo[:-1] + [bound], common, grade=grade,
+                                           deadzone=deadzone)
+            d = ref - d
             ok = all(float(np.mean(d[:, r] ** 2)) <= t for r, t in zip(regions, targets))
             if ok and (best is None or len(candidate) < len(best)):
                 best = candidate
@@ -538,7 +557,8 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
 def _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common, grade=0,
                     deadzone=0):
     """The near-lossless file of `bounds`, one per region of `regions` (as _bounded_instead
-    lists them), the background's raised by `grade` and `deadzone`, post-filtered."""
+    lists them), the background's raised by `grade` and `deadzone`, post-filtered, and its
+    decoded coded samples (the encoder's reconstruction, which the file's dsum covers)."""
     if mask is None:
         n, m, roi = bounds[0], 0, None
     elif mode == "hybrid":
@@ -547,9 +567,10 @@ def _near_candidate(array, mode, mask, roi_max_error, regions, bounds, common, g
         m, n, roi = bounds[0], bounds[1], mask
     else:   # the ROI is everything or nothing
         n, m, roi = bounds[0], bounds[0], mask if mask.any() else None
-    return encode(array, "near-lossless", max_error=n, roi=roi,
-                  roi_max_error=m if roi is not None else 0, grade=grade, deadzone=deadzone,
-                  post_filter=True, **common)
+    data, decoded = _encode(array, "near-lossless", max_error=n, roi=roi,
+                            roi_max_error=m if roi is not None else 0, grade=grade,
+                            deadzone=deadzone, post_filter=True, **common)
+    return data, _coded_samples(decoded, common)
 
 
 def _refuse_neural(chunks, header):

@@ -73,6 +73,18 @@ def pack_bounds(max_error, roi_max_error):
     return _NEAR.pack(max_error, roi_max_error)
 
 
+def placed(chunks, ctype):
+    """The indices of the chunks of type `ctype`: at most one, before the first TILE (E41;
+    NEAR, MASK, GRAD and FILT)."""
+    found = [i for i, c in enumerate(chunks) if c.ctype == ctype]
+    if len(found) > 1:
+        raise CorruptDataError(f"file has {len(found)} {ctype.decode()} chunks")
+    first_tile = next((i for i, c in enumerate(chunks) if c.ctype == TILE), len(chunks))
+    if found and found[0] > first_tile:
+        raise CorruptDataError(f"{ctype.decode()} chunk must come before the first TILE chunk")
+    return found
+
+
 def read_bounds(chunks, header: Header):
     """(N, M, mask or None, grade, dead zone) of a near-lossless or hybrid file, every rule of
     the spec checked: one NEAR and at most one MASK and one GRAD, all before the first TILE;
@@ -80,18 +92,10 @@ def read_bounds(chunks, header: Header):
     GRAD in a near-lossless file of version 1.10 on, a grade up to 15 and a dead zone D, not
     both 0, with N + D (+ 1 with a grade) within the range (0, 0 without GRAD)."""
     near = [i for i, c in enumerate(chunks) if c.ctype == NEAR]
-    masks = [i for i, c in enumerate(chunks) if c.ctype == MASK]
-    grads = [i for i, c in enumerate(chunks) if c.ctype == GRAD]
-    first_tile = next((i for i, c in enumerate(chunks) if c.ctype == TILE), len(chunks))
     if len(near) != 1:
         raise CorruptDataError(f"a near-lossless file needs one NEAR chunk, found {len(near)}")
-    if len(masks) > 1:
-        raise CorruptDataError(f"file has {len(masks)} MASK chunks")
-    if len(grads) > 1:
-        raise CorruptDataError(f"file has {len(grads)} GRAD chunks")
-    if max(near + masks + grads) > first_tile:
-        raise CorruptDataError("NEAR, MASK and GRAD chunks must come before the first TILE "
-                               "chunk")
+    placed(chunks, NEAR)
+    masks, grads = placed(chunks, MASK), placed(chunks, GRAD)
     payload = chunks[near[0]].payload
     if len(payload) != _NEAR.size:
         raise CorruptDataError(f"NEAR chunk has {len(payload)} bytes, expected {_NEAR.size}")

@@ -12,7 +12,9 @@ import struct
 
 import numpy as np
 
+from ..container import FILT
 from ..errors import CorruptDataError, UnsupportedError
+from .near_lossless import placed
 
 VERSION = (1, 11)   # files with a FILT chunk
 # (dy, dx) of the taps; tap k weighs v[y + dy][x + dx] + v[y - dy][x - dx] - 2 v[y][x]
@@ -51,21 +53,14 @@ def unpack(payload, header):
 def read(chunks, header, mode_ok):
     """The checked filter of a file, or None: at most one FILT, before the first TILE (E41),
     in a near-lossless file (`mode_ok`; else E40) of version 1.11 on (E49)."""
-    from ..container import FILT, TILE
-    found = [i for i, c in enumerate(chunks) if c.ctype == FILT]
-    if not found:
+    if not any(c.ctype == FILT for c in chunks):
         return None
     if not mode_ok:
         raise UnsupportedError(f"chunk FILT is not defined for {header.mode} files")
     if header.version < VERSION:
         raise UnsupportedError(f"FILT chunk in a file of version {header.version[0]}."
                                f"{header.version[1]} (it needs {VERSION[0]}.{VERSION[1]})")
-    if len(found) > 1:
-        raise CorruptDataError(f"file has {len(found)} FILT chunks")
-    first_tile = next((i for i, c in enumerate(chunks) if c.ctype == TILE), len(chunks))
-    if found[0] > first_tile:
-        raise CorruptDataError("FILT chunk must come before the first TILE chunk")
-    return unpack(chunks[found[0]].payload, header)
+    return unpack(chunks[placed(chunks, FILT)[0]].payload, header)
 
 
 def _correction(padded, y0, y1, width, shift, taps, bias):
@@ -119,10 +114,16 @@ def apply(view, header, mask, filt):
 
 def _terms(plane, rows, cols):
     """The twelve tap terms at the positions (rows, cols) of a plane, as int64 columns."""
-    padded = np.pad(np.asarray(plane, np.int64), 2, mode="edge")
-    centre = padded[rows + 2, cols + 2]
-    return np.stack([padded[rows + 2 + dy, cols + 2 + dx] + padded[rows + 2 - dy, cols + 2 - dx]
-                     - 2 * centre for dy, dx in OFFSETS], 1)
+    padded = np.pad(np.asarray(plane, np.int32), 2, mode="edge")
+    stride = padded.shape[1]
+    flat = padded.ravel()
+    at = (rows + 2) * stride + cols + 2
+    centre = 2 * flat[at]
+    out = np.empty((len(at), len(OFFSETS)), np.int64)
+    for k, (dy, dx) in enumerate(OFFSETS):
+        d = dy * stride + dx
+        out[:, k] = flat[at + d] + flat[at - d] - centre
+    return out
 
 
 def _quantise(weights):
@@ -159,12 +160,12 @@ def fit(original, recon, mask, bits):
             dec.append(recon[f, r, k, c].astype(np.int64))
             orig.append(original[f, r, k, c].astype(np.int64))
         terms, dec, orig = np.concatenate(terms), np.concatenate(dec), np.concatenate(orig)
-        # the normal equations in exact integers (|term| < 2^17, at most 2^18 samples), so
-        # that only the 13 x 13 solve is floating point
-        x = np.concatenate([terms, np.ones((len(terms), 1), np.int64)], 1)
-        gram, rhs = x.T @ x, x.T @ (orig - dec)
-        params.append(_quantise(np.linalg.lstsq(gram.astype(np.float64),
-                                                rhs.astype(np.float64), rcond=None)[0]))
+        # the normal equations, exact although in float64 (|term| < 2^17, |orig - dec| <
+        # 2^16, at most 2^18 samples: every partial sum is an integer below 2^53), so that
+        # only the 13 x 13 solve rounds
+        x = np.concatenate([terms, np.ones((len(terms), 1), np.int64)], 1).astype(np.float64)
+        gram, rhs = x.T @ x, x.T @ (orig - dec).astype(np.float64)
+        params.append(_quantise(np.linalg.lstsq(gram, rhs, rcond=None)[0]))
         shift, taps, bias = params[-1]
         corr = (terms @ np.array(taps, np.int64) + bias + ((1 << shift) >> 1)) >> shift
         subsets.append((orig, dec, corr))
