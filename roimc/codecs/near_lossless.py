@@ -91,11 +91,9 @@ def read_bounds(chunks, header: Header):
     bounds within the sample range; M == N without a mask; the mask of the image's size;
     GRAD in a near-lossless file of version 1.10 on, a grade up to 15 and a dead zone D, not
     both 0, with N + D (+ 1 with a grade) within the range (0, 0 without GRAD)."""
-    near = [i for i, c in enumerate(chunks) if c.ctype == NEAR]
-    if len(near) != 1:
-        raise CorruptDataError(f"a near-lossless file needs one NEAR chunk, found {len(near)}")
-    placed(chunks, NEAR)
-    masks, grads = placed(chunks, MASK), placed(chunks, GRAD)
+    near, masks, grads = placed(chunks, NEAR), placed(chunks, MASK), placed(chunks, GRAD)
+    if not near:
+        raise CorruptDataError("a near-lossless file needs one NEAR chunk, found none")
     payload = chunks[near[0]].payload
     if len(payload) != _NEAR.size:
         raise CorruptDataError(f"NEAR chunk has {len(payload)} bytes, expected {_NEAR.size}")

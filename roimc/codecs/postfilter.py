@@ -163,7 +163,7 @@ def fit(original, recon, mask, bits):
         # the normal equations, exact although in float64 (|term| < 2^17, |orig - dec| <
         # 2^16, at most 2^18 samples: every partial sum is an integer below 2^53), so that
         # only the 13 x 13 solve rounds
-        x = np.concatenate([terms, np.ones((len(terms), 1), np.int64)], 1).astype(np.float64)
+        x = np.concatenate([terms, np.ones((len(terms), 1))], 1)
         gram, rhs = x.T @ x, x.T @ (orig - dec).astype(np.float64)
         params.append(_quantise(np.linalg.lstsq(gram, rhs, rcond=None)[0]))
         shift, taps, bias = params[-1]
