@@ -157,7 +157,9 @@ def _encode_neural(samples, header, coder, threads, roi, roi_max_error, quality,
         quality = DEFAULT_QUALITY
     mask = parse_roi(roi, header.height, header.width)
     if header.mode == "lossy":
-        return neural.encode(samples, header, quality, mask, False, model, device, threads), None
+        chunks = neural.encode(samples, header, quality, mask, False, model, device, threads)
+        return _network_filter(samples, header, chunks, None, None, model, device, threads,
+                               keep=mask), None
     m = min(_bound(roi_max_error, "roi_max_error", top), (1 << header.bits) - 1)
     if mask is None:
         raise InputError("hybrid mode needs an roi (a mask, rectangles or 'auto')")
@@ -166,7 +168,43 @@ def _encode_neural(samples, header, coder, threads, roi, roi_max_error, quality,
                                               (1 << header.bits) - 1, m, threads, fit_samples)
     header.version = near_lossless.version_of(near_chunks, header.version)
     exact = (recon + header.offset).astype(header.sample_type).reshape(header.shape())
-    return latents[:1] + near_chunks[:2] + latents[1:] + near_chunks[2:], exact
+    chunks = latents[:1] + near_chunks[:2] + latents[1:] + near_chunks[2:]
+    return _network_filter(samples, header, chunks, exact, mask, model, device,
+                           threads), exact
+
+
+def _network_filter(samples, header, chunks, exact, mask, model, device, threads, keep=None):
+    """`chunks` (of a lossy or hybrid file, after HEAD) with the post-filter of the
+    network's samples (postfilter.fit, unclipped) before the first LATN where it lowers
+    their squared error outside the mask, and inside `keep` (a lossy file's ROI) too, and
+    header.version raised for it. The network's samples are rendered as the decoder renders
+    them, over `exact` (the hybrid's exact layer)."""
+    from .neural import codec as neural
+    out, view = allocate(header)
+    if exact is not None:
+        out[...] = exact
+    parsed = [container.Chunk(t, p) for t, p in chunks]
+    neural.decode(parsed, header, view, mask, model, device, threads)
+    rendered = view.astype(np.int64) - header.offset
+    payload, filtered = postfilter.fit(samples, rendered, mask, header.bits,
+                                       postfilter.UNCLIPPED, neural.frame_ranges(parsed))
+    if payload is None:
+        return chunks
+
+    def error(values, region):
+        return float(np.sum((values[:, region] - samples[:, region]).astype(np.float64) ** 2))
+    if keep is not None and keep.any() and error(filtered, keep) > error(rendered, keep):
+        return chunks
+    # worth its bytes: kept where the latent bytes its gain would save, at a conservative
+    # 6.02 dB per doubling of the rate (so a factor sqrt(gain) in bytes), exceed the chunk's
+    outside = np.ones((header.height, header.width), bool) if mask is None else ~mask
+    gain = error(rendered, outside) / max(error(filtered, outside), 1e-9)
+    latent_bytes = sum(len(p) for t, p in chunks if t == LATN)
+    if latent_bytes * (np.sqrt(gain) - 1) <= 12 + len(payload):
+        return chunks
+    first = next(i for i, (ctype, _) in enumerate(chunks) if ctype == LATN)
+    header.version = max(tuple(header.version), postfilter.NEURAL_VERSION)
+    return chunks[:first] + [(FILT, payload)] + chunks[first:]
 
 
 def _encode_best(samples, header, candidates, coder, threads, fit_samples, estimate):
@@ -271,7 +309,9 @@ def encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         decoder applies to the samples outside the ROI, lowering their squared error; those
         samples are then within max_error + deadzone (+ 1 where graded) + its clip (1 to 4,
         in the file) of the original. The filter is stored only where it lowers the error.
-        The bounded files of lossy and hybrid modes use it.
+        The bounded files of lossy and hybrid modes use it, and the network's files carry
+        the same filter of the network's samples, unclipped (format 1.12), where it lowers
+        their error by more than its bytes are worth.
     roi: near-lossless ROI: an (H, W) mask (non-zero = ROI; values in {0, 1} or {0, 255}),
         a mask image path, rectangles "x,y,w,h[;x,y,w,h...]", a list of (x, y, w, h), or
         "auto" (roimc.roi.auto_roi: the shipped U-Net, or the classic method without torch).
@@ -610,7 +650,6 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES, mod
     chunks = container.parse(data)
     header = container.read_header(chunks, max_samples, AVAILABLE_MODES)
     neural_mode = header.mode in ("lossy", "hybrid")
-    filt = postfilter.read(chunks, header, header.mode == "near-lossless")
     if neural_mode:
         bounds = _check_neural(chunks, header)
     else:
@@ -620,11 +659,12 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES, mod
         else:
             near_lossless.refuse_chunks(chunks, header)
         lossless.check(chunks, header)
+    filt = postfilter.read(chunks, header)
     table = None if header.mode == "lossy" else lossless.read_table(chunks, header)
     out, view = allocate(header)
     if header.mode in ("near-lossless", "hybrid"):
         near_lossless.decode(chunks, header, view, bounds, threads)
-        if filt is not None:
+        if filt is not None and header.mode == "near-lossless":
             postfilter.apply(view, header, bounds[2], filt)
     elif header.mode == "lossless":
         lossless.decode(chunks, header, view, threads, table)
@@ -636,8 +676,10 @@ def decode(data, *, threads=None, max_samples=container.DEFAULT_MAX_SAMPLES, mod
                 raise CorruptDataError("decoded samples do not match the file's checksum")
     if neural_mode:
         from .neural import codec as neural
-        neural.decode(chunks, header, view, None if header.mode == "lossy" else bounds[2],
-                      model, device, threads)
+        mask = None if header.mode == "lossy" else bounds[2]
+        neural.decode(chunks, header, view, mask, model, device, threads)
+        if filt is not None:
+            postfilter.apply(view, header, mask, filt, neural.frame_ranges(chunks))
     return out
 
 
@@ -702,13 +744,14 @@ def info(data):
     if header.mode in ("lossy", "hybrid"):
         from .neural import codec as neural
         result.update(neural.info(chunks))
+    if header.mode != "lossless":
+        filt = postfilter.read(chunks, header)
+        result["post_filter"] = None if filt is None else {"clip": filt[0]}
     if header.mode == "near-lossless" or header.mode == "hybrid":
         n, m, mask, grade, deadzone = near_lossless.read_bounds(chunks, header)
         result["max_error"] = n if header.mode == "near-lossless" else None
         result["grade"] = grade if header.mode == "near-lossless" else None
         result["deadzone"] = deadzone if header.mode == "near-lossless" else None
-        filt = postfilter.read(chunks, header, header.mode == "near-lossless")
-        result["post_filter"] = None if filt is None else {"clip": filt[0]}
         result["roi_max_error"] = m if mask is not None else None
         result["roi"] = None if mask is None else {
             "pixels": int(np.count_nonzero(mask)),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from .errors import CorruptDataError, FormatError, LimitError, UnsupportedError
 
 SIGNATURE = b"\x89RMC\r\n\x1a\n"
-VERSION = (1, 11)   # the newest version this module reads and writes
+VERSION = (1, 12)   # the newest version this module reads and writes
 
 # critical chunks (first letter upper case)
 HEAD = b"HEAD"   # header, first chunk

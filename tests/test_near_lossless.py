@@ -855,10 +855,11 @@ def test_info_and_cli_name_the_grade(tmp_path):
 FILT = container.FILT
 
 
-def _spec_filter(plane, mask, bits, clip, shift, taps, bias):
-    """Spec 8.8 sample by sample: the reference the vectorised filter must match."""
+def _spec_filter(plane, mask, bits, clip, shift, taps, bias, lo=0, hi=None):
+    """Spec 8.8 sample by sample: the reference the vectorised filter must match (clip 0:
+    none; results clamped to lo..hi, hi None: the largest coded value)."""
     h, w = plane.shape
-    maxval = (1 << bits) - 1
+    maxval = (1 << bits) - 1 if hi is None else hi
     offsets = [(0, 1), (0, 2), (1, -2), (1, -1), (1, 0), (1, 1), (1, 2),
                (2, -2), (2, -1), (2, 0), (2, 1), (2, 2)]
 
@@ -872,27 +873,32 @@ def _spec_filter(plane, mask, bits, clip, shift, taps, bias):
             t = bias + sum(wk * (v(y + dy, x + dx) + v(y - dy, x - dx) - 2 * v(y, x))
                            for wk, (dy, dx) in zip(taps, offsets))
             corr = (t + ((1 << shift) >> 1)) >> shift
-            out[y, x] = min(max(v(y, x) + min(max(corr, -clip), clip), 0), maxval)
+            if clip:
+                corr = min(max(corr, -clip), clip)
+            out[y, x] = min(max(v(y, x) + corr, lo), maxval)
     return out
 
 
 @FEW
 @given(h=sides, w=sides, bits=st.integers(1, 16), kind=mask_kinds, seed=seeds,
-       clip=st.integers(1, 15), shift=st.integers(0, 15),
+       clip=st.integers(0, 15), shift=st.integers(0, 15),
        taps=st.lists(st.integers(-127, 127), min_size=12, max_size=12),
-       bias=st.integers(-32768, 32767))
+       bias=st.integers(-32768, 32767), frame_range=st.booleans())
 def test_post_filter_matches_the_spec_sample_by_sample(h, w, bits, kind, seed, clip, shift,
-                                                      taps, bias):
+                                                      taps, bias, frame_range):
     """The banded filter (bands of 3 rows here) equals spec 8.8's formula everywhere: edges
-    repeated, ROI untouched, corrections clipped, results clamped; any taps, 1 x N, primes,
+    repeated, ROI untouched, corrections clipped (clip 0, lossy and hybrid files: not),
+    results clamped to 0..MAXVAL or to a frame's range lo..hi; any taps, 1 x N, primes,
     every depth."""
     import unittest.mock
     from roimc.codecs import postfilter
     plane = make_values("noise" if seed % 2 else "smooth", (h, w), bits, seed)
     mask = make_mask(kind, h, w, seed + 1)
+    lo, hi = (int(plane.min()), int(plane.max())) if frame_range else (0, (1 << bits) - 1)
     with unittest.mock.patch.object(postfilter, "_BAND", 3):
-        got = postfilter.filtered(plane, mask, (1 << bits) - 1, clip, shift, taps, bias)
-    assert np.array_equal(got, _spec_filter(plane, mask, bits, clip, shift, taps, bias))
+        got = postfilter.filtered(plane, mask, hi, clip, shift, taps, bias, lo)
+    assert np.array_equal(got, _spec_filter(plane, mask, bits, clip, shift, taps, bias, lo,
+                                            hi))
 
 
 def _noisy(shape, seed, bits=8):
@@ -989,7 +995,7 @@ def test_filt_chunk_rules_are_enforced():
     a, data = _filtered_file()
     chunks = _chunks(data)
     filt = next(c for c in chunks if c[0] == FILT)
-    with pytest.raises(roimc.UnsupportedError, match="FILT chunk in a file of version 1.10"):
+    with pytest.raises(roimc.UnsupportedError, match="FILT chunk in a near-lossless file of version 1.10"):
         roimc.decode(_with_version(data, 10))            # E49
     with pytest.raises(roimc.CorruptDataError, match="FILT chunks"):
         roimc.decode(_rebuild(chunks[:2] + [filt] + chunks[2:]))   # two (E41)

@@ -81,7 +81,9 @@ def test_lossy_keeps_shape_dtype_and_range(shape, dtype, bits):
     latent_method = latent.method(payload)
     assert info["mode"] == "lossy" and latent_method in (latent.METHOD_LATENT_DC,
                                                          latent.METHOD_LATENT, latent.METHOD_BROTLI)
-    assert info["version"] == "%d.%d" % latent.VERSIONS[latent_method]
+    filt = [c for c in container.parse(data) if c.ctype == container.FILT]
+    version = (1, 12) if filt else latent.VERSIONS[latent_method]
+    assert info["version"] == "%d.%d" % version
     assert info["model"] == DEFAULT_MODEL and info["quality"] == 5
     assert "dsum" not in info["chunks"]
 
@@ -625,7 +627,11 @@ def test_hybrid_exact_layer_is_coder_4_and_needs_version_1_5(hybrid_file):
     model."""
     chunks = chunks_of(hybrid_file)
     head = container.Header.unpack(chunks[0][1])
-    expected = roimc.decode(hybrid_file)
+    if head.version == (1, 12):   # the post-filter of the network's samples: left out here
+        chunks = [c for c in chunks if c[0] != container.FILT]
+        head.version = (1, 9)
+        chunks[0] = (HEAD, head.pack())
+    expected = roimc.decode(rebuild(chunks))
     k = next(i for i, (t, _) in enumerate(chunks) if t == LATN)
     assert latent.method(chunks[k][1]) == latent.METHOD_LATENT_DC and head.version == (1, 9)
     head.version = (1, 8)
@@ -653,6 +659,97 @@ def test_hybrid_exact_layer_is_coder_4_and_needs_version_1_5(hybrid_file):
         head.version = (1, minor)
         with pytest.raises(CorruptDataError, match="coder 4"):
             roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:]))
+
+
+# --- the post-filter of the network's samples (spec 8.8, format 1.12) ---------------------------
+
+FILT = container.FILT
+
+
+def _ct_filtered(ct, mode):
+    """A lossy or hybrid file of the bundled CT slice that carries FILT, with its mask."""
+    mask = None
+    options = dict(mode=mode, neural_only=True, quality=6)
+    if mode == "hybrid":
+        yy, xx = np.indices(ct.shape)
+        mask = (yy - 64) ** 2 + (xx - 64) ** 2 <= 25 ** 2
+        options["roi"] = mask
+    data = roimc.encode(ct, **options)
+    assert FILT in [t for t, _ in chunks_of(data)]
+    return data, mask
+
+
+def _without_filt(data):
+    """The same file without its FILT chunk, at the version of the latents (1.9)."""
+    chunks = [c for c in chunks_of(data) if c[0] != FILT]
+    head = container.Header.unpack(chunks[0][1])
+    head.version = (1, 9)
+    return rebuild([(HEAD, head.pack())] + chunks[1:])
+
+
+@pytest.mark.parametrize("mode", ["lossy", "hybrid"])
+def test_network_filter_is_spec_8_8_and_lowers_the_error(ct, mode):
+    """A lossy or hybrid file with FILT (version 1.12, clip 0, before the first LATN)
+    decodes to its file without FILT filtered by spec 8.8, sample for sample, outside the
+    ROI and clamped to the LATN's frame range; its error there is lower, the ROI of the
+    hybrid stays exact, and info names the filter."""
+    from test_near_lossless import _spec_filter
+    from roimc.codecs import postfilter
+    data, mask = _ct_filtered(ct, mode)
+    chunks = chunks_of(data)
+    types = [t for t, _ in chunks]
+    assert types.index(FILT) < types.index(LATN)
+    info = roimc.info(data)
+    assert info["version"] == "1.12" and info["post_filter"] == {"clip": 0}
+    clip, [(shift, taps, bias)] = postfilter.unpack(chunks[types.index(FILT)][1],
+                                                    container.Header.unpack(chunks[0][1]))
+    lo, hi = struct.unpack_from(">HH", chunks[types.index(LATN)][1], 4)
+    plain = roimc.decode(_without_filt(data))
+    out = roimc.decode(data)
+    expected = _spec_filter(plain.astype(np.int64), mask, 12, clip, shift, taps, bias, lo, hi)
+    assert np.array_equal(out, expected)
+    outside = np.ones(ct.shape, bool) if mask is None else ~mask
+    err = lambda x: np.mean((x.astype(np.float64) - ct)[outside] ** 2)   # noqa: E731
+    assert err(out) < err(plain)
+    if mask is not None:
+        assert np.array_equal(out[mask], ct[mask])
+
+
+def test_network_filter_chunk_rules(ct):
+    """In lossy and hybrid files: version 1.12 on (E49), at most one and before the first
+    LATN (E41), clip 0 to 15 (E48)."""
+    data, _ = _ct_filtered(ct, "lossy")
+    chunks = chunks_of(data)
+    head = container.Header.unpack(chunks[0][1])
+    k = next(i for i, (t, _) in enumerate(chunks) if t == FILT)
+    filt = chunks[k]
+    head.version = (1, 11)
+    with pytest.raises(UnsupportedError, match="FILT chunk in a lossy file of version 1.11"):
+        roimc.decode(rebuild([(HEAD, head.pack())] + chunks[1:]))
+    with pytest.raises(CorruptDataError, match="2 FILT chunks"):
+        roimc.decode(rebuild(chunks[:k] + [filt] + chunks[k:]))
+    moved = chunks[:k] + chunks[k + 1:]
+    moved.insert(len(moved) - 1, filt)
+    with pytest.raises(CorruptDataError, match="before the first LATN"):
+        roimc.decode(rebuild(moved))
+    for clip in (1, 15):   # any clip is valid; 16 is not
+        edited = chunks[:k] + [(FILT, bytes([clip]) + filt[1][1:])] + chunks[k + 1:]
+        assert roimc.decode(rebuild(edited)).shape == ct.shape
+    with pytest.raises(CorruptDataError, match="clip of 16"):
+        roimc.decode(rebuild(chunks[:k] + [(FILT, b"\x10" + filt[1][1:])] + chunks[k + 1:]))
+
+
+def test_lossy_filter_never_costs_the_roi(ct):
+    """A lossy file with an ROI carries FILT only where it lowers the ROI's error too."""
+    h, w = ct.shape
+    mask = np.zeros(ct.shape, bool)
+    mask[h // 4:h // 2, w // 3:3 * w // 4] = True
+    for q in (3, 6, 8):
+        data = roimc.encode(ct, mode="lossy", neural_only=True, quality=q, roi=mask)
+        if FILT in [t for t, _ in chunks_of(data)]:
+            plain, out = roimc.decode(_without_filt(data)), roimc.decode(data)
+            err = lambda x: np.mean((x.astype(np.float64) - ct)[mask] ** 2)   # noqa: E731
+            assert err(out) <= err(plain)
 
 
 def test_hybrid_exact_layer_checksum(hybrid_file):

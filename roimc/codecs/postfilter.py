@@ -1,28 +1,32 @@
-"""The post-filter of a near-lossless file (chunk FILT, spec 8.8, version 1.11).
+"""The post-filter of the background (chunk FILT, spec 8.8): of a near-lossless file
+(version 1.11), and of the network's samples in lossy and hybrid files (version 1.12).
 
-After its tiles are decoded, every sample outside the ROI (every sample without a MASK) is
+After the samples are decoded, every sample outside the ROI (every sample without a MASK) is
 corrected by a point-symmetric 5 x 5 linear filter of the decoded samples around it, in
 integer arithmetic: taps of 8 bits and a bias of 16 bits at a power-of-two scale per
-channel, the correction rounded and clipped to at most `clip` sample units. The encoder
-fits the taps by least squares on its original samples, so the filter removes part of the
-quantisation error; those samples are then within their bound plus `clip` of the original.
+channel, the correction rounded and clipped to at most `clip` sample units (clip 0, lossy
+and hybrid files only: not clipped). The encoder fits the taps by least squares on its
+original samples, so the filter removes part of the quantisation or network error; in a
+near-lossless file those samples are then within their bound plus `clip` of the original.
 ROI samples are never changed.
 """
 import struct
 
 import numpy as np
 
-from ..container import FILT
+from ..container import FILT, LATN
 from ..errors import CorruptDataError, UnsupportedError
 from .near_lossless import placed
 
-VERSION = (1, 11)   # files with a FILT chunk
+VERSION = (1, 11)          # near-lossless files with a FILT chunk
+NEURAL_VERSION = (1, 12)   # lossy and hybrid files with one
 # (dy, dx) of the taps; tap k weighs v[y + dy][x + dx] + v[y - dy][x - dx] - 2 v[y][x]
 OFFSETS = ((0, 1), (0, 2), (1, -2), (1, -1), (1, 0), (1, 1), (1, 2),
            (2, -2), (2, -1), (2, 0), (2, 1), (2, 2))
 MAX_CLIP = 15
 MAX_SHIFT = 15
-CLIPS = (1, 2, 3, 4)      # the clips the encoder tries
+CLIPS = (1, 2, 3, 4)      # the clips the encoder tries in near-lossless files
+UNCLIPPED = (0,)          # and in lossy and hybrid files
 FIT_SAMPLES = 1 << 18     # samples per channel, at most, in the encoder's fit
 _CHANNEL = struct.Struct(">B12bh")   # shift, taps, bias
 _BAND = 256                          # rows filtered at a time
@@ -34,13 +38,16 @@ def pack(clip, channels):
 
 
 def unpack(payload, header):
-    """(clip, [(shift, taps, bias)] per channel) of a FILT payload, checked (E48)."""
+    """(clip, [(shift, taps, bias)] per channel) of a FILT payload, checked (E48): a clip
+    of 1 to 15, or 0 (none) in lossy and hybrid files."""
     size = 1 + _CHANNEL.size * header.channels
     if len(payload) != size:
         raise CorruptDataError(f"FILT chunk has {len(payload)} bytes, expected {size}")
     clip = payload[0]
-    if not 1 <= clip <= MAX_CLIP:
-        raise CorruptDataError(f"FILT chunk declares a clip of {clip} (1 to {MAX_CLIP})")
+    least = 1 if header.mode == "near-lossless" else 0
+    if not least <= clip <= MAX_CLIP:
+        raise CorruptDataError(f"FILT chunk declares a clip of {clip} ({least} to {MAX_CLIP}"
+                               f" in {header.mode} files)")
     channels = []
     for c in range(header.channels):
         shift, *rest = _CHANNEL.unpack_from(payload, 1 + c * _CHANNEL.size)
@@ -50,17 +57,23 @@ def unpack(payload, header):
     return clip, channels
 
 
-def read(chunks, header, mode_ok):
-    """The checked filter of a file, or None: at most one FILT, before the first TILE (E41),
-    in a near-lossless file (`mode_ok`; else E40) of version 1.11 on (E49)."""
+def read(chunks, header):
+    """The checked filter of a file, or None: at most one FILT, before the first TILE and
+    the first LATN (E41), in a near-lossless file of version 1.11 on or a lossy or hybrid
+    file of version 1.12 on (E49; in a lossless file E40)."""
     if not any(c.ctype == FILT for c in chunks):
         return None
-    if not mode_ok:
+    if header.mode == "lossless":
         raise UnsupportedError(f"chunk FILT is not defined for {header.mode} files")
-    if header.version < VERSION:
-        raise UnsupportedError(f"FILT chunk in a file of version {header.version[0]}."
-                               f"{header.version[1]} (it needs {VERSION[0]}.{VERSION[1]})")
-    return unpack(chunks[placed(chunks, FILT)[0]].payload, header)
+    need = VERSION if header.mode == "near-lossless" else NEURAL_VERSION
+    if header.version < need:
+        raise UnsupportedError(f"FILT chunk in a {header.mode} file of version "
+                               f"{header.version[0]}.{header.version[1]} (it needs "
+                               f"{need[0]}.{need[1]})")
+    at = placed(chunks, FILT)[0]
+    if any(c.ctype == LATN for c in chunks[:at]):
+        raise CorruptDataError("FILT chunk must come before the first LATN chunk")
+    return unpack(chunks[at].payload, header)
 
 
 def _correction(padded, y0, y1, width, shift, taps, bias):
@@ -91,24 +104,29 @@ def corrections(plane, shift, taps, bias):
     return out
 
 
-def filtered(plane, mask, maxval, clip, shift, taps, bias):
-    """A decoded plane ((H, W) ints in 0..maxval) after the filter, as int64: the samples
-    outside `mask` (all where mask is None) corrected, clamped to 0..maxval."""
+def filtered(plane, mask, maxval, clip, shift, taps, bias, least=0):
+    """A decoded plane ((H, W) ints in least..maxval) after the filter, as int64: the
+    samples outside `mask` (all where mask is None) corrected (clipped to +-clip unless clip
+    is 0), clamped to least..maxval."""
     plane = np.asarray(plane, np.int64)
-    out = np.clip(plane + np.clip(corrections(plane, shift, taps, bias), -clip, clip), 0,
-                  maxval)
+    corr = corrections(plane, shift, taps, bias)
+    if clip:
+        corr = np.clip(corr, -clip, clip)
+    out = np.clip(plane + corr, least, maxval)
     return out if mask is None else np.where(mask, plane, out)
 
 
-def apply(view, header, mask, filt):
-    """Filter a decoded near-lossless image in place: `view` (F, H, W, C) of the output
-    type, holding coded samples plus header.offset."""
+def apply(view, header, mask, filt, ranges=None):
+    """Filter a decoded image in place: `view` (F, H, W, C) of the output type, holding
+    coded samples plus header.offset; mask (H, W) bool or None; ranges: the (lo, hi) of
+    each frame that the results are clamped to (lossy and hybrid files: their LATN's;
+    None: 0 to the largest coded value)."""
     clip, channels = filt
-    maxval = (1 << header.bits) - 1
     for f in range(header.frames):
+        least, most = (0, (1 << header.bits) - 1) if ranges is None else ranges[f]
         for c, (shift, taps, bias) in enumerate(channels):
             plane = view[f, :, :, c].astype(np.int64) - header.offset
-            view[f, :, :, c] = filtered(plane, mask, maxval, clip, shift, taps, bias) \
+            view[f, :, :, c] = filtered(plane, mask, most, clip, shift, taps, bias, least) \
                 + header.offset
 
 
@@ -138,28 +156,32 @@ def _quantise(weights):
     return shift, q, b
 
 
-def fit(original, recon, mask, bits):
-    """Fit the filter of a near-lossless image: original and recon (F, H, W, C) coded
-    samples, mask (H, W) bool or None. The taps come from least squares on up to
-    FIT_SAMPLES samples outside the mask per channel (a regular subset), and so does the
-    clip, the one of CLIPS with the least squared error there. Returns (FILT payload,
-    filtered recon), or (None, recon) when no clip lowers that error."""
+def fit(original, recon, mask, bits, clips=CLIPS, ranges=None):
+    """Fit the filter of a decoded image: original and recon (F, H, W, C) coded samples,
+    mask (H, W) bool or None, ranges as for apply. The taps come from least squares on up
+    to FIT_SAMPLES samples outside the mask per channel (a regular subset), and so does the
+    clip, the one of `clips` (0: none) with the least squared error there. Returns (FILT
+    payload, filtered recon), or (None, recon) when no clip lowers that error."""
     frames, height, width, channels = recon.shape
+    if ranges is None:
+        ranges = [(0, (1 << bits) - 1)] * frames
     outside = np.ones((height, width), bool) if mask is None else ~np.asarray(mask, bool)
     rows, cols = np.nonzero(outside)
     if rows.size == 0:
         return None, recon
     step = max(1, -(-rows.size * frames // FIT_SAMPLES))
-    maxval = (1 << bits) - 1
     params, subsets = [], []
     for c in range(channels):
-        terms, dec, orig = [], [], []
+        terms, dec, orig, least, most = [], [], [], [], []
         for f in range(frames):
             r, k = rows[f % step::step], cols[f % step::step]
             terms.append(_terms(recon[f, :, :, c], r, k))
             dec.append(recon[f, r, k, c].astype(np.int64))
             orig.append(original[f, r, k, c].astype(np.int64))
+            least.append(np.full(r.size, ranges[f][0], np.int64))
+            most.append(np.full(r.size, ranges[f][1], np.int64))
         terms, dec, orig = np.concatenate(terms), np.concatenate(dec), np.concatenate(orig)
+        least, most = np.concatenate(least), np.concatenate(most)
         # the normal equations, exact although in float64 (|term| < 2^17, |orig - dec| <
         # 2^16, at most 2^18 samples: every partial sum is an integer below 2^53), so that
         # only the 13 x 13 solve rounds
@@ -168,13 +190,17 @@ def fit(original, recon, mask, bits):
         params.append(_quantise(np.linalg.lstsq(gram, rhs, rcond=None)[0]))
         shift, taps, bias = params[-1]
         corr = (terms @ np.array(taps, np.int64) + bias + ((1 << shift) >> 1)) >> shift
-        subsets.append((orig, dec, corr))
+        subsets.append((orig, dec, corr, least, most))
 
-    def error(clip):   # on the subsets; clip 0: unfiltered
-        return sum(float(np.sum((o - np.clip(d + np.clip(k, -clip, clip), 0, maxval))
-                                .astype(np.float64) ** 2)) for o, d, k in subsets)
-    best, best_err = None, error(0)
-    for clip in CLIPS:
+    def error(clip):   # on the subsets; clip None: unfiltered, 0: unclipped
+        if clip is None:
+            return sum(float(np.sum((o - d).astype(np.float64) ** 2))
+                       for o, d, *_ in subsets)
+        return sum(float(np.sum((o - np.clip(d + (np.clip(k, -clip, clip) if clip else k),
+                                             lo, hi)).astype(np.float64) ** 2))
+                   for o, d, k, lo, hi in subsets)
+    best, best_err = None, error(None)
+    for clip in clips:
         err = error(clip)
         if err < best_err:
             best, best_err = clip, err
@@ -184,5 +210,6 @@ def fit(original, recon, mask, bits):
     out = np.empty_like(recon)
     for f in range(frames):
         for c, (shift, taps, bias) in enumerate(params):
-            out[f, :, :, c] = filtered(recon[f, :, :, c], m, maxval, best, shift, taps, bias)
+            out[f, :, :, c] = filtered(recon[f, :, :, c], m, ranges[f][1], best, shift, taps,
+                                       bias, ranges[f][0])
     return pack(best, params), out

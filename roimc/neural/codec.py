@@ -350,6 +350,12 @@ def decode(chunks, header, view, roi=None, model=None, device="auto", threads=No
             view[f][~roi] = out[~roi]
 
 
+def frame_ranges(chunks):
+    """The (lo, hi) of each frame's LATN chunk, in frame order (read after read_latents has
+    checked them)."""
+    return [latent_mod._FIXED.unpack_from(c.payload)[1:3] for c in chunks if c.ctype == LATN]
+
+
 def info(chunks):
     """{model, sha256, quality} of a lossy or hybrid file, without decoding."""
     name, digest = read_dcid(chunks)
