@@ -24,7 +24,7 @@ Resuming
     Outputs are written atomically (temporary file beside the output, then rename), so an
     output that exists is complete: it is skipped, and a batch that was interrupted picks up
     where it stopped when run again. With verify=True (--verify) an existing output is first
-    checked with roimc.container.parse (signature, chunk CRCs, IEND) and encoded again if the
+    checked with roimc.container.parse (signature, CRCs, IEND) and encoded again if the
     check fails. A run killed outright (SIGKILL, power loss) may leave temporary files named
     .roimc-*.tmp beside the outputs; they are never taken for outputs and may be deleted.
 

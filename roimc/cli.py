@@ -97,9 +97,15 @@ def main():
 @click.option("--frames/--channels", "frames", default=None,
               help="Read a 3-D array of shape (N, M, K<=4) as frames or as channels "
                    "(default: channels).")
+@click.option("--framing", type=click.Choice(["compact", "chunked"]), default="compact",
+              show_default=True,
+              help="compact: one CRC-32 for the whole file, about 100 bytes smaller (format "
+                   "1.13); chunked: PNG-style chunks with a CRC-32 each, readable by earlier "
+                   "versions.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def encode(source, output, mode, max_error, roi, roi_max_error, quality, bg_psnr, model,
-           device, neural_only, effort, coder, tile_size, threads, bits, frames, force):
+           device, neural_only, effort, coder, tile_size, threads, bits, frames, framing,
+           force):
     """Compress SOURCE (.png, .tif/.tiff, .npy, .dcm) into OUTPUT (.rmc).
 
     A DICOM source keeps its whole data set (all but Pixel Data) in the file, so that
@@ -111,7 +117,7 @@ def encode(source, output, mode, max_error, roi, roi_max_error, quality, bg_psnr
     _refuse_overwrite(output, force)
     from .dicom import encode_dicom, is_dicom_path
     options = dict(mode=mode, effort=effort, coder=coder, tile_size=tile_size, threads=threads,
-                   bits=bits)
+                   bits=bits, framing=framing)
     options.update(_near_options(mode, max_error, roi, roi_max_error))
     options.update(_neural_options(mode, roi, roi_max_error, quality, model, device,
                                    neural_only, bg_psnr))
@@ -265,7 +271,7 @@ def info(source, as_json):
     if as_json:
         click.echo(json.dumps(d, indent=2))
         return
-    click.echo(f"{source}: roimc format {d['version']}, {d['mode']}")
+    click.echo(f"{source}: roimc format {d['version']}, {d['mode']}, {d['framing']} framing")
     click.echo(f"  shape     {' x '.join(map(str, d['shape']))} {d['dtype']}, {d['bits']} stored bits"
                + (f", offset {d['offset']}" if d["offset"] else ""))
     click.echo(f"  frames    {d['frames']}   channels {d['channels']}   transform {d['transform']}")

@@ -1,12 +1,19 @@
-"""The .rmc container: signature, CRC-framed chunks, the header (spec/rmc-v1.md)."""
+"""The .rmc container: signature, chunks, the header (spec/rmc-v1.md).
+
+Two framings hold the same list of chunks: the chunked framing (Section 2: PNG-style, a length,
+type and CRC-32 per chunk) and the compact framing (Section 2.6, version 1.13: a type code and
+a LEB128 length per chunk, HEAD and the TILE indices as LEB128 numbers, one CRC-32 of the
+whole file). `parse` reads either and returns the chunks in their chunked form."""
 import struct
 import zlib
 from dataclasses import dataclass, field
 
 from .errors import CorruptDataError, FormatError, LimitError, UnsupportedError
 
-SIGNATURE = b"\x89RMC\r\n\x1a\n"
-VERSION = (1, 12)   # the newest version this module reads and writes
+SIGNATURE = b"\x89RMC\r\n\x1a\n"   # the chunked framing
+COMPACT_SIGNATURE = b"\x89rmc"      # the compact framing (version 1.13)
+VERSION = (1, 13)   # the newest version this module reads and writes
+FRAMINGS = ("compact", "chunked")
 
 # critical chunks (first letter upper case)
 HEAD = b"HEAD"   # header, first chunk
@@ -25,6 +32,9 @@ DSUM = b"dsum"   # CRC-32 of the decoded samples
 META = b"meta"   # brotli-compressed JSON metadata
 
 KNOWN_CRITICAL = {HEAD, TILE, PLTE, IEND, NEAR, GRAD, FILT, MASK, LATN, DCID}
+# the compact framing's type codes: CODED[k - 1] has code k; code 0 is followed by the type
+CODED = (HEAD, TILE, IEND, DSUM, META, NEAR, MASK, GRAD, FILT, PLTE, LATN, DCID)
+_CODE = {t: k + 1 for k, t in enumerate(CODED)}
 MAX_CHUNK = 1 << 31
 
 MODES = ("lossless", "near-lossless", "lossy", "hybrid")
@@ -151,16 +161,199 @@ def pack_chunk(ctype, payload):
     return struct.pack(">I", len(payload)) + ctype + payload + struct.pack(">I", crc)
 
 
-def pack(chunks):
-    """Signature followed by the chunks; the caller supplies HEAD first and IEND last."""
-    return SIGNATURE + b"".join(pack_chunk(t, p) for t, p in chunks)
+def pack(chunks, framing="chunked"):
+    """The file of `chunks` ((type, payload) pairs, HEAD first and IEND last) in `framing`:
+    "chunked" (Section 2) or "compact" (Section 2.6)."""
+    if framing == "chunked":
+        return SIGNATURE + b"".join(pack_chunk(t, p) for t, p in chunks)
+    if framing != "compact":
+        raise FormatError(f"unknown framing {framing!r}: choose from {', '.join(FRAMINGS)}")
+    out = bytearray(COMPACT_SIGNATURE)
+    for ctype, payload in chunks:
+        if ctype == HEAD:
+            payload = _compact_head(payload)
+        elif ctype == TILE:
+            if len(payload) < 8:
+                raise FormatError("TILE payload is shorter than its indices")
+            frame, tile = struct.unpack_from(">II", payload)
+            payload = _leb(frame) + _leb(tile) + bytes(payload[8:])
+        if len(payload) >= MAX_CHUNK:
+            raise FormatError("chunk payload exceeds 2 GiB")
+        code = _CODE.get(ctype)
+        out += bytes([code]) if code else b"\0" + ctype
+        out += _leb(len(payload))
+        out += payload
+    return bytes(out) + struct.pack(">I", zlib.crc32(out))
+
+
+def framing_of(data):
+    """"compact" or "chunked", by the file's signature (not otherwise checked)."""
+    return "compact" if bytes(data[:len(COMPACT_SIGNATURE)]) == COMPACT_SIGNATURE else "chunked"
+
+
+def _leb(n):
+    """Unsigned LEB128: 7 bits per byte, least significant group first."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _read_leb(data, pos, end, limit):
+    """(value, next position) of the minimal LEB128 number at pos, below `limit`; None when
+    the bytes end inside it; ValueError when it is not minimal or reaches the limit."""
+    value = shift = 0
+    while True:
+        if pos >= end:
+            return None
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if value >= limit:
+            raise ValueError
+        if not b & 0x80:
+            if b == 0 and shift > 7:
+                raise ValueError
+            return value, pos
+
+
+# HEAD fields in order, with the bound of each: below 2^8, 2^32, or the i32 offset (zigzag)
+_HEAD_LIMITS = (1 << 8,) * 4 + (1 << 32,) * 3 + (1 << 8,) * 4 + (1 << 32,) * 2 + (1 << 32,)
+
+
+def _compact_head(payload):
+    if len(payload) < _HEAD.size:
+        raise FormatError(f"HEAD payload has {len(payload)} bytes, expected {_HEAD.size}")
+    fields = list(_HEAD.unpack_from(payload))
+    offset = fields[-1]
+    fields[-1] = 2 * offset if offset >= 0 else -2 * offset - 1
+    return b"".join(_leb(v) for v in fields) + bytes(payload[_HEAD.size:])
+
+
+def expand_head(payload):
+    """The chunked HEAD payload of a compact one (Section 2.6)."""
+    fields = []
+    pos = 0
+    try:
+        for limit in _HEAD_LIMITS:
+            got = _read_leb(payload, pos, len(payload), limit)
+            if got is None:
+                break
+            fields.append(got[0])
+            pos = got[1]
+            if len(fields) == 1 and fields[0] != VERSION[0]:
+                raise UnsupportedError(f"format version {fields[0]} is not supported "
+                                       f"(this roimc reads version {VERSION[0]}.x)")
+    except ValueError:
+        raise CorruptDataError("HEAD chunk holds a malformed or out-of-range field") from None
+    if len(fields) < 2:
+        raise CorruptDataError("HEAD chunk is too short")
+    if len(fields) < len(_HEAD_LIMITS):
+        raise CorruptDataError(f"HEAD chunk holds {len(fields)} fields, expected "
+                               f"{len(_HEAD_LIMITS)}")
+    z = fields[-1]
+    fields[-1] = z >> 1 if not z & 1 else -(z >> 1) - 1
+    return _HEAD.pack(*fields) + bytes(payload[pos:])
+
+
+def _expand_tile(payload):
+    """The chunked TILE payload of a compact one: the indices as u32."""
+    pos = 0
+    indices = []
+    try:
+        for _ in range(2):
+            got = _read_leb(payload, pos, len(payload), 1 << 32)
+            if got is None:
+                raise ValueError
+            indices.append(got[0])
+            pos = got[1]
+    except ValueError:
+        raise CorruptDataError("TILE payload is too short or its indices are malformed") \
+            from None
+    return struct.pack(">II", *indices) + bytes(payload[pos:])
+
+
+def _split_compact(data):
+    """The chunks of a compact file (Section 2.6), payloads as stored."""
+    pos = len(COMPACT_SIGNATURE)
+    end = len(data)
+    chunks = []
+    while True:
+        start = pos
+        if pos >= end:
+            raise CorruptDataError(f"file is truncated at byte {pos} (no IEND chunk)")
+        code = data[pos]
+        pos += 1
+        if code == 0:
+            if end - pos < 4:
+                raise CorruptDataError(f"file is truncated at byte {pos} (no IEND chunk)")
+            ctype = bytes(data[pos:pos + 4])
+            pos += 4
+            if not all(65 <= c <= 90 or 97 <= c <= 122 for c in ctype) or ctype in _CODE:
+                raise CorruptDataError(f"invalid chunk type at byte {start}")
+        elif code <= len(CODED):
+            ctype = CODED[code - 1]
+        else:
+            raise CorruptDataError(f"invalid chunk type code {code} at byte {start}")
+        try:
+            got = _read_leb(data, pos, end, MAX_CHUNK)
+        except ValueError:
+            raise CorruptDataError(f"chunk {ctype.decode()} at byte {start} has a malformed "
+                                   f"length (limit 2^31 - 1)") from None
+        if got is None:
+            raise CorruptDataError(f"file is truncated at byte {pos} (no IEND chunk)")
+        length, pos = got
+        if length > end - pos:
+            raise CorruptDataError(f"chunk {ctype.decode()} at byte {start} declares {length} "
+                                   f"bytes, {end - pos} remain: file truncated or damaged")
+        chunks.append(Chunk(ctype, bytes(data[pos:pos + length]), start))
+        pos += length
+        if ctype == IEND:
+            break
+    if end - pos < 4:
+        raise CorruptDataError(f"file is truncated at byte {pos} (no file CRC after IEND)")
+    (crc,) = struct.unpack_from(">I", data, pos)
+    if zlib.crc32(data[:pos]) != crc:
+        raise CorruptDataError("CRC mismatch: the file is damaged")
+    pos += 4
+    if pos != end:
+        raise CorruptDataError(f"{end - pos} bytes after the file CRC")
+    for c in chunks:   # after the CRC, so that damage reads as damage
+        if is_critical(c.ctype) and c.ctype not in KNOWN_CRITICAL:
+            raise UnsupportedError(f"unknown critical chunk {c.ctype.decode()}")
+    return chunks
 
 
 def parse(data):
-    """Split a file into checked chunks. Unknown ancillary chunks are kept in the list (the
-    decoder ignores them); an unknown critical chunk, a CRC mismatch, truncation or bytes
-    after IEND raise."""
+    """Split a file of either framing into checked chunks, payloads in their chunked form.
+    Unknown ancillary chunks are kept in the list (the decoder ignores them); an unknown
+    critical chunk, a CRC mismatch, truncation or bytes after the end raise."""
     data = memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else data
+    compact = framing_of(data) == "compact"
+    if compact:
+        chunks = _split_compact(data)
+    else:
+        chunks = _split_chunked(data)
+    if chunks[0].ctype != HEAD:
+        raise CorruptDataError("first chunk is not HEAD")
+    if len(chunks[-1].payload):
+        raise CorruptDataError("IEND chunk is not empty")
+    if sum(c.ctype == HEAD for c in chunks) != 1:
+        raise CorruptDataError("file has more than one HEAD chunk")
+    if compact:
+        for c in chunks:
+            if c.ctype == HEAD:
+                c.payload = expand_head(c.payload)
+            elif c.ctype == TILE:
+                c.payload = _expand_tile(c.payload)
+    return chunks
+
+
+def _split_chunked(data):
+    """The chunks of a chunked file (Section 2.5)."""
     if len(data) < len(SIGNATURE) or bytes(data[:len(SIGNATURE)]) != SIGNATURE:
         if bytes(data[:4]) == SIGNATURE[:4]:
             raise CorruptDataError("file signature is damaged")
@@ -192,12 +385,6 @@ def parse(data):
             break
     if pos != end:
         raise CorruptDataError(f"{end - pos} bytes after the IEND chunk")
-    if chunks[0].ctype != HEAD:
-        raise CorruptDataError("first chunk is not HEAD")
-    if len(chunks[-1].payload):
-        raise CorruptDataError("IEND chunk is not empty")
-    if sum(c.ctype == HEAD for c in chunks) != 1:
-        raise CorruptDataError("file has more than one HEAD chunk")
     return chunks
 
 

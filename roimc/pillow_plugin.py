@@ -25,7 +25,7 @@ import zlib
 import numpy as np
 from PIL import Image, ImageFile, ImageSequence
 
-from .container import DIM_FRAMES, HEAD, SIGNATURE, Header
+from .container import COMPACT_SIGNATURE, DIM_FRAMES, HEAD, SIGNATURE, Header, expand_head
 from .errors import CorruptDataError, UnsupportedError
 
 FORMAT = "RMC"
@@ -42,16 +42,43 @@ _MODES = {
     ("uint16", 1): ("I;16", "I;16"),   # little-endian bytes (made so before frombytes)
 }
 _SAVE_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I")
-_ENCODE_OPTIONS = ("effort", "coder", "tile_size", "threads", "bits", "metadata")
+_ENCODE_OPTIONS = ("effort", "coder", "tile_size", "threads", "bits", "metadata", "framing")
 
 
 def _accept(prefix):
-    return prefix[:len(SIGNATURE)] == SIGNATURE
+    return (prefix[:len(SIGNATURE)] == SIGNATURE
+            or prefix[:len(COMPACT_SIGNATURE)] == COMPACT_SIGNATURE)
+
+
+def _read_compact_header(fp, name):
+    """The HEAD of a compact file (Section 2.6), fp just past its signature. The file's CRC
+    is checked when it is decoded."""
+    start = fp.read(1)
+    if start != b"\x01":
+        raise CorruptDataError(f"{name}first chunk is not HEAD")
+    length = shift = 0
+    while True:
+        b = fp.read(1)
+        if not b:
+            raise CorruptDataError(f"{name}file is truncated in its HEAD chunk")
+        length |= (b[0] & 0x7F) << shift
+        shift += 7
+        if not b[0] & 0x80:
+            break
+        if shift > 14:
+            raise CorruptDataError(f"{name}HEAD chunk declares too many bytes")
+    payload = fp.read(length)
+    if len(payload) < length:
+        raise CorruptDataError(f"{name}file is truncated in its HEAD chunk")
+    return Header.unpack(expand_head(payload))
 
 
 def _read_header(fp, name):
     """Read the signature and the HEAD chunk from fp (positioned at the file's start)."""
-    sig = fp.read(len(SIGNATURE))
+    sig = fp.read(len(COMPACT_SIGNATURE))
+    if sig == COMPACT_SIGNATURE:
+        return _read_compact_header(fp, name)
+    sig += fp.read(len(SIGNATURE) - len(sig))
     if sig != SIGNATURE:
         raise SyntaxError("not an .rmc file")
     start = fp.read(8)

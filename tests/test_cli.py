@@ -229,8 +229,24 @@ def test_info_text(tmp_path):
     assert_ok(cli("encode", tmp_path / "in.npy", tmp_path / "x.rmc"))
     result = cli("info", tmp_path / "x.rmc")
     assert_ok(result)
-    for word in ("1.4", "lossless", "20 x 30 x 3", "uint8", "rct", "TILE", "HEAD", "bits"):
+    for word in ("1.4", "lossless", "20 x 30 x 3", "uint8", "rct", "TILE", "HEAD", "bits",
+                 "compact framing"):
         assert word in result.stdout
+
+
+def test_framing_option(tmp_path):
+    a = noise((20, 30), 8, 21)
+    np.save(tmp_path / "in.npy", a)
+    assert_ok(cli("encode", tmp_path / "in.npy", tmp_path / "c.rmc"))
+    assert_ok(cli("encode", tmp_path / "in.npy", tmp_path / "p.rmc", "--framing", "chunked"))
+    compact, chunked = (tmp_path / "c.rmc").read_bytes(), (tmp_path / "p.rmc").read_bytes()
+    assert compact == roimc.encode(a) and chunked == roimc.encode(a, framing="chunked")
+    assert len(compact) < len(chunked)
+    assert "chunked framing" in cli("info", tmp_path / "p.rmc").stdout
+    assert "--framing" in cli("encode", "--help").stdout
+    bad = cli("encode", tmp_path / "in.npy", tmp_path / "x.rmc", "--framing", "png")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--framing" in bad.stderr
+    assert not (tmp_path / "x.rmc").exists()
 
 
 # --- errors ----------------------------------------------------------------------------------

@@ -183,9 +183,9 @@ def test_critical_is_upper_case_first_letter():
 def test_info_fields_gray():
     a = (np.arange(30 * 40).reshape(30, 40) % 3000).astype(np.uint16)
     a[0, 0] = 4095
-    data = roimc.encode(a, tile_size=(16, 32), effort=1)
+    data = roimc.encode(a, tile_size=(16, 32), effort=1, framing="chunked")
     info = roimc.info(data)
-    assert info["version"] == "1.0"
+    assert info["version"] == "1.0" and info["framing"] == "chunked"
     assert info["mode"] == "lossless"
     assert info["shape"] == [30, 40]
     assert info["dtype"] == "uint16"

@@ -53,10 +53,10 @@ SAMPLES = {
 }
 
 
-def encoded(name):
+def encoded(name, framing="compact"):
     spec = dict(SAMPLES[name])
     array = spec.pop("array")
-    return array, roimc.encode(array, **spec)
+    return array, roimc.encode(array, framing=framing, **spec)
 
 
 def rebuild(chunks):
@@ -100,9 +100,12 @@ def test_samples_decode_intact(name):
 
 # --- truncation ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", SAMPLES)
-def test_every_truncation_is_refused(name):
-    array, data = encoded(name)
+CHUNKED = [(name, "chunked") for name in ("gray8", "multitile", "rgb8_cm_multitile")]
+
+
+@pytest.mark.parametrize("name,framing", [(name, "compact") for name in SAMPLES] + CHUNKED)
+def test_every_truncation_is_refused(name, framing):
+    array, data = encoded(name, framing)
     lengths = range(len(data)) if len(data) <= 4096 else sorted(
         set(range(0, len(data), max(1, len(data) // 1500))) | set(range(len(data) - 64, len(data))))
     for n in lengths:
@@ -130,9 +133,9 @@ def test_truncated_inside_tile_payload_with_fixed_crc_is_refused(name):
 
 # --- bit flips -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", SAMPLES)
-def test_single_bit_flips_are_refused(name):
-    array, data = encoded(name)
+@pytest.mark.parametrize("name,framing", [(name, "compact") for name in SAMPLES] + CHUNKED)
+def test_single_bit_flips_are_refused(name, framing):
+    array, data = encoded(name, framing)
     bits = len(data) * 8
     positions = range(bits) if bits <= 8 * 1200 else random.Random(name).sample(range(bits), 6000)
     for pos in positions:
@@ -194,8 +197,9 @@ def test_garbage_after_valid_signature_raises_format_error():
             roimc.decode(data)
 
 
-def test_damaged_signature_is_refused():
-    _, data = encoded("gray8")
+@pytest.mark.parametrize("framing", container.FRAMINGS)
+def test_damaged_signature_is_refused(framing):
+    _, data = encoded("gray8", framing)
     for i in range(len(SIGNATURE)):
         damaged = bytearray(data)
         damaged[i] ^= 0x01
@@ -228,7 +232,7 @@ def test_unknown_ancillary_chunk_is_skipped(ctype, payload):
 
 
 def test_unknown_ancillary_chunk_with_bad_crc_is_refused():
-    _, data = encoded("gray8")
+    _, data = encoded("gray8", "chunked")
     iend = data.rindex(b"IEND") - 4
     damaged = data[:iend] + raw_chunk(b"zzzz", b"abc", crc=12345) + data[iend:]
     with pytest.raises(roimc.CorruptDataError):
@@ -236,7 +240,7 @@ def test_unknown_ancillary_chunk_with_bad_crc_is_refused():
 
 
 def test_invalid_chunk_type_characters_are_refused():
-    _, data = encoded("gray8")
+    _, data = encoded("gray8", "chunked")
     iend = data.rindex(b"IEND") - 4
     for ctype in (b"zz1z", b"\0\0\0\0", b"zz z", b"\xffzzz"):
         damaged = data[:iend] + raw_chunk(ctype, b"abc") + data[iend:]
@@ -359,8 +363,9 @@ def test_two_heads_are_refused():
         roimc.decode(rebuild(chunks))
 
 
-def test_bytes_after_iend_are_refused():
-    _, data = encoded("gray8")
+@pytest.mark.parametrize("framing", container.FRAMINGS)
+def test_bytes_after_iend_are_refused(framing):
+    _, data = encoded("gray8", framing)
     for extra in (b"\0", b"x" * 20, raw_chunk(b"zzzz", b"")):
         with pytest.raises(roimc.CorruptDataError):
             roimc.decode(data + extra)

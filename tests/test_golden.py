@@ -73,3 +73,14 @@ def test_golden_covers_coders_and_tiling():
     assert tiles > 1
     transforms = {roimc.info(load(name)[1])["transform"] for name in VECTORS}
     assert transforms == {"none", "rct", "palette"}
+
+
+def test_golden_framings():
+    """The vectors of 1.12 and before stay in the chunked framing; compact_* are compact."""
+    framings = {}
+    for name in VECTORS:
+        framing = VECTORS[name]["options"].get("framing", "compact")
+        assert roimc.info(load(name)[1])["framing"] == framing
+        assert (framing == "compact") == name.startswith("compact_")
+        framings[framing] = framings.get(framing, 0) + 1
+    assert framings["compact"] >= 2 and framings["chunked"] >= 20

@@ -4,6 +4,8 @@ Each vector is NAME.npy (the array) and NAME.rmc (its encoding with the options 
 vectors.json). tests/test_golden.py checks that every committed .rmc still decodes to its .npy
 bit for bit and that encoding the .npy with the recorded options gives the same bytes.
 Only regenerate on purpose: a changed .rmc means a format or encoder change.
+The vectors of 1.12 and before are written in the chunked framing (framing="chunked" in their
+options), the compact_* ones in the compact framing of 1.13.
 tests/golden/neural holds a lossy file (version 1.2) and a hybrid file (1.6) written by the
 encoder before the latent coder (LATN method 0), with what they decoded to then; they are
 frozen, not regenerated (tests/test_neural.py). The latent vectors live in tests/golden/latent (NAME.npy a (P, M, h, w) latent, NAME.latn
@@ -72,7 +74,7 @@ def vectors():
     flat12 = np.where((y - 15) ** 2 + (x - 13) ** 2 < 100,
                       1500 + x * 20 + rng.integers(0, 40, size=x.shape), 0).astype(np.uint16)
 
-    return {
+    table = {
         "gray8_ramp_noise": (gray8, dict(tile_size=1024, coder="golomb")),
         "gray12_uint16": (gray12, dict(tile_size=1024, coder="golomb")),
         "bits1": (bits1, dict(tile_size=1024, coder="golomb")),
@@ -101,6 +103,12 @@ def vectors():
         "fast_rgb8_multitile": (cm_rgb, dict(tile_size=[16, 12], effort=5, coder="fast")),
         "auto_gray12": (cm12, dict(tile_size=1024, effort=5)),
     }
+    for _, options in table.values():   # the files of 1.12 and before: the chunked framing
+        options["framing"] = "chunked"
+    # the compact framing (1.13), the encoder's default: tiles, colour, coders 4 and 5
+    table["compact_cm2_rgb8_multitile"] = (cm_rgb, dict(tile_size=[16, 12], effort=7))
+    table["compact_fast_gray16"] = (cm16, dict(tile_size=1024, effort=5, coder="fast"))
+    return table
 
 
 def near_vectors():
@@ -129,7 +137,7 @@ def near_vectors():
     ends_rgb = rgb8.copy()
     ends_rgb[:4] = 0
     ends_rgb[12:, 10:, 1] = 255
-    near = dict(mode="near-lossless", tile_size=1024)
+    near = dict(mode="near-lossless", tile_size=1024, framing="chunked")
     cm = dict(near, coder="cm")
     return {
         "near_cm_gray8": (gray8, None, dict(cm, max_error=2, effort=5)),
@@ -159,6 +167,11 @@ def near_vectors():
                                                          tile_size=[13, 14])),
         "near_cm2l_filtered_rgb8": (rgb8, None, dict(near, max_error=6, deadzone=1, grade=5,
                                                      post_filter=True, effort=5)),
+        # the compact framing (1.13): an ROI, a grade, a dead zone and the filter
+        "near_cm2l_compact_roi12": (gray12, roi12, dict(near, framing="compact", max_error=6,
+                                                        roi_max_error=0, grade=5, deadzone=1,
+                                                        post_filter=True, effort=5,
+                                                        tile_size=[13, 14])),
     }
 
 
