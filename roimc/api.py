@@ -147,7 +147,8 @@ def _encode_near(samples, header, coder, threads, max_error, roi, roi_max_error,
 
 def _encode_neural(samples, header, coder, threads, roi, roi_max_error, quality, model,
                    device, fit_samples=0):
-    """Chunks of a lossy or hybrid file after HEAD, and the exact layer (hybrid) for dsum.
+    """(chunks of a lossy or hybrid file after HEAD, the exact layer (hybrid) for dsum or
+    None, the array the file decodes to: _network_filter).
     Hybrid: the exact layer is near-lossless coding with the ROI bound inside the ROI and the
     largest difference outside (the background then costs almost nothing), and the network
     renders the background."""
@@ -158,8 +159,9 @@ def _encode_neural(samples, header, coder, threads, roi, roi_max_error, quality,
     mask = parse_roi(roi, header.height, header.width)
     if header.mode == "lossy":
         chunks = neural.encode(samples, header, quality, mask, False, model, device, threads)
-        return _network_filter(samples, header, chunks, None, None, model, device, threads,
-                               keep=mask), None
+        chunks, decoded = _network_filter(samples, header, chunks, None, None, model, device,
+                                          threads, keep=mask)
+        return chunks, None, decoded
     m = min(_bound(roi_max_error, "roi_max_error", top), (1 << header.bits) - 1)
     if mask is None:
         raise InputError("hybrid mode needs an roi (a mask, rectangles or 'auto')")
@@ -169,16 +171,18 @@ def _encode_neural(samples, header, coder, threads, roi, roi_max_error, quality,
     header.version = near_lossless.version_of(near_chunks, header.version)
     exact = (recon + header.offset).astype(header.sample_type).reshape(header.shape())
     chunks = latents[:1] + near_chunks[:2] + latents[1:] + near_chunks[2:]
-    return _network_filter(samples, header, chunks, exact, mask, model, device,
-                           threads), exact
+    chunks, decoded = _network_filter(samples, header, chunks, exact, mask, model, device,
+                                      threads)
+    return chunks, exact, decoded
 
 
 def _network_filter(samples, header, chunks, exact, mask, model, device, threads, keep=None):
-    """`chunks` (of a lossy or hybrid file, after HEAD) with the post-filter of the
+    """(`chunks` (of a lossy or hybrid file, after HEAD) with the post-filter of the
     network's samples (postfilter.fit, unclipped) before the first LATN where it lowers
     their squared error outside the mask, and inside `keep` (a lossy file's ROI) too, and
-    header.version raised for it. The network's samples are rendered as the decoder renders
-    them, over `exact` (the hybrid's exact layer)."""
+    header.version raised for it; the array the file decodes to). The network's samples
+    are rendered as the decoder renders them, over `exact` (the hybrid's exact layer), and
+    filtered as it filters them."""
     from .neural import codec as neural
     out, view = allocate(header)
     if exact is not None:
@@ -186,25 +190,30 @@ def _network_filter(samples, header, chunks, exact, mask, model, device, threads
     parsed = [container.Chunk(t, p) for t, p in chunks]
     neural.decode(parsed, header, view, mask, model, device, threads)
     rendered = view.astype(np.int64) - header.offset
+    ranges = neural.frame_ranges(parsed)
     payload, filtered = postfilter.fit(samples, rendered, mask, header.bits,
-                                       postfilter.UNCLIPPED, neural.frame_ranges(parsed))
+                                       postfilter.UNCLIPPED, ranges)
     if payload is None:
-        return chunks
+        return chunks, out
 
     def error(values, region):
         return float(np.sum((values[:, region] - samples[:, region]).astype(np.float64) ** 2))
     if keep is not None and keep.any() and error(filtered, keep) > error(rendered, keep):
-        return chunks
+        return chunks, out
     # worth its bytes: kept where the latent bytes its gain would save, at a conservative
     # 6.02 dB per doubling of the rate (so a factor sqrt(gain) in bytes), exceed the chunk's
     outside = np.ones((header.height, header.width), bool) if mask is None else ~mask
     gain = error(rendered, outside) / max(error(filtered, outside), 1e-9)
     latent_bytes = sum(len(p) for t, p in chunks if t == LATN)
     if latent_bytes * (np.sqrt(gain) - 1) <= 12 + len(payload):
-        return chunks
+        return chunks, out
     first = next(i for i, (ctype, _) in enumerate(chunks) if ctype == LATN)
     header.version = max(tuple(header.version), postfilter.NEURAL_VERSION)
-    return chunks[:first] + [(FILT, payload)] + chunks[first:]
+    chunks = chunks[:first] + [(FILT, payload)] + chunks[first:]
+    # as decode filters them (postfilter.read and apply), so the result is the decoder's
+    filt = postfilter.read([container.Chunk(t, p) for t, p in chunks], header)
+    postfilter.apply(view, header, mask, filt, ranges)
+    return chunks, out
 
 
 def _encode_best(samples, header, candidates, coder, threads, fit_samples, estimate):
@@ -353,10 +362,12 @@ def _encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
             effort=DEFAULT_EFFORT, coder=None, bits=None, channels_last=None, metadata=None,
             ancillary=None, max_error=None, roi=None, roi_max_error=0, quality=None,
             model=None, device="auto", neural_only=False, bg_psnr=None, grade=0, deadzone=0,
-            post_filter=False, framing="compact"):
+            post_filter=False, framing="compact", with_decoded=False):
     """encode(), returning (the file, the array its dsum chunk covers, or None): the input
     in lossless mode, the decoded image in near-lossless mode, the exact layer in hybrid
-    mode; None for lossy files and for the files that lossy and hybrid modes choose."""
+    mode; None for lossy files and for the files that lossy and hybrid modes choose.
+    with_decoded: a third item, the array a network's file (lossy or hybrid, neural_only)
+    decodes to, rendered once by the encoder; None for the other files."""
     if mode not in container.MODES:
         raise InputError(f"unknown mode {mode!r}: choose from {', '.join(container.MODES)}")
     if framing not in container.FRAMINGS:
@@ -401,12 +412,15 @@ def _encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
                       coder=requested_coder, bits=bits, channels_last=channels_last,
                       metadata=metadata, ancillary=ancillary, framing=framing)
         if bg_psnr is not None:
-            return _hybrid_at_psnr(array, roi, roi_max_error, float(bg_psnr), model, device,
-                                   common), None
-        data = encode(array, mode, roi=roi, roi_max_error=roi_max_error, quality=quality,
-                      model=model, device=device, neural_only=True, **common)
-        return _bounded_instead(array, data, mode, roi, roi_max_error, model, device,
-                                common), None
+            data = _hybrid_at_psnr(array, roi, roi_max_error, float(bg_psnr), model, device,
+                                   common)
+            return (data, None, None) if with_decoded else (data, None)
+        data, _, decoded = _encode(array, mode, roi=roi, roi_max_error=roi_max_error,
+                                   quality=quality, model=model, device=device,
+                                   neural_only=True, with_decoded=True, **common)
+        data = _bounded_instead(array, data, mode, roi, roi_max_error, model, device, common,
+                                decoded=decoded)
+        return (data, None, None) if with_decoded else (data, None)
     th, tw = _tile_shape(tile_size)
     extra = _extra_chunks(metadata, ancillary)   # option errors surface before any coding
     samples, fields = describe(array, channels_last=channels_last, bits=bits)
@@ -424,7 +438,8 @@ def _encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
                                       roi_max_error, fit_samples, grade, deadzone,
                                       post_filter)
     elif mode in ("lossy", "hybrid"):
-        body, original = _encode_neural(samples, header, coder, threads, roi, roi_max_error,
+        body, original, decoded = _encode_neural(samples, header, coder, threads, roi,
+                                                 roi_max_error,
                                         quality, model, device, fit_samples)
     else:
         candidates = [(header.transform, None)]
@@ -458,7 +473,10 @@ def _encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
         chunks.append((DSUM, _checksum(original).to_bytes(4, "big")))
     chunks += extra
     chunks.append((IEND, b""))
-    return container.pack(chunks, framing), original
+    data = container.pack(chunks, framing)
+    if with_decoded:
+        return data, original, decoded if mode in ("lossy", "hybrid") else None
+    return data, original
 
 
 BOUND_TRIES = 6   # near-lossless encodes, at most, in the search for the bound
@@ -487,13 +505,13 @@ def _hybrid_at_psnr(array, roi, roi_max_error, bg_psnr, model, device, common):
     net, lo, hi = None, 1, 8
     while lo <= hi:
         q = (lo + hi) // 2
-        data = encode(array, "hybrid", roi=mask, roi_max_error=roi_max_error, quality=q,
-                      model=model, device=device, neural_only=True, **common)
+        data, _, decoded = _encode(array, "hybrid", roi=mask, roi_max_error=roi_max_error,
+                                   quality=q, model=model, device=device, neural_only=True,
+                                   with_decoded=True, **common)
         if background is None or not background.any():
             net = data          # no background: every quality reaches the target
             break
-        back = _coded_samples(decode(data, model=model, device=device,
-                                     threads=common["threads"]), common)
+        back = _coded_samples(decoded, common)
         if float(np.mean((ref - back)[:, background] ** 2)) <= target:
             net, hi = data, q - 1
         else:
@@ -503,7 +521,7 @@ def _hybrid_at_psnr(array, roi, roi_max_error, bg_psnr, model, device, common):
 
 
 def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, common,
-                     targets=None):
+                     targets=None, decoded=None):
     """The smallest of `data` (a lossy or hybrid file of `array`, or None), the lossless file
     and near-lossless files (inside and outside the ROI, one bound each, in lossy mode;
     outside it in hybrid mode, the ROI keeping roi_max_error) whose mean squared error in
@@ -517,7 +535,8 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     grade/16 of the background) is bisected too, and then, with a dead zone of 1, the bound
     N - 1 or N and a grade. Every candidate carries the post-filter where it lowers the
     error (post_filter), and its error is measured after it, on the encoder's
-    reconstruction: the samples the file's dsum covers, so those a decoder returns."""
+    reconstruction: the samples the file's dsum covers, so those a decoder returns.
+    `decoded`: what `data` decodes to, when the caller has it (else it is decoded here)."""
     samples = _coded_samples(array, common)
     _, height, width, _ = samples.shape
     mask = parse_roi(roi, height, width)
@@ -537,8 +556,9 @@ def _bounded_instead(array, data, mode, roi, roi_max_error, model, device, commo
     ref = samples.astype(np.float64)
     explicit = targets is not None
     if targets is None:
-        diff = ref - _coded_samples(decode(data, model=model, device=device,
-                                           threads=common["threads"]), common)
+        if decoded is None:
+            decoded = decode(data, model=model, device=device, threads=common["threads"])
+        diff = ref - _coded_samples(decoded, common)
         targets = [ERROR_SLACK * float(np.mean(diff[:, r] ** 2)) for r in regions]
     top = (1 << int(samples.max()).bit_length()) - 1 if samples.max() > 0 else 0
     guess = [min(top, max(1, int((np.sqrt(1 + 12 * t) - 1) / 2))) for t in targets]

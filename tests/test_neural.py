@@ -752,6 +752,25 @@ def test_lossy_filter_never_costs_the_roi(ct):
             assert err(out) <= err(plain)
 
 
+@pytest.mark.parametrize("mode,quality", [("lossy", 6), ("lossy", 2), ("hybrid", 6),
+                                          ("hybrid", 2)])
+def test_encoder_renders_what_the_decoder_returns(ct, mode, quality):
+    """The encoder's own rendering of a network's file (reused by the default and bg_psnr
+    searches in place of a second synthesis) is the decoder's output, with and without
+    FILT."""
+    yy, xx = np.indices(ct.shape)
+    mask = (yy - 64) ** 2 + (xx - 64) ** 2 <= 25 ** 2 if mode == "hybrid" else None
+    data, _, decoded = roimc.api._encode(ct, mode=mode, neural_only=True, quality=quality,
+                                         roi=mask, with_decoded=True)
+    out = roimc.decode(data)
+    assert decoded.dtype == out.dtype and np.array_equal(decoded, out)
+    if quality == 6:
+        assert FILT in [t for t, _ in chunks_of(data)]
+    data, _, none = roimc.api._encode(ct, mode=mode, quality=quality, roi=mask,
+                                      with_decoded=True)
+    assert none is None and data == roimc.encode(ct, mode=mode, quality=quality, roi=mask)
+
+
 def test_hybrid_exact_layer_checksum(hybrid_file):
     chunks = chunks_of(hybrid_file)
     chunks = [(t, bytes(4) if t == DSUM else p) for t, p in chunks]
