@@ -439,8 +439,8 @@ def _encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
                                       post_filter)
     elif mode in ("lossy", "hybrid"):
         body, original, decoded = _encode_neural(samples, header, coder, threads, roi,
-                                                 roi_max_error,
-                                        quality, model, device, fit_samples)
+                                                 roi_max_error, quality, model, device,
+                                                 fit_samples)
     else:
         candidates = [(header.transform, None)]
         if try_plain and header.transform == "rct":

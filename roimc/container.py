@@ -201,7 +201,7 @@ def _leb(n):
     return bytes(out)
 
 
-def _read_leb(data, pos, end, limit):
+def read_leb(data, pos, end, limit):
     """(value, next position) of the minimal LEB128 number at pos, below `limit`; None when
     the bytes end inside it; ValueError when it is not minimal or reaches the limit."""
     value = shift = 0
@@ -239,7 +239,7 @@ def expand_head(payload):
     pos = 0
     try:
         for limit in _HEAD_LIMITS:
-            got = _read_leb(payload, pos, len(payload), limit)
+            got = read_leb(payload, pos, len(payload), limit)
             if got is None:
                 break
             fields.append(got[0])
@@ -265,7 +265,7 @@ def _expand_tile(payload):
     indices = []
     try:
         for _ in range(2):
-            got = _read_leb(payload, pos, len(payload), 1 << 32)
+            got = read_leb(payload, pos, len(payload), 1 << 32)
             if got is None:
                 raise ValueError
             indices.append(got[0])
@@ -299,7 +299,7 @@ def _split_compact(data):
         else:
             raise CorruptDataError(f"invalid chunk type code {code} at byte {start}")
         try:
-            got = _read_leb(data, pos, end, MAX_CHUNK)
+            got = read_leb(data, pos, end, MAX_CHUNK)
         except ValueError:
             raise CorruptDataError(f"chunk {ctype.decode()} at byte {start} has a malformed "
                                    f"length (limit 2^31 - 1)") from None

@@ -25,7 +25,8 @@ import zlib
 import numpy as np
 from PIL import Image, ImageFile, ImageSequence
 
-from .container import COMPACT_SIGNATURE, DIM_FRAMES, HEAD, SIGNATURE, Header, expand_head
+from .container import (COMPACT_SIGNATURE, DIM_FRAMES, HEAD, SIGNATURE, Header, expand_head,
+                        read_leb)
 from .errors import CorruptDataError, UnsupportedError
 
 FORMAT = "RMC"
@@ -53,21 +54,18 @@ def _accept(prefix):
 def _read_compact_header(fp, name):
     """The HEAD of a compact file (Section 2.6), fp just past its signature. The file's CRC
     is checked when it is decoded."""
-    start = fp.read(1)
-    if start != b"\x01":
+    start = fp.read(6)   # the type code and a length of up to 5 bytes
+    if start[:1] != b"\x01":
         raise CorruptDataError(f"{name}first chunk is not HEAD")
-    length = shift = 0
-    while True:
-        b = fp.read(1)
-        if not b:
-            raise CorruptDataError(f"{name}file is truncated in its HEAD chunk")
-        length |= (b[0] & 0x7F) << shift
-        shift += 7
-        if not b[0] & 0x80:
-            break
-        if shift > 14:
-            raise CorruptDataError(f"{name}HEAD chunk declares too many bytes")
-    payload = fp.read(length)
+    try:
+        got = read_leb(start, 1, len(start), 1 << 16)
+    except ValueError:
+        raise CorruptDataError(f"{name}HEAD chunk has a malformed or too large length") \
+            from None
+    if got is None:
+        raise CorruptDataError(f"{name}file is truncated in its HEAD chunk")
+    length, pos = got
+    payload = (start[pos:] + fp.read(max(0, length - (len(start) - pos))))[:length]
     if len(payload) < length:
         raise CorruptDataError(f"{name}file is truncated in its HEAD chunk")
     return Header.unpack(expand_head(payload))

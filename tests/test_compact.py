@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import roimc
 from roimc import container
-from roimc.container import (COMPACT_SIGNATURE, DSUM, HEAD, IEND, SIGNATURE, TILE, Header)
+from roimc.container import COMPACT_SIGNATURE, HEAD, IEND, SIGNATURE, TILE, Header
 
 CODES = [b"HEAD", b"TILE", b"IEND", b"dsum", b"meta", b"NEAR", b"MASK", b"GRAD", b"FILT",
          b"PLTE", b"LATN", b"DCID"]   # spec 2.6: code k names CODES[k - 1]

@@ -98,6 +98,29 @@ def test_damaged_header_fails_on_open(tmp_path, gray8):
         Image.open(path)
 
 
+@pytest.mark.parametrize("framing", ["compact", "chunked"])
+def test_both_framings_open(tmp_path, gray8, framing):
+    path = write_rmc(tmp_path / "g.rmc", gray8, framing=framing)
+    with Image.open(path) as im:
+        assert im.size == (37, 23) and np.array_equal(np.asarray(im), gray8)
+
+
+def test_damaged_compact_header_fails_on_open_or_load(tmp_path, gray8):
+    """The compact HEAD has no CRC of its own: damage that leaves its fields readable is
+    caught by the file CRC when the pixels are loaded."""
+    data = roimc.encode(gray8)
+    assert data[4] == 1   # the HEAD record: code, length, payload
+    for pos in range(4, 6 + data[5]):
+        for flip in (0x01, 0x80):
+            damaged = bytearray(data)
+            damaged[pos] ^= flip
+            path = tmp_path / "bad.rmc"
+            path.write_bytes(bytes(damaged))
+            with pytest.raises(roimc.RmcError):
+                with Image.open(path) as im:
+                    im.load()
+
+
 def test_damaged_pixels_fail_on_load(tmp_path, gray8):
     data = bytearray(roimc.encode(gray8))
     data[-40] ^= 0xFF  # in the last tile / dsum, after the header
