@@ -235,25 +235,28 @@ def _compact_head(payload):
 
 def expand_head(payload):
     """The chunked HEAD payload of a compact one (Section 2.6)."""
+    bad = CorruptDataError("HEAD chunk holds a malformed or out-of-range field")
     fields = []
     pos = 0
-    try:
-        for limit in _HEAD_LIMITS:
-            got = read_leb(payload, pos, len(payload), limit)
-            if got is None:
-                break
-            fields.append(got[0])
-            pos = got[1]
-            if len(fields) == 1 and fields[0] != VERSION[0]:
-                raise UnsupportedError(f"format version {fields[0]} is not supported "
-                                       f"(this roimc reads version {VERSION[0]}.x)")
-    except ValueError:
-        raise CorruptDataError("HEAD chunk holds a malformed or out-of-range field") from None
+    while len(fields) < len(_HEAD_LIMITS):
+        try:
+            got = read_leb(payload, pos, len(payload), 1 << 32)
+        except ValueError:
+            raise bad from None
+        if got is None:   # the payload ends: the fields from here on are missing
+            break
+        fields.append(got[0])
+        pos = got[1]
     if len(fields) < 2:
         raise CorruptDataError("HEAD chunk is too short")
+    if fields[0] != VERSION[0]:
+        raise UnsupportedError(f"format version {fields[0]}.{fields[1]} is not supported "
+                               f"(this roimc reads version {VERSION[0]}.x)")
     if len(fields) < len(_HEAD_LIMITS):
         raise CorruptDataError(f"HEAD chunk holds {len(fields)} fields, expected "
                                f"{len(_HEAD_LIMITS)}")
+    if any(v >= limit for v, limit in zip(fields, _HEAD_LIMITS)):
+        raise bad
     z = fields[-1]
     fields[-1] = z >> 1 if not z & 1 else -(z >> 1) - 1
     return _HEAD.pack(*fields) + bytes(payload[pos:])

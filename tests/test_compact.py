@@ -199,6 +199,9 @@ def test_chunk_order_rules_of_2_5_hold():
 @pytest.mark.parametrize("payload,error,message", [
     (b"", roimc.CorruptDataError, "too short"),                    # E11
     (leb(1), roimc.CorruptDataError, "too short"),                 # E11
+    (leb(2), roimc.CorruptDataError, "too short"),                 # E11 before E12
+    (leb(1) + b"\x80", roimc.CorruptDataError, "too short"),       # the cut number is missing
+    (leb(2) + leb(0), roimc.UnsupportedError, "version 2"),         # E12 before E13
     (leb(2) + leb(0) + b"\0" * 12, roimc.UnsupportedError, "version 2"),   # E12
     (spec_head(HEAD_FIELDS)[:-1], roimc.CorruptDataError, "13 fields"),   # E13
     (b"\x81\x00" + spec_head(HEAD_FIELDS)[1:], roimc.CorruptDataError, "malformed"),
