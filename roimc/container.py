@@ -319,7 +319,7 @@ def _split_compact(data):
     if end - pos < 4:
         raise CorruptDataError(f"file is truncated at byte {pos} (no file CRC after IEND)")
     (crc,) = struct.unpack_from(">I", data, pos)
-    if zlib.crc32(data[:pos]) != crc:
+    if zlib.crc32(memoryview(data)[:pos]) != crc:
         raise CorruptDataError("CRC mismatch: the file is damaged")
     pos += 4
     if pos != end:
