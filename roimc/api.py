@@ -740,7 +740,9 @@ def read_metadata(chunks):
 
 
 def info(data):
-    """A dict describing an .rmc file without decoding its pixels."""
+    """A dict describing an .rmc file without decoding its pixels. "framing" is "compact" or
+    "chunked" (spec 2.6); "chunks" gives each chunk type's count and payload bytes as the
+    chunked framing holds them."""
     chunks = container.parse(data)
     header = Header.unpack(chunks[0].payload)
     counts = {}
