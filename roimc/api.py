@@ -433,6 +433,7 @@ def _encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     if isinstance(roi, str) and roi == "auto":   # the automatic ROI (roimc.roi), stored as given
         from .roi import auto_roi
         roi = auto_roi(array, channels_last=channels_last)
+    decoded = None   # what a network's file decodes to (with_decoded)
     if mode == "near-lossless":
         body, original = _encode_near(samples, header, coder, threads, max_error, roi,
                                       roi_max_error, fit_samples, grade, deadzone,
@@ -475,7 +476,7 @@ def _encode(array, mode="lossless", *, threads=None, tile_size=DEFAULT_TILE,
     chunks.append((IEND, b""))
     data = container.pack(chunks, framing)
     if with_decoded:
-        return data, original, decoded if mode in ("lossy", "hybrid") else None
+        return data, original, decoded
     return data, original
 
 

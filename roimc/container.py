@@ -52,6 +52,11 @@ def is_critical(ctype):
     return 65 <= ctype[0] <= 90
 
 
+def _is_type(ctype):
+    """Four ASCII letters (Section 2.2)."""
+    return all(65 <= c <= 90 or 97 <= c <= 122 for c in ctype)
+
+
 @dataclass
 class Header:
     width: int
@@ -295,7 +300,7 @@ def _split_compact(data):
                 raise CorruptDataError(f"file is truncated at byte {pos} (no IEND chunk)")
             ctype = bytes(data[pos:pos + 4])
             pos += 4
-            if not all(65 <= c <= 90 or 97 <= c <= 122 for c in ctype) or ctype in _CODE:
+            if not _is_type(ctype) or ctype in _CODE:
                 raise CorruptDataError(f"invalid chunk type at byte {start}")
         elif code <= len(CODED):
             ctype = CODED[code - 1]
@@ -369,7 +374,7 @@ def _split_chunked(data):
             raise CorruptDataError(f"file is truncated at byte {pos} (no IEND chunk)")
         (length,) = struct.unpack_from(">I", data, pos)
         ctype = bytes(data[pos + 4:pos + 8])
-        if not all(65 <= c <= 90 or 97 <= c <= 122 for c in ctype):
+        if not _is_type(ctype):
             raise CorruptDataError(f"invalid chunk type at byte {pos}")
         if length >= MAX_CHUNK:
             raise CorruptDataError(f"chunk at byte {pos} declares {length} bytes (limit 2^31 - 1)")
