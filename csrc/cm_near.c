@@ -5,6 +5,9 @@
  * reference-residual contexts, longer-lived bias), all measured in steps, and for planes
  * after the first the reference plane's decoded sample as a sub-predictor. Form 2 is form 1
  * with the lowest and highest levels reaching the clamps, so that 0 and MAXVAL decode exactly.
+ * Form 3 (16A.14) is form 2 with one more sub-predictor: an adaptive least-squares (OLS)
+ * predictor of 18 causal neighbours per region, its normal equations decayed by 1/256 per
+ * sample, its weights refined by one integer Gauss-Seidel sweep after each sample.
  *
  * Every sample has a bound n (the ROI bound where the mask is set, else the background
  * bound, plus 1 at the positions the grade picks: GRADE_ORDER below) and a step s = 2n + 1.
@@ -23,14 +26,14 @@
 #include "cm_coder.h"
 #include "cm_common.h"
 
-#define NPRED_MAX 12
+#define NPRED_MAX 13
 #define NQ 48            /* error-energy classes */
 #define NTEX 27          /* texture classes: three neighbour-difference signs */
 #define NBIAS ((NQ / 2) * NTEX)
 #define NFRAC 5          /* |prediction fraction| in eighths: 0..4 */
 #define KMAX 18          /* bit lengths of magnitudes: 0..17 */
 #define BIAS_LIMIT 64
-#define PAD 2
+#define PAD 3          /* columns either side and rows above a padded plane */
 #define NPAT 144
 #define NFLAT 3          /* 0: textured, 1: every gradient within the bound, 2: equal */
 #define NRUN 12          /* classes of the run of zero residuals to the left */
@@ -43,6 +46,13 @@
 #define NREK 12          /* APM classes of the unary bits */
 #define BIAS_LIMIT1 2048
 
+/* Form 3: the OLS sub-predictor (spec 16A.14) */
+#define NOLS 18          /* inputs: causal neighbours up to three rows up and across */
+#define OLS_DECAY 8      /* the normal equations decay by 2^-8 per sample */
+#define OLS_Q 16         /* weights in Q16 */
+#define OLS_WMAX (1 << 19)
+#define OLS_TOP 30       /* the equations are shifted to at most 30 bits for the solve */
+
 /* The grade G (0..15) raises the background bound by 1 at the tile positions (y, x) with
    GRADE_ORDER[y % 4][x % 4] < G: G/16 of the background, spread evenly (spec 8.7). */
 static const uint8_t GRADE_ORDER[4][4] = {{0, 8, 2, 10}, {12, 4, 14, 6}, {3, 11, 1, 9},
@@ -51,6 +61,17 @@ static const uint8_t GRADE_ORDER[4][4] = {{0, 8, 2, 10}, {12, 4, 14, 6}, {3, 11,
 typedef struct {
     int32_t w[NMIXN];
 } nm_mixer;
+
+typedef struct {         /* a region's OLS predictor: R = sum of in in^T, b = sum of in v */
+    int64_t r[NOLS][NOLS];   /* upper triangle used */
+    int64_t b[NOLS];
+    int32_t w[NOLS];
+} nm_ols;
+
+/* (dy, dx) of the OLS inputs */
+static const int8_t OLS_AT[NOLS][2] = {
+    {-1, 0}, {0, -1}, {-1, -1}, {-1, 1}, {0, -2}, {-2, 0}, {-2, 1}, {-1, -2}, {-1, 2},
+    {-2, -1}, {-2, -2}, {-2, 2}, {0, -3}, {-1, 3}, {-3, 0}, {-3, -1}, {-3, 1}, {-2, 3}};
 
 typedef struct {
     rc_ctx zero[NQ][NFLAT][NFRAC];
@@ -84,6 +105,8 @@ typedef struct {
     cm_apm asign[9][NFRAC];
     cm_apm akbit[KMAX][NREK];
     cm_apm amant[KMAX];
+    /* form 3 only */
+    nm_ols ols;
     /* the region's bound */
     int32_t n;
 } nm_model;
@@ -148,7 +171,49 @@ static void model_init(nm_model *m, int32_t n, int form) {
             for (k = 0; k < 4; k++) m->mkbit[i].w[k] = m->nmant[i].w[k] = 16384;
         for (i = 0; i < (int)na; i++) apm_init(&ap[i]);
     }
+    memset(&m->ols, 0, sizeof m->ols);
     m->n = n;
+}
+
+static inline void ols_inputs(int32_t *in, const int32_t *r, ptrdiff_t S) {
+    int i;
+    for (i = 0; i < NOLS; i++) in[i] = r[OLS_AT[i][0] * S + OLS_AT[i][1]];
+}
+
+/* The OLS sub-prediction (x8): floor(sum w[i] in[i] / 2^13), clamped to 0..8 MAXVAL. */
+static inline int32_t ols_predict(const nm_ols *o, const int32_t *in, int32_t max8) {
+    int64_t a = 0;
+    int i;
+    for (i = 0; i < NOLS; i++) a += (int64_t)o->w[i] * in[i];
+    return clampi(floor_shift(a, OLS_Q - 3), max8);
+}
+
+static inline int bit_length64(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
+
+/* After a sample decodes to v: decay and add to the normal equations, shift them to at most
+   OLS_TOP bits, and run one Gauss-Seidel sweep on the weights (division truncates). */
+static void ols_update(nm_ols *o, const int32_t *in, int32_t v) {
+    int64_t rs[NOLS][NOLS], bs[NOLS], top = 0;
+    int i, j, sh;
+    for (i = 0; i < NOLS; i++) {
+        for (j = i; j < NOLS; j++)
+            o->r[i][j] += (int64_t)in[i] * in[j] - floor_shift(o->r[i][j], OLS_DECAY);
+        o->b[i] += (int64_t)in[i] * v - floor_shift(o->b[i], OLS_DECAY);
+        if (o->r[i][i] > top) top = o->r[i][i];
+    }
+    sh = bit_length64((uint64_t)top) - OLS_TOP;
+    if (sh < 0) sh = 0;
+    for (i = 0; i < NOLS; i++) {
+        for (j = i; j < NOLS; j++) rs[i][j] = rs[j][i] = floor_shift(o->r[i][j], sh);
+        bs[i] = floor_shift(o->b[i], sh);
+    }
+    for (i = 0; i < NOLS; i++) {
+        int64_t num = bs[i] * ((int64_t)1 << OLS_Q), q;
+        for (j = 0; j < NOLS; j++)
+            if (j != i) num -= rs[i][j] * o->w[j];
+        q = num / (rs[i][i] + 1);
+        o->w[i] = (int32_t)(q > OLS_WMAX ? OLS_WMAX : (q < -OLS_WMAX ? -OLS_WMAX : q));
+    }
 }
 
 static inline int energy_class(uint32_t e) { return energy_class_n(e, NQ); }
@@ -182,7 +247,8 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
     const int32_t maxval = (int32_t)((1u << bits) - 1);
     const int32_t max8 = maxval * 8;
     const int npred0 = ref ? 8 : 6;
-    const int npred = npred0 + (form ? (ref ? 4 : 3) : 0);
+    const int ols = form >= 3;
+    const int npred = npred0 + (form ? (ref ? 4 : 3) : 0) + ols;
     const int32_t blim = form ? BIAS_LIMIT1 : BIAS_LIMIT;
     ptrdiff_t x, y;
     int i, b;
@@ -193,10 +259,10 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
     {
         const int roi = mask ? mask[0] != 0 : 0;
         const int32_t n = sample_bound(mods, roi, grade, 0, 0), s = 2 * n + 1;
-        int32_t top = form == 2 ? (maxval + s - 1) / s : (maxval + n) / s, qv = 0;
+        int32_t top = form >= 2 ? (maxval + s - 1) / s : (maxval + n) / s, qv = 0;
         int nb = bit_length((uint32_t)top);
         int32_t want = src ? (src[0] + n) / s : 0;
-        if (form == 2 && src && src[0] == maxval) want = top;
+        if (form >= 2 && src && src[0] == maxval) want = top;
         for (b = nb - 1; b >= 0; b--) qv |= code_direct(io, (int)((want >> b) & 1)) << b;
         if (qv > top) return RMC_ERR_CORRUPT;
         s00 = qv * s;
@@ -205,7 +271,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
     }
     for (y = 0; y < PAD; y++)
         for (x = 0; x < S; x++) pl[y * S + x] = s00;
-    pl[PAD * S + 0] = pl[PAD * S + 1] = pl[PAD * S + PAD] = s00;
+    for (x = 0; x <= PAD; x++) pl[PAD * S + x] = s00;
     err[PAD * S + PAD] = 0;
     memset(perr, 0, sizeof(uint32_t) * 2 * NPRED_MAX * (size_t)S);
 
@@ -237,11 +303,16 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                            aNE = ((uint32_t)abs(eu[1]) + n) / s;
             uint32_t esmin = 0xFFFFFFFFu;
             rc_ctx *in[NMIXN];
+            int32_t oin[NOLS];
 
             cm_subpredictors(p, r, S, N, W, NW, NE, wt, nwt, ref ? rrow + x : NULL, max8);
             if (form) {   /* extrapolations two back and (p >= 1) the reference sample */
                 cm_extrapolations(p + npred0, r, S, N, W, NE, max8);
                 if (ref) p[npred0 + 3] = 8 * rrow[x];
+            }
+            if (ols) {
+                ols_inputs(oin, r, S);
+                p[npred - 1] = ols_predict(&m->ols, oin, max8);
             }
             for (i = 0; i < npred; i++) {
                 const uint32_t *pe = pprev + (size_t)i * S + PAD + x;
@@ -301,7 +372,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             fc = flip ? -frac : frac;
             /* the levels q in [lo, hi]: forms 0 and 1 keep Px + q * s within
              * [-n, MAXVAL + n], form 2 lets the extreme levels reach the clamps */
-            if (form == 2) {
+            if (form >= 2) {
                 lo = -((Px + s - 1) / s);
                 hi = (maxval - Px + s - 1) / s;
             } else {
@@ -310,14 +381,14 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             }
             if (!io->dec) {
                 int32_t xv = src[(size_t)y * w + x], e = xv - Px;
-                if (deadzone && !roi && !(form == 2 && (xv == 0 || xv == maxval))) {
+                if (deadzone && !roi && !(form >= 2 && (xv == 0 || xv == maxval))) {
                     /* toward zero by up to the dead zone more (form 2: not at the extremes,
                        which stay exact) */
                     int32_t a = (e > 0 ? e : -e) + n - deadzone;
                     q = a > 0 ? a / s : 0;
                     if (e < 0) q = -q;
                 } else q = e > 0 ? (e + n) / s : -((n - e) / s);
-                if (form == 2 && clampi(Px + q * s, maxval) != xv) {   /* 0 and MAXVAL: */
+                if (form >= 2 && clampi(Px + q * s, maxval) != xv) {   /* 0 and MAXVAL: */
                     if (q > lo && clampi(Px + (q - 1) * s, maxval) == xv) q--;  /* exact */
                     else if (q < hi && clampi(Px + (q + 1) * s, maxval) == xv) q++;
                 }
@@ -406,6 +477,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             if (!io->dec && abs(v - src[(size_t)y * w + x]) > n + (roi ? 0 : deadzone))
                 return RMC_ERR_CORRUPT;   /* cannot happen */
             row[x] = v;
+            if (ols) ols_update(&m->ols, oin, v);
             erow[x] = v - Px;
             for (i = 0; i < npred; i++) {
                 int32_t d = p[i] - 8 * v;
@@ -421,8 +493,8 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             zrun = q == 0 ? zrun + 1 : 0;
             if (io->dec && (x & 1023) == 0 && io->d.zero_fill > 16) return RMC_ERR_TRUNCATED;
         }
-        row[w] = row[w + 1] = row[w - 1];
-        if (y + 1 < (ptrdiff_t)h) row[S - 2] = row[S - 1] = row[0];
+        row[w] = row[w + 1] = row[w + 2] = row[w - 1];
+        if (y + 1 < (ptrdiff_t)h) row[S - 3] = row[S - 2] = row[S - 1] = row[0];
         if (!io->dec && io->enc.err) return io->enc.err;
     }
     return RMC_OK;

@@ -128,7 +128,7 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
 }
 
 /* Near-lossless tiles: bounds checked against every plane; the near-lossless form of coder
- * 0, 3 or 4, or raw. The form is 0 except for coder 4 (1: version 1.5, 2: 1.6 on). A grade
+ * 0, 3 or 4, or raw. The form is 0 except for coder 4 (1: version 1.5, 2: 1.6 to 1.13, 3: 1.14 on). A grade
  * (1..15) and a dead zone (0..255; coders 2, 3 and 4) need room for the raised background
  * bound. */
 static int check_near_args(uint32_t width, uint32_t height, int planes, const int *bits,
@@ -139,7 +139,7 @@ static int check_near_args(uint32_t width, uint32_t height, int planes, const in
     if (coder != RMC_CODER_GOLOMB && coder != RMC_CODER_RAW && coder != RMC_CODER_CM &&
         coder != RMC_CODER_CM2)
         return RMC_ERR_UNSUPPORTED;
-    if (coder == RMC_CODER_CM2 ? form != 1 && form != 2 : form != 0) return RMC_ERR_ARGUMENT;
+    if (coder == RMC_CODER_CM2 ? form < 1 || form > 3 : form != 0) return RMC_ERR_ARGUMENT;
     if (grade < 0 || grade > 15 || deadzone < 0 || deadzone > 255) return RMC_ERR_ARGUMENT;
     if ((grade || deadzone) && coder == RMC_CODER_GOLOMB) return RMC_ERR_UNSUPPORTED;
     for (p = 0; p < planes; p++) {

@@ -12,7 +12,7 @@ from .errors import CorruptDataError, FormatError, LimitError, UnsupportedError
 
 SIGNATURE = b"\x89RMC\r\n\x1a\n"   # the chunked framing
 COMPACT_SIGNATURE = b"\x89rmc"      # the compact framing (version 1.13)
-VERSION = (1, 13)   # the newest version this module reads and writes
+VERSION = (1, 14)   # the newest version this module reads and writes
 FRAMINGS = ("compact", "chunked")
 
 # critical chunks (first letter upper case)

@@ -91,10 +91,19 @@ def _tile_mask(mask, height, width):
     return ffi.from_buffer("uint8_t[]", m), m
 
 
-def near_form(coder):
-    """The near-lossless form a coder writes: 2 for coder 4 (version 1.6 on; 1 in version
-    1.5 files), else 0."""
-    return 2 if coder == CODER_CM2 else 0
+CM2_LEVELS_VERSION = (1, 6)   # coder 4's near-lossless tiles from here on are form 2 (16A.13)
+CM2_OLS_VERSION = (1, 14)     # and from here on form 3 (16A.14)
+
+
+def near_form(coder, version=None):
+    """The near-lossless form of a coder's tiles in a file of `version` (default: the form
+    the encoder writes): for coder 4, 3 from version 1.14 on (16A.14), 2 from 1.6 (16A.13),
+    1 in version 1.5 files (16A.12); 0 for the other coders."""
+    if coder != CODER_CM2:
+        return 0
+    if version is None or tuple(version) >= CM2_OLS_VERSION:
+        return 3
+    return 2 if tuple(version) >= CM2_LEVELS_VERSION else 1
 
 
 def encode_tile_near(planes, bits, coder, mask, near_bg, near_roi, form=None, grade=0,

@@ -1,6 +1,6 @@
 """A decoder of the near-lossless tile streams of coders 3 and 4 written from spec/rmc-v1.md
-alone (Sections 16A.1-16A.8, 16A.10 and 16A.12), in plain Python integers: slow, for small
-tiles only.
+alone (Sections 16A.1-16A.8, 16A.10 and 16A.12-16A.14), in plain Python integers: slow, for
+small tiles only.
 tests/test_near_lossless.py checks that it decodes what the C core writes to the same samples,
 so the spec and the reference agree. Errors raise SpecError with the spec's error id."""
 
@@ -208,6 +208,7 @@ class Model:
             self.mzero = Mixers(4, 16384)
             self.msign = Mixers(3, 22000)
             self.mkbit = Mixers(3, 22000)
+        self.ols = Ols()
         self.bsum = [0] * 648
         self.bcnt = [0] * 648
 
@@ -245,7 +246,8 @@ def read_predictors(stream, planes_n, truncated, bad_count):
 
 def decode_tile(stream, w, h, bits, mask, near_bg, near_roi, form=0, grade=0):
     """Planes (lists of rows) of a near-lossless tile stream of coder 3 (form 0: 16A.1,
-    16A.10) or coder 4 (form 1: 16A.12; form 2: 16A.13), with the background bound raised
+    16A.10) or coder 4 (form 1: 16A.12; form 2: 16A.13; form 3: 16A.14), with the background
+    bound raised
     by the grade (8.7)."""
     planes_n = len(bits)
     wts, pos = read_predictors(stream, planes_n, lambda: SpecError("E32a"),
@@ -268,15 +270,39 @@ def decode_tile(stream, w, h, bits, mask, near_bg, near_roi, form=0, grade=0):
         raise SpecError("E32f")
     if rc.code != 0:
         raise SpecError("E32g")
-    return [[row[2:2 + w] for row in P[2:]] for P in planes]
+    return [[row[3:3 + w] for row in P[3:]] for P in planes]
 
 
 ORDER = [[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]   # 8.7
+OLS_AT = [(-1, 0), (0, -1), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-2, 1), (-1, -2), (-1, 2),
+          (-2, -1), (-2, -2), (-2, 2), (0, -3), (-1, 3), (-3, 0), (-3, -1), (-3, 1), (-2, 3)]
+
+
+class Ols:                                            # 16A.14
+    def __init__(self):
+        self.r = [[0] * 18 for _ in range(18)]
+        self.b = [0] * 18
+        self.w = [0] * 18
+
+    def predict(self, inp, max8):
+        return min(max(sum(a * b for a, b in zip(self.w, inp)) >> 13, 0), max8)
+
+    def update(self, inp, v):
+        for i in range(18):
+            for j in range(i, 18):
+                self.r[i][j] += inp[i] * inp[j] - (self.r[i][j] >> 8)
+            self.b[i] += inp[i] * v - (self.b[i] >> 8)
+        sh = max(0, bit_length(max(self.r[i][i] for i in range(18))) - 30)
+        rs = [[self.r[min(i, j)][max(i, j)] >> sh for j in range(18)] for i in range(18)]
+        for i in range(18):
+            num = (self.b[i] >> sh) * 65536 - sum(rs[i][j] * self.w[j] for j in range(18)
+                                                  if j != i)
+            self.w[i] = min(max(trunc_div(num, rs[i][i] + 1), -(1 << 19)), 1 << 19)
 
 
 def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form, grade=0):
     MAXVAL, MAX8 = (1 << B) - 1, 8 * ((1 << B) - 1)
-    NPRED = (8 if p >= 1 else 6) + (form and (4 if p >= 1 else 3))
+    NPRED = (8 if p >= 1 else 6) + (form and (4 if p >= 1 else 3)) + (form == 3)
     models = [Model(near_bg, form), Model(near_roi, form)]
 
     def model_of(y, x):
@@ -294,27 +320,28 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form, grade
     def clamp8(v):
         return min(max(v, 0), MAX8)
 
-    # padded arrays: index [y + 2][x + 2]
-    Q = [[0] * (w + 4) for _ in range(h + 2)]
-    e = [[0] * (w + 4) for _ in range(h + 2)]
-    d = [[[0] * (w + 4) for _ in range(h + 2)] for _ in range(NPRED)]
+    # padded arrays: index [y + 3][x + 3]
+    Q = [[0] * (w + 6) for _ in range(h + 3)]
+    e = [[0] * (w + 6) for _ in range(h + 3)]
+    d = [[[0] * (w + 6) for _ in range(h + 3)] for _ in range(NPRED)]
     n, s = bound_of(0, 0)
-    top = (MAXVAL + s - 1) // s if form == 2 else (MAXVAL + n) // s   # 16A.13
+    top = (MAXVAL + s - 1) // s if form >= 2 else (MAXVAL + n) // s   # 16A.13
     qv = 0
     for b in range(bit_length(top) - 1, -1, -1):
         qv |= rc.direct() << b
     if qv > top:
         raise SpecError("E33a")
     s00 = min(qv * s, MAXVAL)
-    Q[0] = [s00] * (w + 4)
-    Q[1] = [s00] * (w + 4)
-    Q[2][0] = Q[2][1] = Q[2][2] = s00
+    Q[0] = [s00] * (w + 6)
+    Q[1] = [s00] * (w + 6)
+    Q[2] = [s00] * (w + 6)
+    Q[3][0] = Q[3][1] = Q[3][2] = Q[3][3] = s00
     for y in range(h):
         z = 0
         for x in range(1 if y == 0 else 0, w):
             m = model_of(y, x)
             n, s = bound_of(y, x)
-            Y, X = y + 2, x + 2
+            Y, X = y + 3, x + 3
             N, W, NW, NE = Q[Y - 1][X], Q[Y][X - 1], Q[Y - 1][X - 1], Q[Y - 1][X + 1]
             pr = [8 * N, 8 * W, clamp8(8 * (W + NE - N)), clamp8(8 * (N + W - NW)), 0,
                   4 * (W + NE)]
@@ -335,6 +362,9 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form, grade
                        clamp8(8 * (2 * NE - Q[Y - 2][X + 2]))]
                 if p >= 1:
                     pr.append(8 * R[Y][X])
+            if form == 3:                                  # 16A.14
+                oin = [Q[Y + dy][X + dx] for dy, dx in OLS_AT]
+                pr.append(m.ols.predict(oin, MAX8))
             es = [d[i][Y - 1][X] + d[i][Y - 1][X - 1] + d[i][Y - 1][X + 1] + d[i][Y][X - 1]
                   for i in range(NPRED)]
             if form:
@@ -401,7 +431,7 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form, grade
             frac = P8 - 8 * Px
             flip = frac < 0
             fc = abs(frac)
-            if form == 2:     # 16A.13: the extreme levels reach the clamps
+            if form >= 2:     # 16A.13: the extreme levels reach the clamps
                 lo0, hi0 = -((Px + s - 1) // s), (MAXVAL - Px + s - 1) // s
             else:
                 lo0, hi0 = -((Px + n) // s), (MAXVAL - Px + n) // s
@@ -473,6 +503,8 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form, grade
             v = min(max(Px + qq * s, 0), MAXVAL)
             Q[Y][X] = v
             e[Y][X] = v - Px
+            if form == 3:
+                m.ols.update(oin, v)
             for i in range(NPRED):
                 d[i][Y][X] = abs(pr[i] - 8 * v)
             if qq != 0 or n == 0:
@@ -482,7 +514,7 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form, grade
                     m.bsum[bi] = trunc_div(m.bsum[bi], 2)
                     m.bcnt[bi] = m.bcnt[bi] // 2
             z = z + 1 if qq == 0 else 0
-        Q[y + 2][w + 2] = Q[y + 2][w + 3] = Q[y + 2][w + 1]
+        Q[y + 3][w + 3] = Q[y + 3][w + 4] = Q[y + 3][w + 5] = Q[y + 3][w + 2]
         if y + 1 < h:
-            Q[y + 3][0] = Q[y + 3][1] = Q[y + 2][2]
+            Q[y + 4][0] = Q[y + 4][1] = Q[y + 4][2] = Q[y + 3][3]
     return Q, e

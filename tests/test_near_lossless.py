@@ -32,7 +32,8 @@ patterns = st.sampled_from(["noise", "constant", "ramp", "smooth", "extremes", "
                             "stripes"])
 mask_kinds = st.sampled_from(["none", "random", "blob", "empty", "full", "one", "rects"])
 near_coders = st.sampled_from(["cm2", "cm2", "cm", "golomb"])
-CM_FORMS = [(core.CODER_CM, 0), (core.CODER_CM2, 1), (core.CODER_CM2, 2)]   # (coder, form)
+CM_FORMS = [(core.CODER_CM, 0), (core.CODER_CM2, 1), (core.CODER_CM2, 2),
+            (core.CODER_CM2, 3)]   # (coder, form)
 tile_sizes = st.sampled_from([512, 16, (7, 5), (1, 64), 3])
 seeds = st.integers(0, 2**32 - 1)
 
@@ -307,6 +308,21 @@ def _near_file(mask=True):
     return a, roimc.encode(a, mode="near-lossless", max_error=3, **kwargs)
 
 
+def _version(info):
+    return tuple(int(v) for v in info["version"].split("."))
+
+
+def _tile_version(data):
+    """The version a near-lossless file's tiles need: 1.14 with a coder-4 tile, 1.2 with a
+    coder-3 one, else 1.0 (a method-1 MASK can raise it to 1.8)."""
+    coders = {p[8] for t, p in _chunks(data) if t == TILE}
+    least = (1, 14) if core.CODER_CM2 in coders else (1, 2) if core.CODER_CM in coders else (1, 0)
+    masks = [p for t, p in _chunks(data) if t == MASK]
+    if masks and mask_method(masks[0]) == 1:
+        least = max(least, (1, 8))
+    return least
+
+
 def _chunks(data):
     return [(c.ctype, c.payload) for c in container.parse(data)]
 
@@ -472,7 +488,7 @@ deadzones = st.one_of(st.just(0), st.integers(1, 3))
 def test_spec_decoder_agrees_with_the_c_core(h, w, planes, bnm, pattern, kind, seed, weights,
                                              cf, grade, deadzone):
     """tests/spec_cm_near.py, written from spec/rmc-v1.md alone, decodes every stream the C
-    encoder writes (coder 3, coder 4 in forms 1 and 2; graded or not, with a dead zone or
+    encoder writes (coder 3, coder 4 in forms 1, 2 and 3; graded or not, with a dead zone or
     not, which the decoder does not need) to the C encoder's reconstruction."""
     coder, form = cf
     bits, n, m = bnm
@@ -556,9 +572,10 @@ def test_cm_extreme_bounds_and_constant_and_noise_images(bits, coder, form):
 
 @pytest.mark.parametrize("coder, form", CM_FORMS)
 def test_cm_bound_of_the_whole_range_codes_almost_nothing(coder, form):
-    """Form 2 also keeps the samples at 0 and 255 exact; without them it codes as little."""
+    """Forms 2 and 3 also keep the samples at 0 and 255 exact; without them they code as
+    little."""
     v = make_values("noise", (1, 64, 64), 8, 3).astype(np.int32)
-    if form == 2:
+    if form >= 2:
         v = np.clip(v, 1, 254)
     stream, recon = core.encode_tile_near(v, [8], coder, None, 255, 255, form)
     assert len(stream) <= 7                       # n[0], and the range coder's 5 bytes
@@ -576,10 +593,10 @@ def test_cm_bound_zero_is_exact_and_as_small_as_lossless(coder):
 
 
 @pytest.mark.parametrize("effort", [2, 5, 7, 9])
-def test_near_lossless_defaults_to_coder_4_and_version_1_6(effort):
+def test_near_lossless_defaults_to_coder_4_and_version_1_14(effort):
     a = make_values("smooth", (40, 40), 8, 6).astype(np.uint8)
     data = roimc.encode(a, mode="near-lossless", max_error=2, effort=effort)
-    assert roimc.info(data)["version"] == "1.6"
+    assert roimc.info(data)["version"] == "1.14"
     assert {t.payload[8] for t in container.parse(data) if t.ctype == TILE} == {core.CODER_CM2}
     cm = roimc.encode(a, mode="near-lossless", max_error=2, coder="cm")
     assert roimc.info(cm)["version"] == "1.2"
@@ -603,6 +620,35 @@ def test_cm_near_tile_in_an_older_version_is_refused(coder, minors):
         h = Header.unpack(chunks[0][1])
         h.version = (1, minor)
         with pytest.raises(roimc.CorruptDataError, match=f"coder {core.CODERS[coder]}"):
+            roimc.decode(_rebuild([(HEAD, h.pack())] + chunks[1:]))
+
+
+def test_form_3_tiles_need_version_1_14():
+    """Coder 4's tiles of a 1.14 file are form 3 (16A.14); the same file declaring 1.6 to 1.13
+    reads them as form 2 (16A.13) and decodes other samples, which its dsum refuses (E25b),
+    and as 1.5 as form 1 (16A.12). Decoding the stream by form 3 gives the file's samples."""
+    from roimc.container import Header
+    a = make_values("smooth", (24, 21), 8, 6).astype(np.uint8)
+    data = roimc.encode(a, mode="near-lossless", max_error=2)
+    chunks = _chunks(data)
+    assert roimc.info(data)["version"] == "1.14"
+    out = roimc.decode(data)
+    assert np.abs(out.astype(int) - a).max() <= 2
+    tile = next(p for t, p in chunks if t == TILE)
+    assert tile[8] == core.CODER_CM2
+    stream, bits = bytes(tile[9:]), [roimc.info(data)["bits"]]
+    assert np.array_equal(core.decode_tile_near(stream, 21, 24, bits, core.CODER_CM2, None, 2, 2,
+                                                3)[0], out)
+    for form in (1, 2):
+        try:
+            other = core.decode_tile_near(stream, 21, 24, bits, core.CODER_CM2, None, 2, 2, form)
+        except roimc.CorruptDataError:
+            continue
+        assert not np.array_equal(other[0], out)
+    for minor in (5, 6, 13):
+        h = Header.unpack(chunks[0][1])
+        h.version = (1, minor)
+        with pytest.raises(roimc.CorruptDataError):
             roimc.decode(_rebuild([(HEAD, h.pack())] + chunks[1:]))
 
 
@@ -727,10 +773,11 @@ def test_graded_files_keep_every_bound(h, w, bits, pattern, kind, tile, seed, gr
     g = grade if n + dz + 1 <= top else 0
     if mask is not None and mask.all():             # no background: dropped
         g = dz = 0
+    least = _tile_version(data)
     if g or dz:
-        assert info["version"] == "1.10" and grads == [bytes([g, dz])]
+        assert _version(info) == max((1, 10), least) and grads == [bytes([g, dz])]
     else:
-        assert not grads and info["version"] != "1.10"
+        assert not grads and _version(info) == least
     assert (info["grade"], info["deadzone"]) == (g, dz)
 
 
@@ -937,7 +984,8 @@ def test_post_filtered_files_keep_bound_plus_clip(h, w, bits, kind, seed, rgb, g
         assert (diff[mask] == 0).all()
     filt = [p for t, p in _chunks(data) if t == FILT]
     if filt:
-        assert info["version"] == "1.11" and len(filt[0]) == 1 + 15 * (3 if rgb else 1)
+        assert _version(info) == max((1, 11), _tile_version(data))
+        assert len(filt[0]) == 1 + 15 * (3 if rgb else 1)
         assert 1 <= info["post_filter"]["clip"] <= 4
     else:
         assert info["post_filter"] is None
@@ -1073,9 +1121,9 @@ def chunk_payload(name, ctype):
 def test_near_golden_set_is_complete():
     assert sorted(p.stem for p in NEAR_GOLDEN.glob("*.rmc")) == sorted(NEAR_VECTORS)
     versions = {v["version"] for v in NEAR_VECTORS.values()}
-    assert versions == {"1.0", "1.2", "1.5", "1.6", "1.8", "1.10", "1.11"}
-    assert {v["version"] for v in NEAR_VECTORS.values() if v.get("frozen")} == {"1.2", "1.5",
-                                                                                "1.6"}
+    assert versions == {"1.0", "1.2", "1.5", "1.6", "1.8", "1.10", "1.11", "1.14"}
+    assert {v["version"] for v in NEAR_VECTORS.values() if v.get("frozen")} == {
+        "1.2", "1.5", "1.6", "1.8", "1.10", "1.11"}
     methods = {NEAR_VECTORS[n]["version"]: mask_method(chunk_payload(n, MASK))
                for n in NEAR_VECTORS if NEAR_VECTORS[n]["mask"]}
     assert methods["1.8"] == 1 and methods["1.0"] == methods["1.2"] == 0   # both MASK methods

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 import roimc  # noqa: E402
-from roimc import container  # noqa: E402
+from roimc import container, core  # noqa: E402
 from roimc.container import DCID, DSUM, HEAD, LATN, MASK, TILE  # noqa: E402
 from roimc.errors import (CorruptDataError, InputError, MissingModelError,  # noqa: E402
                           RmcError, UnsupportedError)
@@ -617,14 +617,27 @@ def test_hybrid_structure_damage_is_refused(hybrid_file, edit):
         roimc.decode(rebuild(chunks))
 
 
-def test_hybrid_exact_layer_is_coder_4_and_needs_version_1_5(hybrid_file):
+def _as_written_by_1_13(coder, version=None):
+    """core.near_form as version 1.13 had it: coder 4's tiles in form 2 from 1.6 on."""
+    if coder != core.CODER_CM2:
+        return 0
+    return 2 if version is None or tuple(version) >= (1, 6) else 1
+
+
+def test_hybrid_exact_layer_is_coder_4_and_needs_version_1_5(monkeypatch):
     """The mask uses the mask coder (16E): version 1.8, and read as 1.7 it is refused. The
     exact layer uses coder 4's near-lossless form (spec 16A.12, 16A.13) and the latent
     the latent coder with the block means (16D.5): version 1.9, and read as 1.8 it is refused
     for the latent's method (E53); as method 2 (16D) it needs 1.7; the same file declaring 1.2
     to 1.6 is refused for the latent's method (E53, checked before any tile is decoded), and
     the exact layer alone declaring 1.2 to 1.4 for coder 4 (E27f): never decoded by another
-    model."""
+    model. The file is written as 1.13 wrote it (the exact layer in form 2, 16A.13): from
+    1.14 on the form-3 layer needs 1.14 itself (test_form_3_tiles_need_version_1_14)."""
+    monkeypatch.setattr(core, "near_form", _as_written_by_1_13)
+    monkeypatch.setattr(core, "CM2_OLS_VERSION", (1, 6))
+    a = make_values("smooth", (40, 56), 8, 4).astype(np.uint8)
+    hybrid_file = roimc.encode(a, mode="hybrid", neural_only=True,
+                               roi=make_mask("blob", 40, 56, 4), quality=4)
     chunks = chunks_of(hybrid_file)
     head = container.Header.unpack(chunks[0][1])
     if head.version == (1, 12):   # the post-filter of the network's samples: left out here
@@ -680,10 +693,12 @@ def _ct_filtered(ct, mode):
 
 
 def _without_filt(data):
-    """The same file without its FILT chunk, at the version of the latents (1.9)."""
+    """The same file without its FILT chunk, at the version of the latents (1.9) or of its
+    tiles (1.14)."""
     chunks = [c for c in chunks_of(data) if c[0] != FILT]
     head = container.Header.unpack(chunks[0][1])
-    head.version = (1, 9)
+    if head.version < core.CM2_OLS_VERSION:    # a hybrid file's coder-4 tiles keep 1.14
+        head.version = (1, 9)
     return rebuild([(HEAD, head.pack())] + chunks[1:])
 
 
@@ -700,7 +715,8 @@ def test_network_filter_is_spec_8_8_and_lowers_the_error(ct, mode):
     types = [t for t, _ in chunks]
     assert types.index(FILT) < types.index(LATN)
     info = roimc.info(data)
-    assert info["version"] == "1.12" and info["post_filter"] == {"clip": 0}
+    assert info["version"] == ("1.14" if mode == "hybrid" else "1.12")
+    assert info["post_filter"] == {"clip": 0}
     clip, [(shift, taps, bias)] = postfilter.unpack(chunks[types.index(FILT)][1],
                                                     container.Header.unpack(chunks[0][1]))
     lo, hi = struct.unpack_from(">HH", chunks[types.index(LATN)][1], 4)

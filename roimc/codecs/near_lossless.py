@@ -6,8 +6,9 @@ The bound is enforced inside the C core's prediction loop: residuals are quantis
 2 * bound + 1 and prediction and contexts use the decoded samples, in coder 3's form (blended
 prediction with a fitted linear predictor, context mixing; format version 1.2), coder 4's
 (coder 3 with the second model and the reference plane's sample as a predictor, its extreme
-levels reaching 0 and the largest value so that those decode exactly; version 1.6, or 1.5
-without the extreme levels) or coder 0's (JPEG-LS near-lossless). Channels are coded without the colour transform, which
+levels reaching 0 and the largest value so that those decode exactly, and an adaptive
+least-squares sub-predictor; version 1.14, or 1.6 without that sub-predictor, or 1.5 without
+the extreme levels either) or coder 0's (JPEG-LS near-lossless). Channels are coded without the colour transform, which
 would not keep a bound per channel, so the bound holds on every channel. A tile that the coder
 would expand is stored raw (coder 2: exact samples). The bounds go into the NEAR chunk, the
 mask into MASK; both are coder-agnostic: the TILE coder byte says which coder's near-lossless
@@ -32,7 +33,6 @@ _NEAR = struct.Struct(">HH")
 CODERS = (core.CODER_GOLOMB, core.CODER_RAW, core.CODER_CM, core.CODER_CM2)
 CM_VERSION = (1, 2)     # files with a coder-3 near-lossless tile (spec 9, 16A.10)
 CM2_VERSION = (1, 5)    # files with a coder-4 near-lossless tile (spec 9, 16A.12)
-CM2_LEVELS_VERSION = (1, 6)   # coder 4's tiles from here on are form 2 (16A.13)
 GRADE_VERSION = (1, 10)       # files with a GRAD chunk (spec 8.7)
 GRADES = 16
 MAX_DEADZONE = 255
@@ -54,7 +54,7 @@ def tile_bounds(height, width, mask, n, m, grade, deadzone=0):
 
 
 def version_of(chunks, otherwise):
-    """The version that the TILE, MASK and GRAD chunks need (coder 4: 1.6, coder 3: 1.2, a
+    """The version that the TILE, MASK and GRAD chunks need (coder 4: 1.14, coder 3: 1.2, a
     method-1 MASK: 1.8, GRAD: 1.10), or `otherwise` where that is later."""
     used = {payload[8] for ctype, payload in chunks if ctype == TILE}
     version = tuple(otherwise)
@@ -63,7 +63,7 @@ def version_of(chunks, otherwise):
     if any(ctype == MASK and mask_method(payload) == METHOD_CONTEXT for ctype, payload in chunks):
         version = max(CONTEXT_VERSION, version)
     if core.CODER_CM2 in used:
-        return max(CM2_LEVELS_VERSION, version)
+        return max(core.CM2_OLS_VERSION, version)
     if core.CODER_CM in used:
         return max(CM_VERSION, version)
     return version
@@ -210,8 +210,7 @@ def decode(chunks, header: Header, view, bounds, threads=None):
                 raise UnsupportedError(f"tile chunk at byte {chunk.offset} uses coder 0, which "
                                        f"has no graded near-lossless form")
             tm = None if m8 is None else m8[y0:y1, x0:x1]
-            form = (1 if coder == core.CODER_CM2 and header.version < CM2_LEVELS_VERSION
-                    else core.near_form(coder))
+            form = core.near_form(coder, header.version)
             t = core.decode_tile_near(stream, x1 - x0, y1 - y0, bits, coder, tm, n, m, form,
                                       grade)
             if header.offset:

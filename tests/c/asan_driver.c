@@ -184,11 +184,11 @@ static int near_decode_copy(const uint8_t *data, size_t size, uint32_t w, uint32
 }
 
 /* coder 0, 3 or 4 (with, for coders 3 and 4, random stored weights half of the time); coder
- * 4 in form 1 or 2 at random, form 2 keeping the samples at 0 and MAXVAL exact; coders 3 and
+ * 4 in form 1, 2 or 3 at random, forms 2 and 3 keeping the samples at 0 and MAXVAL exact; coders 3 and
  * 4 with a random grade half of the time, the background bound nb + 1 where it picks */
 static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pattern,
                            int coder) {
-    int form = coder == RMC_CODER_CM2 ? 1 + (int)below(2) : 0;
+    int form = coder == RMC_CODER_CM2 ? 1 + (int)below(3) : 0;
     size_t n = (size_t)w * h, i;
     int b[4] = {bits, bits, bits, bits}, p, st, k;
     int32_t maxval = ((int32_t)1 << bits) - 1;
@@ -240,9 +240,9 @@ static void near_roundtrip(uint32_t w, uint32_t h, int planes, int bits, int pat
                 FAIL("near bound %d exceeded (%d) %ux%u bits %d", bound, d, w, h, bits);
                 break;
             }
-            if (form == 2 && d && (in[n * (size_t)p + i] == 0 || in[n * (size_t)p + i] == maxval)) {
-                FAIL("near form 2: sample %d not exact %ux%u bits %d", in[n * (size_t)p + i], w,
-                     h, bits);
+            if (form >= 2 && d && (in[n * (size_t)p + i] == 0 || in[n * (size_t)p + i] == maxval)) {
+                FAIL("near form %d: sample %d not exact %ux%u bits %d", form,
+                     in[n * (size_t)p + i], w, h, bits);
                 break;
             }
         }
@@ -315,9 +315,9 @@ static void near_argument_checks(void) {
         if (rmc_decode_tile_near(NULL, 0, 2, 2, 1, bits3, RMC_CODER_CM, 0, mask, 1, 0, 0, big) !=
             RMC_ERR_TRUNCATED)
             FAIL("near cm: empty stream not truncated");
-        {   /* the form must be the coder's: 0, or 1 or 2 for coder 4 */
+        {   /* the form must be the coder's: 0, or 1 to 3 for coder 4 */
             static const int bad[][2] = {{RMC_CODER_CM, 1}, {RMC_CODER_CM2, 0},
-                                         {RMC_CODER_CM2, 3}, {RMC_CODER_GOLOMB, 2},
+                                         {RMC_CODER_CM2, 4}, {RMC_CODER_GOLOMB, 2},
                                          {RMC_CODER_RAW, 1}};
             size_t k;
             for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
@@ -425,14 +425,14 @@ static void random_streams(long iterations) {
         for (i = 0; i < size; i++)
             data[i] = fillbyte == 0 ? (uint8_t)rnd() : (fillbyte == 1 ? 0 : 0xFF);
         check_damaged(data, size, w, h, planes, bits, coder, "random stream");
-        {   /* the same bytes as a near-lossless tile of coder 0, 3 or 4 (forms 1, 2) */
+        {   /* the same bytes as a near-lossless tile of coder 0, 3 or 4 (forms 1 to 3) */
             int32_t *out = (int32_t *)xmalloc(sizeof(int32_t) * w * h * (size_t)planes);
             uint8_t *mask = below(2) ? (uint8_t *)xmalloc((size_t)w * h) : NULL;
             int nb = (int)below(4), nr = (int)below(2), st, ncoder = (int)below(4), form = 0;
             int grade;
             if (ncoder == 1 || ncoder == 2) ncoder += 2;     /* 0, 3, 3, 4 */
             grade = ncoder && nb < 3 ? (int)below(16) : 0;   /* bits >= 2: nb + 1 <= MAXVAL */
-            if (ncoder == 4) form = 1 + (int)below(2);
+            if (ncoder == 4) form = 1 + (int)below(3);
             for (p = 0; p < planes; p++) if (bits[p] < 2) bits[p] = 2;
             if (mask) for (i = 0; i < (size_t)w * h; i++) mask[i] = (uint8_t)below(2);
             st = near_decode_copy(data, size, w, h, planes, bits, ncoder, form, mask, nb, nr,

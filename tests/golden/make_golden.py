@@ -13,9 +13,11 @@ its LATN payload, vectors.json the payload's other fields) and are checked by
 tests/test_latent.py. The near-lossless vectors live in tests/golden/near (NAME.npy the original, NAME.rmc,
 NAME.decoded.npy what it decodes to, NAME.mask.npy for files with an ROI, vectors.json) and
 are checked by tests/test_near_lossless.py. Entries marked "frozen" there are files of an
-older version that the encoder no longer writes (coder 4's form 1, version 1.5; NAME_v12 and
-NAME_v16, the ROI files of 1.2 and 1.6 with a method-0 mask where the encoder now writes
-method 1, version 1.8): they are kept as they are, decoded but not re-encoded."""
+older version that the encoder no longer writes (coder 4's form 1, version 1.5; its form 2,
+versions 1.6 to 1.13, the near_cm2l_* files; NAME_v12 and NAME_v16, the ROI files of 1.2 and
+1.6 with a method-0 mask where the encoder now writes method 1, version 1.8): they are kept
+as they are, decoded but not re-encoded. The near_cm2o_* files are their form-3 successors
+(version 1.14)."""
 import json
 import sys
 from pathlib import Path
@@ -112,7 +114,7 @@ def vectors():
 
 
 def near_vectors():
-    """Near-lossless vectors (tests/golden/near): coder 4's near-lossless form 2 (format 1.6;
+    """Near-lossless vectors (tests/golden/near): coder 4's near-lossless form 3 (format 1.14;
     images with samples at 0 and at the largest value, which decode exactly), coder 3's (1.2)
     and coder 0's, with and without an ROI mask (stored beside them as NAME.mask.npy), and
     graded ones and one with a dead zone (1.10), and post-filtered ones (1.11)."""
@@ -148,27 +150,27 @@ def near_vectors():
         "near_cm_whole_range8": (noise, None, dict(cm, max_error=255, effort=5)),
         "near_golomb_roi8": (gray8, rect, dict(near, max_error=3, roi_max_error=1,
                                                coder="golomb")),
-        "near_cm2l_gray8": (ends8, None, dict(near, max_error=2, effort=5)),
-        "near_cm2l_roi12": (ends12, roi12, dict(near, max_error=5, roi_max_error=0, effort=5)),
-        "near_cm2l_rgb8_multitile": (ends_rgb, None, dict(near, max_error=3, effort=2,
+        "near_cm2o_gray8": (ends8, None, dict(near, max_error=2, effort=5)),
+        "near_cm2o_roi12": (ends12, roi12, dict(near, max_error=5, roi_max_error=0, effort=5)),
+        "near_cm2o_rgb8_multitile": (ends_rgb, None, dict(near, max_error=3, effort=2,
                                                           tile_size=[16, 12])),
-        "near_cm2l_roi_loose8": (ends8, rect, dict(near, max_error=0, roi_max_error=7,
+        "near_cm2o_roi_loose8": (ends8, rect, dict(near, max_error=0, roi_max_error=7,
                                                    effort=9)),
         # graded background bounds (format 1.10): tiles whose sides are not multiples of 4
-        "near_cm2l_graded_roi12": (ends12, roi12, dict(near, max_error=5, roi_max_error=0,
+        "near_cm2o_graded_roi12": (ends12, roi12, dict(near, max_error=5, roi_max_error=0,
                                                        grade=9, effort=5, tile_size=[13, 14])),
         "near_cm_graded_rgb8_multitile": (rgb8, None, dict(cm, max_error=1, grade=6, effort=2,
                                                            tile_size=[7, 10])),
-        "near_cm2l_deadzone8": (ends8, rect, dict(near, max_error=2, roi_max_error=0,
+        "near_cm2o_deadzone8": (ends8, rect, dict(near, max_error=2, roi_max_error=0,
                                                   deadzone=1, grade=3, effort=5)),
         # the post-filter outside the ROI (format 1.11), across tile boundaries
-        "near_cm2l_filtered_roi12": (gray12, roi12, dict(near, max_error=40, roi_max_error=0,
+        "near_cm2o_filtered_roi12": (gray12, roi12, dict(near, max_error=40, roi_max_error=0,
                                                          post_filter=True, effort=5,
                                                          tile_size=[13, 14])),
-        "near_cm2l_filtered_rgb8": (rgb8, None, dict(near, max_error=6, deadzone=1, grade=5,
+        "near_cm2o_filtered_rgb8": (rgb8, None, dict(near, max_error=6, deadzone=1, grade=5,
                                                      post_filter=True, effort=5)),
         # the compact framing (1.13): an ROI, a grade, a dead zone and the filter
-        "near_cm2l_compact_roi12": (gray12, roi12, dict(near, framing="compact", max_error=6,
+        "near_cm2o_compact_roi12": (gray12, roi12, dict(near, framing="compact", max_error=6,
                                                         roi_max_error=0, grade=5, deadzone=1,
                                                         post_filter=True, effort=5,
                                                         tile_size=[13, 14])),
