@@ -7,7 +7,8 @@
  * with the lowest and highest levels reaching the clamps, so that 0 and MAXVAL decode exactly.
  * Form 3 (16A.14) is form 2 with one more sub-predictor: an adaptive least-squares (OLS)
  * predictor of 18 causal neighbours per region, its normal equations decayed by 1/256 per
- * sample, its weights refined by one integer Gauss-Seidel sweep after each sample.
+ * sample, its weights refined by one integer Gauss-Seidel sweep after each sample; the bias
+ * correction is quartered once more.
  *
  * Every sample has a bound n (the ROI bound where the mask is set, else the background
  * bound, plus 1 at the positions the grade picks: GRADE_ORDER below) and a step s = 2n + 1.
@@ -52,6 +53,7 @@
 #define OLS_Q 16         /* weights in Q16 */
 #define OLS_WMAX (1 << 19)
 #define OLS_TOP 30       /* the equations are shifted to at most 30 bits for the solve */
+#define NOLEAD 9         /* classes of the OLS prediction's lead over the final prediction */
 
 /* The grade G (0..15) raises the background bound by 1 at the tile positions (y, x) with
    GRADE_ORDER[y % 4][x % 4] < G: G/16 of the background, spread evenly (spec 8.7). */
@@ -94,6 +96,8 @@ typedef struct {
     rc_ctx mant1b[NQ][KMAX];
     rc_ctx mant1c[KMAX][KMAX];
     rc_ctx mant1d[NSPR][KMAX];
+    /* form 3 only */
+    rc_ctx sign5[NOLEAD][NFRAC];
     int32_t bsum[NBIAS];
     int32_t bcnt[NBIAS];
     nm_mixer mzero[NQ];
@@ -140,6 +144,7 @@ static inline int mixed_apm(cm_io *io, rc_ctx **c, int k, nm_mixer *mx, cm_apm *
 }
 
 static void model_init(nm_model *m, int32_t n, int form) {
+    const int nsign = form >= 3 ? 5 : 4;   /* the sign's contexts */
     int i, j, k;
     rc_ctx *all = &m->zero[0][0][0];
     size_t cnt = (size_t)((rc_ctx *)&m->bsum - all);
@@ -166,7 +171,7 @@ static void model_init(nm_model *m, int32_t n, int form) {
         for (i = 0; i < NQ; i++)
             for (k = 0; k < 5; k++) m->mzero[i].w[k] = 16384;
         for (i = 0; i < NFRAC; i++)
-            for (k = 0; k < 4; k++) m->msign[i].w[k] = 16384;
+            for (k = 0; k < nsign; k++) m->msign[i].w[k] = 16384;
         for (i = 0; i < KMAX; i++)
             for (k = 0; k < 4; k++) m->mkbit[i].w[k] = m->nmant[i].w[k] = 16384;
         for (i = 0; i < (int)na; i++) apm_init(&ap[i]);
@@ -223,6 +228,14 @@ static inline int energy_class(uint32_t e) { return energy_class_n(e, NQ); }
 static inline int32_t sample_bound(const nm_model *mods, int roi, int grade, ptrdiff_t y,
                                    ptrdiff_t x) {
     return roi ? mods[1].n : mods[0].n + (grade > GRADE_ORDER[y & 3][x & 3]);
+}
+
+/* Form 3: the class 0..8 of d = (OLS prediction) - P8, both in eighths of a sample, against
+   the step s: 4 when |d| < s, then 5..8 (3..0 for d < 0) from s, 4 s, 8 s and 16 s on. */
+static inline int lead_class(int32_t d, int32_t s) {
+    const int32_t a = d < 0 ? -d : d;
+    const int c = a >= 16 * s ? 4 : a >= 8 * s ? 3 : a >= 4 * s ? 2 : a >= s ? 1 : 0;
+    return d < 0 ? 4 - c : 4 + c;
 }
 
 static inline int run_class(uint32_t r) {
@@ -294,7 +307,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             int32_t p[NPRED_MAX];
             uint64_t wsum = 0, acc = 0;
             int32_t blend8, P8, Px, frac, fc, q = 0, v, lo, hi;
-            int qc, t, bi, flat, flip, zero, qm, pat, sg, zp, spr = 0, rf = 0, rek = 0;
+            int lead = 4, qc, t, bi, flat, flip, zero, qm, pat, sg, zp, spr = 0, rf = 0, rek = 0;
             uint32_t E, G;
             const int32_t *eu = erow + x - S;
             const uint32_t aN = ((uint32_t)abs(eu[0]) + n) / s,
@@ -364,9 +377,11 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                 if (c) corr = sm >= 0 ? (sm + c / 2) / c : -((-sm + c / 2) / c);
                 if (n > 0) corr /= 4;          /* learnt from decoded samples: damped */
                 if (flat == 2) corr = 0;       /* a flat neighbourhood predicts itself */
+                if (ols) corr /= 4;            /* form 3: the OLS predictor corrects too */
                 P8 = clampi((int64_t)blend8 + corr, max8);
             }
             Px = (P8 + 4) >> 3;
+            if (ols) lead = lead_class(p[npred - 1] - P8, s);
             frac = P8 - 8 * Px;
             flip = frac < 0;
             fc = flip ? -frac : frac;
@@ -395,6 +410,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             }
             if (flip) {
                 int32_t tmp = lo;
+                lead = NOLEAD - 1 - lead;
                 lo = -hi;
                 hi = -tmp;
                 sg = 8 - sg;
@@ -424,7 +440,9 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
                     in[1] = &m->sign2[sg][fc];
                     in[2] = &m->sign3[t][fc];
                     in[3] = &m->sign4[rf][fc];
-                    pos = form ? mixed_apm(io, in, 4, &m->msign[fc], &m->asign[sg][fc], q > 0)
+                    in[4] = &m->sign5[lead][fc];
+                    pos = form ? mixed_apm(io, in, ols ? 5 : 4, &m->msign[fc], &m->asign[sg][fc],
+                                           q > 0)
                                : mixed_n(io, in, 3, &m->msign[fc], q > 0);
                 }
                 lim = (uint32_t)(pos ? hi : -lo);      /* |q| <= lim, lim >= 1 */

@@ -198,7 +198,8 @@ class Model:
             self.zero5, self.sign4, self.kbit4 = Table(7), Table(7), Table(7)
             self.mant1b, self.mant1c, self.mant1d = Table(7), Table(7), Table(7)
             self.mzero = Mixers(6, 16384)
-            self.msign = Mixers(5, 16384)
+            self.msign = Mixers(6 if form == 3 else 5, 16384)
+            self.sign5 = Table(7)
             self.mkbit = Mixers(5, 16384)
             self.nmant = Mixers(5, 16384)
             for mx in (self.mzero, self.msign, self.mkbit, self.nmant):
@@ -426,8 +427,14 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form, grade
                 corr = trunc_div(corr, 4)
             if flat == 2:
                 corr = 0
+            if form == 3:                                  # 16A.14
+                corr = trunc_div(corr, 4)
             P8 = clamp8(blend8 + corr)
             Px = (P8 + 4) >> 3
+            if form == 3:                                  # 16A.14: the OLS predictor's lead
+                dl = pr[NPRED - 1] - P8
+                c = sum(abs(dl) >= k * s for k in (1, 4, 8, 16))
+                lead = 4 - c if dl < 0 else 4 + c
             frac = P8 - 8 * Px
             flip = frac < 0
             fc = abs(frac)
@@ -438,6 +445,8 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form, grade
             lo, hi = (-hi0, -lo0) if flip else (lo0, hi0)
             if flip:
                 sg = 8 - sg
+                if form == 3:
+                    lead = 8 - lead
                 if form and rf:
                     rf = rf + 1 if rf % 2 else rf - 1
             if lo == 0 and hi == 0:
@@ -457,8 +466,10 @@ def decode_plane(rc, p, w, h, B, wt, mask, near_bg, near_roi, R, RE, form, grade
                 elif hi == 0:
                     pos = 0
                 elif form:
-                    pos = mixed_apm(rc, [m.sign[q, fc], m.sign2[sg, fc], m.sign3[t, fc],
-                                         m.sign4[rf, fc]], m.msign[fc], m.asign[sg, fc])
+                    ctxs = [m.sign[q, fc], m.sign2[sg, fc], m.sign3[t, fc], m.sign4[rf, fc]]
+                    if form == 3:
+                        ctxs.append(m.sign5[lead, fc])
+                    pos = mixed_apm(rc, ctxs, m.msign[fc], m.asign[sg, fc])
                 else:
                     pos = mixed(rc, [m.sign[q, fc], m.sign2[sg, fc], m.sign3[t, fc]],
                                 m.msign[fc])
