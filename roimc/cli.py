@@ -59,7 +59,8 @@ def main():
               help="hybrid, in place of --quality: the background's PSNR in dB (peak = the "
                    "image's largest sample), at least this; the smallest of the network's file "
                    "at the lowest quality reaching it, the near-lossless file with the largest "
-                   "background bound reaching it and the lossless file is written.")
+                   "background bound reaching it (refined by a grade and a dead zone) and the "
+                   "lossless file is written.")
 @click.option("--model", default=None, metavar="ID|PATH",
               help="lossy and hybrid: the codec model, a registry id (default roimc-ae-v3) "
                    "or a weight file from roimc train-codec.")
