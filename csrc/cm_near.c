@@ -65,7 +65,7 @@ typedef struct {
 } nm_mixer;
 
 typedef struct {         /* a region's OLS predictor: R = sum of in in^T, b = sum of in v */
-    int64_t r[NOLS][NOLS];   /* upper triangle used */
+    int64_t r[NOLS][NOLS];   /* symmetric */
     int64_t b[NOLS];
     int32_t w[NOLS];
 } nm_ols;
@@ -196,27 +196,31 @@ static inline int32_t ols_predict(const nm_ols *o, const int32_t *in, int32_t ma
 static inline int bit_length64(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
 
 /* After a sample decodes to v: decay and add to the normal equations, shift them to at most
-   OLS_TOP bits, and run one Gauss-Seidel sweep on the weights (division truncates). */
+   OLS_TOP bits, and run one Gauss-Seidel sweep on the weights (division truncates). Every
+   term is non-negative (samples are), so >> is the floor shift. */
 static void ols_update(nm_ols *o, const int32_t *in, int32_t v) {
-    int64_t rs[NOLS][NOLS], bs[NOLS], top = 0;
+    int64_t rs[NOLS][NOLS], top = 0;
+    int64_t (*a)[NOLS] = o->r;
     int i, j, sh;
     for (i = 0; i < NOLS; i++) {
-        for (j = i; j < NOLS; j++)
-            o->r[i][j] += (int64_t)in[i] * in[j] - floor_shift(o->r[i][j], OLS_DECAY);
-        o->b[i] += (int64_t)in[i] * v - floor_shift(o->b[i], OLS_DECAY);
-        if (o->r[i][i] > top) top = o->r[i][i];
+        const int64_t x = in[i];
+        int64_t *row = o->r[i];
+        for (j = 0; j < NOLS; j++) row[j] += x * in[j] - (row[j] >> OLS_DECAY);
+        o->b[i] += x * v - (o->b[i] >> OLS_DECAY);
+        if (row[i] > top) top = row[i];
     }
     sh = bit_length64((uint64_t)top) - OLS_TOP;
-    if (sh < 0) sh = 0;
+    if (sh > 0) {
+        for (i = 0; i < NOLS; i++)
+            for (j = 0; j < NOLS; j++) rs[i][j] = o->r[i][j] >> sh;
+        a = rs;
+    } else sh = 0;
     for (i = 0; i < NOLS; i++) {
-        for (j = i; j < NOLS; j++) rs[i][j] = rs[j][i] = floor_shift(o->r[i][j], sh);
-        bs[i] = floor_shift(o->b[i], sh);
-    }
-    for (i = 0; i < NOLS; i++) {
-        int64_t num = bs[i] * ((int64_t)1 << OLS_Q), q;
-        for (j = 0; j < NOLS; j++)
-            if (j != i) num -= rs[i][j] * o->w[j];
-        q = num / (rs[i][i] + 1);
+        const int64_t *row = a[i];
+        int64_t num = (o->b[i] >> sh) * ((int64_t)1 << OLS_Q), q;
+        for (j = 0; j < NOLS; j++) num -= row[j] * o->w[j];
+        num += row[i] * o->w[i];
+        q = num / (row[i] + 1);
         o->w[i] = (int32_t)(q > OLS_WMAX ? OLS_WMAX : (q < -OLS_WMAX ? -OLS_WMAX : q));
     }
 }
