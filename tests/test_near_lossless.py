@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import roimc
 from roimc import container, core
 from roimc.container import HEAD, MASK, NEAR, TILE
-from roimc.roi_mask import mask_method
+from roimc.roi_mask import METHOD_CONTEXT, mask_method
 
 import spec_cm_near
 from test_roundtrip import make_values, PRIMES
@@ -318,7 +318,7 @@ def _tile_version(data):
     coders = {p[8] for t, p in _chunks(data) if t == TILE}
     least = (1, 14) if core.CODER_CM2 in coders else (1, 2) if core.CODER_CM in coders else (1, 0)
     masks = [p for t, p in _chunks(data) if t == MASK]
-    if masks and mask_method(masks[0]) == 1:
+    if masks and mask_method(masks[0]) == METHOD_CONTEXT:
         least = max(least, (1, 8))
     return least
 
