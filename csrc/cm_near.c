@@ -202,12 +202,14 @@ static void ols_update(nm_ols *o, const int32_t *in, int32_t v) {
     int64_t rs[NOLS][NOLS], top = 0;
     int64_t (*a)[NOLS] = o->r;
     int i, j, sh;
+    uint32_t u[NOLS];   /* unsigned: the loop below then vectorises */
+    for (j = 0; j < NOLS; j++) u[j] = (uint32_t)in[j];
     for (i = 0; i < NOLS; i++) {
-        const int64_t x = in[i];
-        int64_t *row = o->r[i];
-        for (j = 0; j < NOLS; j++) row[j] += x * in[j] - (row[j] >> OLS_DECAY);
-        o->b[i] += x * v - (o->b[i] >> OLS_DECAY);
-        if (row[i] > top) top = row[i];
+        const uint64_t x = u[i];
+        uint64_t *row = (uint64_t *)o->r[i];
+        for (j = 0; j < NOLS; j++) row[j] += x * u[j] - (row[j] >> OLS_DECAY);
+        o->b[i] += (int64_t)x * v - (o->b[i] >> OLS_DECAY);
+        if (o->r[i][i] > top) top = o->r[i][i];
     }
     sh = bit_length64((uint64_t)top) - OLS_TOP;
     if (sh > 0) {
