@@ -14,7 +14,7 @@
  * bound, plus 1 at the positions the grade picks: GRADE_ORDER below) and a step s = 2n + 1.
  * The prediction error e = x - Px is quantised to
  * q = sign(e) * floor((|e| + n) / s) and the sample is reconstructed as
- * clamp(Px + q * s, 0, MAXVAL), within n of x; in form 2 the encoder takes q - 1 or q + 1
+ * clamp(Px + q * s, 0, MAXVAL), within n of x; in forms 2 and 3 the encoder takes q - 1 or q + 1
  * instead where that level clamps to x exactly. With a dead zone D the encoder rounds a
  * background sample's |e| toward zero by up to D more, (|e| + n - D) / s, so that sample
  * is within n + D of x (the decoder does not need D). Neighbours, sub-predictor errors, bias
@@ -273,8 +273,8 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
     int i, b;
     int32_t s00;
 
-    /* first sample: floor((x + n) / s) in the bits of floor((MAXVAL + n) / s); form 2:
-     * of ceil(MAXVAL / s), MAXVAL taking the top level */
+    /* first sample: floor((x + n) / s) in the bits of floor((MAXVAL + n) / s); forms 2
+     * and 3: of ceil(MAXVAL / s), MAXVAL taking the top level */
     {
         const int roi = mask ? mask[0] != 0 : 0;
         const int32_t n = sample_bound(mods, roi, grade, 0, 0), s = 2 * n + 1;
@@ -392,7 +392,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             flip = frac < 0;
             fc = flip ? -frac : frac;
             /* the levels q in [lo, hi]: forms 0 and 1 keep Px + q * s within
-             * [-n, MAXVAL + n], form 2 lets the extreme levels reach the clamps */
+             * [-n, MAXVAL + n], forms 2 and 3 let the extreme levels reach the clamps */
             if (form >= 2) {
                 lo = -((Px + s - 1) / s);
                 hi = (maxval - Px + s - 1) / s;
@@ -403,7 +403,7 @@ static int code_plane_near(cm_io *io, nm_model *mods, int32_t *pl, int32_t *err,
             if (!io->dec) {
                 int32_t xv = src[(size_t)y * w + x], e = xv - Px;
                 if (deadzone && !roi && !(form >= 2 && (xv == 0 || xv == maxval))) {
-                    /* toward zero by up to the dead zone more (form 2: not at the extremes,
+                    /* toward zero by up to the dead zone more (forms 2, 3: not at the extremes,
                        which stay exact) */
                     int32_t a = (e > 0 ? e : -e) + n - deadzone;
                     q = a > 0 ? a / s : 0;

@@ -128,9 +128,9 @@ int rmc_decode_tile(const uint8_t *data, size_t size, uint32_t width, uint32_t h
 }
 
 /* Near-lossless tiles: bounds checked against every plane; the near-lossless form of coder
- * 0, 3 or 4, or raw. The form is 0 except for coder 4 (1: version 1.5, 2: 1.6 to 1.13, 3: 1.14 on). A grade
- * (1..15) and a dead zone (0..255; coders 2, 3 and 4) need room for the raised background
- * bound. */
+ * 0, 3 or 4, or raw. The form is 0 except for coder 4 (1: version 1.5, 2: 1.6 to 1.13,
+ * 3: 1.14 on). A grade (1..15) and a dead zone (0..255; coders 2, 3 and 4) need room for the
+ * raised background bound. */
 static int check_near_args(uint32_t width, uint32_t height, int planes, const int *bits,
                            int coder, int form, int near_bg, int near_roi, int grade,
                            int deadzone) {
